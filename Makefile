@@ -1,0 +1,31 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.
+# torch is pinned in the same pip command: an open range would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)" -e '.[dev]'
+	touch $@
+
+demo: install  ## train the 27-frame lifter on the synthetic dataset (W&B offline), print the per-action table
+	$(BIN)/poseact fit configs/experiment/demo.yaml
+
+test: install  ## the whole suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python benchmarks/lifter.py
+
+clean:
+	rm -rf outputs wandb lightning_logs .pytest_cache

@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Convert in-the-wild 2-D detections (VideoPose3D's data_2d_custom_<name>.npz) into a store.
+
+    python data_prep/prepare_custom.py --data-2d data/data_2d_custom_myvideos.npz \\
+        --out data/custom_myvideos.h5
+
+Imports nothing heavy before the arguments are parsed, and never Lightning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _subjects(values: list[str] | None) -> list[str] | None:
+    """``--subjects a.mp4 b.mp4`` and ``--subjects a.mp4,b.mp4`` both give two names."""
+    if values is None:
+        return None
+    return [s for v in values for s in v.split(",") if s]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="prepare_custom.py",
+        description="In-the-wild detections (data_2d_custom_<name>.npz) -> poseact HDF5 store: one "
+                    "clip and one camera row (the video's resolution) per video, no 3-D.")
+    parser.add_argument("--data-2d", type=Path, required=True, help="data_2d_custom_<name>.npz")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output store (default: beside --data-2d, named custom_<name>.h5)")
+    parser.add_argument("--subjects", nargs="+", default=None, metavar="VIDEO",
+                        help="videos to keep, by their name in the file, e.g. clip.mp4 (default: all)")
+    parser.add_argument("--fps", type=float, default=50.0,
+                        help="frame rate recorded in the store (the npz does not carry it; default 50)")
+    args = parser.parse_args(argv)
+    out = args.out or args.data_2d.with_name(args.data_2d.stem.removeprefix("data_2d_") + ".h5")
+
+    from poseact.data.converters import convert_custom
+    from poseact.data.store import describe, open_store
+
+    try:
+        path = convert_custom(args.data_2d, out, subjects=_subjects(args.subjects), fps=args.fps)
+        print(describe(open_store(path)))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

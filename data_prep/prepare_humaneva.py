@@ -1,0 +1,53 @@
+#!/usr/bin/env python
+"""Convert VideoPose3D's HumanEva-I files into a poseact store (see data_prep/README.md).
+
+    python data_prep/prepare_humaneva.py --data-3d data/data_3d_humaneva15.npz \\
+        --data-2d data/data_2d_humaneva15_gt.npz --out data/humaneva15_gt.h5
+
+Imports nothing heavy before the arguments are parsed, and never Lightning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _subjects(values: list[str] | None) -> list[str] | None:
+    """``--subjects S1 S5`` and ``--subjects S1,S5`` both give ``["S1", "S5"]``."""
+    if values is None:
+        return None
+    return [s for v in values for s in v.split(",") if s]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="prepare_humaneva.py",
+        description="HumanEva-I (VideoPose3D npz files) -> poseact HDF5 store: subjects keep their "
+                    "split prefix (Train/S1, Validate/S1, Unlabeled/...), 3-D in every camera's space.")
+    parser.add_argument("--data-3d", type=Path, default=None,
+                        help="data_3d_humaneva15.npz (omit for a 2-D-only store)")
+    parser.add_argument("--data-2d", type=Path, required=True,
+                        help="data_2d_humaneva15_<detector>.npz, e.g. data_2d_humaneva15_gt.npz")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output store (default: beside --data-2d, named humaneva15_<detector>.h5)")
+    parser.add_argument("--subjects", nargs="+", default=None, metavar="S",
+                        help="subjects to keep, with their prefix, e.g. Train/S1 Unlabeled/S4 (default: all in the 2-D file)")
+    args = parser.parse_args(argv)
+    out = args.out or args.data_2d.with_name(args.data_2d.stem.removeprefix("data_2d_") + ".h5")
+
+    from poseact.data.converters import convert_humaneva
+    from poseact.data.store import describe, open_store
+
+    try:
+        path = convert_humaneva(args.data_3d, args.data_2d, out, subjects=_subjects(args.subjects))
+        print(describe(open_store(path)))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""``python -m poseact`` = the ``poseact`` command."""
+
+from poseact.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""Structured experiment configs: dataclass schema, YAML composition, dot-list overrides.
+
+A config file is YAML that may start with ``defaults: [data/synthetic.yaml, model/lifter27.yaml]``
+(paths relative to the ``configs/`` folder that holds it, merged in order, then the file itself,
+then command-line ``key=value`` overrides). Everything is checked against the schema below:
+an unknown key or a wrong type is a :class:`ConfigError` naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config file or override does not fit the schema."""
+
+
+@dataclass
+class SyntheticDataConfig:
+    """The embedded synthetic dataset (generated on first use, cached)."""
+
+    subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8", "S9", "S11"])
+    unlabeled_subjects: list[str] = field(default_factory=list)
+    takes_per_action: int = 2
+    seconds_per_take: float = 8.0
+    seed: int = 0
+    cache_dir: str = "data/synthetic"
+
+
+@dataclass
+class DataConfig:
+    store: str | None = None  # path to a poseact HDF5 store; None = the synthetic dataset
+    synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
+    subjects_train: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
+    subjects_test: list[str] = field(default_factory=lambda: ["S9", "S11"])
+    actions: list[str] | None = None  # action-name prefixes (None = all)
+    subset: float = 1.0  # fraction of each training sequence (reference --subset)
+    downsample: int = 1  # temporal downsampling of every sequence (reference --downsample)
+    flip_augment: bool = True  # train with mirrored copies (reference default on)
+    use_confidence: bool = False  # append frames/confidence as a third input feature
+    batch_size: int = 1024  # output frames per optimizer step (over all devices)
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    filter_widths: list[int] = field(default_factory=lambda: [3, 3, 3])
+    channels: int = 1024
+    dropout: float = 0.25
+    causal: bool = False
+    dense: bool = False
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    lr_decay: float = 0.95  # multiplied into lr after every epoch
+    amsgrad: bool = True
+    bn_momentum_start: float = 0.1
+    bn_momentum_end: float = 0.001
+
+
+@dataclass
+class EvalConfig:
+    test_time_flip: bool = True  # flip TTA in `poseact test` and the final evaluation
+    val_time_flip: bool = False  # flip TTA in the per-epoch validation (reference: off)
+    validate_every_n_epochs: int = 1
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = 60
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    limit_train_batches: float = 1.0
+    limit_val_batches: float = 1.0
+    log_every_n_steps: int = 20
+    enable_progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class LoggerConfig:
+    wandb: bool = True
+    wandb_project: str = "poseact"
+    wandb_mode: str = "auto"  # auto: online if logged in (`wandb login`), else offline; or offline/online/disabled
+    csv: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "lifter"
+    seed: int = 0
+    output_dir: str = "outputs/${name}"
+    checkpoint: str | None = None  # weights to start from / evaluate (.ckpt or VideoPose3D .bin)
+    resume: bool = True  # continue from output_dir/checkpoints/last.ckpt if it exists
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+
+def _merge(base: DictConfig, other: Any, where: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, other)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or ""
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{where}: {'key ' + repr(key) + ': ' if key else ''}{msg}") from None
+
+
+def _load_yaml(path: Path, stack: tuple[Path, ...] = ()) -> list[tuple[Path, DictConfig]]:
+    """The file and its ``defaults`` (recursively), in merge order."""
+    if not path.exists():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    if path in stack:
+        raise ConfigError(f"config file {str(path)!r} includes itself via defaults")
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as e:  # noqa: BLE001 - YAML syntax errors come in many types
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
+    if not isinstance(raw, DictConfig):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping")
+    defaults = raw.pop("defaults", [])
+    if not isinstance(defaults, (ListConfig, list)):
+        raise ConfigError(f"config file {str(path)!r}: 'defaults' must be a list of config paths")
+    root = config_root(path)
+    out: list[tuple[Path, DictConfig]] = []
+    for entry in defaults:
+        out += _load_yaml((root / str(entry)).resolve(), stack + (path,))
+    out.append((path, raw))
+    return out
+
+
+def config_root(path: Path) -> Path:
+    """The ``configs/`` folder a file lives in (defaults are relative to it)."""
+    for parent in path.resolve().parents:
+        if parent.name == "configs":
+            return parent
+    return path.resolve().parent
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Compose defaults, the file and ``key=value`` overrides; validate; resolve interpolations."""
+    cfg = OmegaConf.structured(ExperimentConfig)
+    if path is not None:
+        for file, part in _load_yaml(Path(path).resolve()):
+            cfg = _merge(cfg, part, f"config file {str(file)!r}")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. model.channels=256)")
+        cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {item!r}")
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"config interpolation failed: {e}") from None
+    obj = OmegaConf.to_object(cfg)
+    assert isinstance(obj, ExperimentConfig)
+    validate(obj)
+    return obj
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Semantic checks the type system cannot express; messages name the key."""
+    checks = [
+        (all(w >= 1 and w % 2 == 1 for w in cfg.model.filter_widths) and cfg.model.filter_widths,
+         "model.filter_widths", f"must be odd positive integers, got {cfg.model.filter_widths}"),
+        (cfg.model.channels > 0, "model.channels", f"must be positive, got {cfg.model.channels}"),
+        (0 <= cfg.model.dropout < 1, "model.dropout", f"must be in [0, 1), got {cfg.model.dropout}"),
+        (cfg.data.batch_size > 0, "data.batch_size", f"must be positive, got {cfg.data.batch_size}"),
+        (0 < cfg.data.subset <= 1, "data.subset", f"must be in (0, 1], got {cfg.data.subset}"),
+        (cfg.data.downsample >= 1, "data.downsample", f"must be >= 1, got {cfg.data.downsample}"),
+        (bool(cfg.data.subjects_train), "data.subjects_train", "is empty"),
+        (bool(cfg.data.subjects_test), "data.subjects_test", "is empty"),
+        (cfg.data.actions is None or len(cfg.data.actions) > 0, "data.actions", "is an empty list (use null for all)"),
+        (cfg.optim.lr > 0, "optim.lr", f"must be positive, got {cfg.optim.lr}"),
+        (0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", f"must be in (0, 1], got {cfg.optim.lr_decay}"),
+        (cfg.trainer.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {cfg.trainer.max_epochs}"),
+        (cfg.logger.wandb_mode in ("auto", "offline", "online", "disabled"), "logger.wandb_mode",
+         f"must be auto, offline, online or disabled, got {cfg.logger.wandb_mode!r}"),
+    ]
+    for ok, key, msg in checks:
+        if not ok:
+            raise ConfigError(f"{key} {msg}")
+
+
+def to_yaml(cfg: ExperimentConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_dict(cfg: ExperimentConfig) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg))  # type: ignore[return-value]

@@ -1,0 +1,77 @@
+"""Assemble a :class:`PoseStore` clip by clip (used by the synthetic generator and converters)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from poseact.data.store import CameraTable, ClipTable, PoseStore
+
+
+class StoreBuilder:
+    """Collects clips, then concatenates them into flat frame arrays in one go.
+
+    Every clip must carry the same optional arrays as the first (confidence, 3-D, world 3-D);
+    clips without 3-D in a store that has some get NaN rows (unlabeled).
+    """
+
+    def __init__(self, cameras: CameraTable, layout_2d: str, layout_3d: str, fps: float, source: str):
+        self.cameras = cameras
+        self.layout_2d, self.layout_3d, self.fps, self.source = layout_2d, layout_3d, fps, source
+        self.actions: list[str] = []
+        self._rows: list[tuple[str, int, str, int, int]] = []
+        self._arrays: dict[str, list[np.ndarray | None]] = {
+            "keypoints": [], "confidence": [], "pose3d": [], "pose3d_world": []}
+
+    def action_id(self, action: str) -> int:
+        if action not in self.actions:
+            self.actions.append(action)
+        return self.actions.index(action)
+
+    def add_clip(
+        self, subject: str, action: str, take: str, camera: int, keypoints: np.ndarray,
+        confidence: np.ndarray | None = None, pose3d: np.ndarray | None = None,
+        pose3d_world: np.ndarray | None = None,
+    ) -> None:
+        """Add one (sequence, camera) clip. ``keypoints (T, J2, 2)`` pixels; ``pose3d (T, J3, 3)``
+        metres in camera space (absolute); ``camera`` is a row of the camera table."""
+        t = len(keypoints)
+        for name, arr in (("confidence", confidence), ("pose3d", pose3d), ("pose3d_world", pose3d_world)):
+            if arr is not None and len(arr) != t:
+                raise ValueError(f"clip {subject}/{take}/camera {camera}: {name} has {len(arr)} frames, "
+                                 f"keypoints {t}")
+        self._rows.append((subject, self.action_id(action), take, camera, t))
+        self._arrays["keypoints"].append(np.asarray(keypoints, dtype=np.float32))
+        self._arrays["confidence"].append(None if confidence is None else np.asarray(confidence, np.float32))
+        self._arrays["pose3d"].append(None if pose3d is None else np.asarray(pose3d, np.float32))
+        self._arrays["pose3d_world"].append(None if pose3d_world is None else np.asarray(pose3d_world, np.float32))
+
+    def _concat(self, name: str, tail: tuple[int, ...] | None) -> np.ndarray | None:
+        parts = self._arrays[name]
+        if all(p is None for p in parts):
+            return None
+        if tail is None:
+            tail = next(p for p in parts if p is not None).shape[1:]
+        filled = [p if p is not None else np.full((len(k), *tail), np.nan, np.float32)
+                  for p, k in zip(parts, self._arrays["keypoints"])]
+        return np.concatenate(filled, axis=0)
+
+    def build(self) -> PoseStore:
+        if not self._rows:
+            raise ValueError(f"{self.source}: no clips were added")
+        subject, action, take, camera, length = zip(*self._rows)
+        length_arr = np.asarray(length, dtype=np.int64)
+        start = np.concatenate([[0], np.cumsum(length_arr)[:-1]]).astype(np.int64)
+        confidence = self._concat("confidence", None)
+        if confidence is not None and any(c is None for c in self._arrays["confidence"]):
+            raise ValueError(f"{self.source}: some clips have confidences and some do not")
+        return PoseStore(
+            keypoints=np.concatenate(self._arrays["keypoints"], axis=0),
+            confidence=confidence,
+            pose3d=self._concat("pose3d", None),
+            pose3d_world=self._concat("pose3d_world", None),
+            clips=ClipTable(subject=np.array(subject, dtype=str), action=np.asarray(action, np.int64),
+                            take=np.array(take, dtype=str), camera=np.asarray(camera, np.int64),
+                            start=start, length=length_arr),
+            cameras=self.cameras, actions=list(self.actions), layout_2d=self.layout_2d,
+            layout_3d=self.layout_3d, fps=self.fps, source=self.source,
+        )

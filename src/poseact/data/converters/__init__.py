@@ -1,0 +1,27 @@
+"""Converters from VideoPose3D's dataset files (``.npz``) to the poseact HDF5 store.
+
+* :func:`convert_h36m` — ``data_3d_h36m.npz`` + ``data_2d_h36m_<detector>.npz``
+* :func:`convert_humaneva` — ``data_3d_humaneva15.npz`` + ``data_2d_humaneva15_<detector>.npz``
+* :func:`convert_custom` — ``data_2d_custom_<name>.npz`` (in-the-wild detections)
+
+Pure numpy + h5py on the data side; every error is a :class:`ConversionError` (a
+``ValueError``; a missing input file is also a ``FileNotFoundError``) naming the file and the
+offending subject / take / camera. Output is written atomically by
+:func:`poseact.data.store.write_store`: a failed conversion leaves no file behind.
+"""
+
+from poseact.data.converters.custom import convert_custom
+from poseact.data.converters.mocap import convert_h36m, convert_humaneva
+from poseact.data.converters.npz import (
+    ConversionError,
+    ConversionWarning,
+    InputNotFoundError,
+    Layout2D,
+    action_group,
+    load_npz_dict,
+)
+
+__all__ = [
+    "ConversionError", "ConversionWarning", "InputNotFoundError", "Layout2D", "action_group",
+    "convert_custom", "convert_h36m", "convert_humaneva", "load_npz_dict",
+]

@@ -1,0 +1,217 @@
+"""Lifting datasets: 2-D windows → 3-D targets, drawn from a :class:`PoseStore` without copies.
+
+:class:`LiftingArrays` normalises a store's keypoints once, in place; :func:`select_sequences`
+turns subject/action filters, subsets and downsampling into :class:`SequenceViews`;
+:class:`WindowDataset` serves training batches (one vectorised gather per batch) and
+:class:`SequenceDataset` whole padded sequences for evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from poseact.data.store import PoseStore
+from poseact.data.windows import SequenceViews, flip_xy, sequence_rows, subset_window, window_rows
+from poseact.geometry.camera import FLIP_INTRINSICS_SIGN
+from poseact.skeleton import get_skeleton
+
+
+class SelectionError(ValueError):
+    """A subject/action filter or subset setting selects nothing or is invalid."""
+
+
+@dataclass
+class LiftingArrays:
+    """A store's arrays prepared for lifting (shared by every dataset made from it).
+
+    ``inputs (N, J2, F)`` float32: normalised screen x, y (+ confidence if requested);
+    ``pose3d (N, J3, 3)`` metres camera space (absolute) or None; ``intrinsics (C, 9)``
+    normalised per camera row; flip permutations for the 2-D and 3-D layouts.
+    """
+
+    store: PoseStore
+    inputs: np.ndarray
+    intrinsics: np.ndarray
+    flip_2d: np.ndarray
+    flip_3d: np.ndarray
+
+    @classmethod
+    def from_store(cls, store: PoseStore, use_confidence: bool = False) -> "LiftingArrays":
+        """Normalise ``store.keypoints`` to screen units **in place** (no second copy)."""
+        kp = store.keypoints
+        if not getattr(store, "_normalized", False):
+            res = store.cameras.res[store.clips.camera]
+            for (start, length), (w, h) in zip(zip(store.clips.start, store.clips.length), res):
+                seg = kp[start:start + length]
+                # as the reference: scale in float32, offsets in float64, result stored as float32
+                np.divide(seg, np.float32(w), out=seg)
+                np.multiply(seg, np.float32(2), out=seg)
+                np.subtract(seg[..., 0], np.float64(1.0), out=seg[..., 0], casting="same_kind")
+                np.subtract(seg[..., 1], np.float64(h) / np.float64(w), out=seg[..., 1], casting="same_kind")
+            store._normalized = True  # type: ignore[attr-defined]
+        inputs = kp
+        if use_confidence:
+            if store.confidence is None:
+                raise SelectionError(f"store {store.path!r} has no frames/confidence but data.use_confidence is set")
+            inputs = np.concatenate([kp, store.confidence[..., None]], axis=-1)
+        return cls(store=store, inputs=inputs, intrinsics=store.cameras.normalized_intrinsics(),
+                   flip_2d=get_skeleton(store.layout_2d).flip_permutation(),
+                   flip_3d=get_skeleton(store.layout_3d).flip_permutation())
+
+    @property
+    def num_joints_in(self) -> int:
+        return self.inputs.shape[1]
+
+    @property
+    def in_features(self) -> int:
+        return self.inputs.shape[2]
+
+
+def _match_actions(store: PoseStore, actions: Sequence[str] | None) -> np.ndarray:
+    """Action ids whose group name starts with any of ``actions`` (reference ``--actions``)."""
+    if not actions:
+        return np.arange(len(store.actions))
+    ids = [i for i, name in enumerate(store.actions) if any(name.startswith(a) for a in actions)]
+    unmatched = [a for a in actions if not any(name.startswith(a) for name in store.actions)]
+    if unmatched:
+        raise SelectionError(f"store {store.path!r}: action filter {unmatched} matches no action; "
+                             f"actions are {store.actions}")
+    return np.asarray(ids, dtype=np.int64)
+
+
+def select_sequences(
+    store: PoseStore, subjects: Sequence[str], actions: Sequence[str] | None = None,
+    subset: float = 1.0, downsample: int = 1, labeled: bool | None = None, what: str = "data",
+) -> SequenceViews:
+    """Sequences (clips) of ``subjects`` whose action matches, as views of the flat arrays.
+
+    ``labeled=True`` keeps clips with 3-D only (an error names unlabeled ones), ``False`` keeps
+    all and ignores 3-D. ``subset``/``downsample`` follow the reference (spec §5.7).
+    """
+    if not subjects:
+        raise SelectionError(f"{what}: the subject list is empty")
+    if not 0 < subset <= 1:
+        raise SelectionError(f"{what}: subset must be in (0, 1], got {subset}")
+    if downsample < 1:
+        raise SelectionError(f"{what}: downsample must be >= 1, got {downsample}")
+    present = set(store.clips.subject.tolist())
+    missing = [s for s in subjects if s not in present]
+    if missing:
+        raise SelectionError(f"{what}: subjects {missing} are not in store {store.path!r} "
+                             f"(it has {sorted(present)})")
+    c = store.clips
+    keep = np.isin(c.subject, list(subjects)) & np.isin(c.action, _match_actions(store, actions))
+    if labeled:
+        unlabeled = keep & ~store.labeled_clips()
+        if unlabeled.any():
+            i = int(np.flatnonzero(unlabeled)[0])
+            raise SelectionError(f"{what}: clip {store.clip_name(i)} has no 3-D but is used as labeled data")
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise SelectionError(f"{what}: subjects {list(subjects)} with actions {actions} select no clip")
+    # order: subjects in the given order, then store order (as the reference's fetch)
+    rank = {s: i for i, s in enumerate(subjects)}
+    rows = rows[np.argsort([rank[s] for s in c.subject[rows]], kind="stable")]
+    base, length = c.start[rows].copy(), c.length[rows].copy()
+    if subset < 1:
+        for i, n_frames in enumerate(length):
+            start, n = subset_window(int(n_frames), subset, downsample)
+            base[i] += start
+            length[i] = n
+    length = -(-length // downsample)  # ceil: [::downsample]
+    views = SequenceViews(base=base, step=np.full(len(rows), downsample, np.int64), length=length, clip=rows)
+    nonempty = views.length > 0
+    if not nonempty.any():
+        raise SelectionError(f"{what}: subset {subset} leaves no frames")
+    return SequenceViews(*(a[nonempty] for a in (views.base, views.step, views.length, views.clip)))
+
+
+def _flip_intrinsics(k: np.ndarray) -> np.ndarray:
+    k = k.copy()
+    k[..., list(FLIP_INTRINSICS_SIGN)] *= -1
+    return k
+
+
+class WindowDataset(Dataset):
+    """Training examples: one window of ``2 * pad + 1`` frames per output frame, optionally also
+    mirrored (the dataset is doubled, as the reference's augmentation).
+
+    ``__getitems__(indices)`` returns a whole batch from one gather:
+    ``keypoints (B, RF, J2, F)``, ``pose3d (B, 1, J3, 3)`` root-relative metres (root joint 0),
+    ``trajectory (B, 1, 1, 3)`` root in camera space, ``intrinsics (B, 9)``.
+    """
+
+    def __init__(self, arrays: LiftingArrays, views: SequenceViews, pad: int, causal_shift: int = 0,
+                 flip: bool = True, with_3d: bool = True) -> None:
+        self.arrays, self.views, self.pad, self.causal_shift = arrays, views, pad, causal_shift
+        self.flip, self.with_3d = flip, with_3d
+        self.seq, self.pos = views.samples()
+        self.num_frames = len(self.seq)
+
+    def __len__(self) -> int:
+        return self.num_frames * (2 if self.flip else 1)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.__getitems__([index]).items()}
+
+    def __getitems__(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
+        idx = np.asarray(indices, dtype=np.int64)
+        flipped = idx >= self.num_frames
+        frame = idx - flipped * self.num_frames
+        seq, pos = self.seq[frame], self.pos[frame]
+        a = self.arrays
+        keypoints = a.inputs[window_rows(self.views, seq, pos, self.pad, self.causal_shift)]
+        intrinsics = a.intrinsics[a.store.clips.camera[self.views.clip[seq]]]
+        batch = {"keypoints": keypoints, "intrinsics": intrinsics}
+        if self.with_3d:
+            pose = a.store.pose3d[self.views.base[seq] + self.views.step[seq] * pos][:, None]  # (B,1,J,3)
+            batch["trajectory"] = pose[:, :, :1].copy()
+            batch["pose3d"] = pose - pose[:, :, :1]
+        if flipped.any():
+            f = flipped
+            kp = keypoints[f][..., a.flip_2d, :]  # swap left/right (confidence follows its joint)
+            kp[..., 0] *= -1
+            batch["keypoints"][f] = kp
+            batch["intrinsics"][f] = _flip_intrinsics(intrinsics[f])
+            if self.with_3d:
+                batch["pose3d"][f] = flip_xy(batch["pose3d"][f], a.flip_3d)
+                batch["trajectory"][f, ..., 0] *= -1
+        out = {k: torch.from_numpy(v) for k, v in batch.items()}
+        out["flipped"] = torch.from_numpy(flipped)
+        return out
+
+
+class SequenceDataset(Dataset):
+    """Whole sequences for evaluation, padded for the dilated model (one item per sequence).
+
+    Item: ``keypoints (T + 2 * pad, J2, F)``, ``pose3d (T, J3, 3)`` root-relative or absent,
+    ``trajectory (T, 1, 3)``, ``intrinsics (9,)`` and the clip's subject/action/take/camera names.
+    """
+
+    def __init__(self, arrays: LiftingArrays, views: SequenceViews, pad: int, causal_shift: int = 0,
+                 with_3d: bool = True) -> None:
+        self.arrays, self.views, self.pad, self.causal_shift, self.with_3d = arrays, views, pad, causal_shift, with_3d
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, s: int) -> dict:
+        a, v, store = self.arrays, self.views, self.arrays.store
+        clip = int(v.clip[s])
+        item = {
+            "keypoints": torch.from_numpy(a.inputs[sequence_rows(v, s, self.pad, self.causal_shift)]),
+            "intrinsics": torch.from_numpy(a.intrinsics[store.clips.camera[clip]].copy()),
+            "subject": str(store.clips.subject[clip]), "action": store.actions[store.clips.action[clip]],
+            "take": str(store.clips.take[clip]), "camera": str(store.cameras.name[store.clips.camera[clip]]),
+            "index": s,
+        }
+        if self.with_3d:
+            pose = store.pose3d[v.frame_rows(s)]
+            item["trajectory"] = torch.from_numpy(pose[:, :1].copy())
+            item["pose3d"] = torch.from_numpy(pose - pose[:, :1])
+        return item

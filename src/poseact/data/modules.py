@@ -1,0 +1,100 @@
+"""LightningDataModule for lifting: a store (or the synthetic default) → train windows, test sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from poseact.config import DataConfig, ExperimentConfig
+from poseact.data.lifting import LiftingArrays, SequenceDataset, WindowDataset, select_sequences
+from poseact.data.sampling import EpochPermutation, ShardedBatchSampler
+from poseact.data.store import PoseStore, open_store
+from poseact.models.temporal import receptive_field_of
+
+
+def _passthrough(batch):
+    return batch
+
+
+def resolve_store_path(data: DataConfig) -> Path:
+    """The configured store, or the cached synthetic store (generated on first use)."""
+    if data.store is not None:
+        return Path(data.store)
+    from poseact.data.synthetic import SyntheticConfig, synthetic_store
+
+    s = data.synthetic
+    cfg = SyntheticConfig(subjects=list(s.subjects), unlabeled_subjects=list(s.unlabeled_subjects),
+                          takes_per_action=s.takes_per_action, seconds_per_take=s.seconds_per_take, seed=s.seed)
+    return synthetic_store(cfg, s.cache_dir)
+
+
+class LiftingDataModule(pl.LightningDataModule):
+    """Train on windows of the training subjects; evaluate whole sequences of the test subjects.
+
+    Under DDP each rank takes a disjoint shard of every epoch's batches and of the test
+    sequences (metrics are gathered across ranks by the task).
+    """
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        rf = receptive_field_of(cfg.model.filter_widths)
+        self.pad = (rf - 1) // 2
+        self.causal_shift = self.pad if cfg.model.causal else 0
+        self.store: PoseStore | None = None
+        self.arrays: LiftingArrays | None = None
+
+    def prepare_data(self) -> None:
+        resolve_store_path(self.cfg.data)  # generates the synthetic store once (rank 0)
+
+    def load(self) -> LiftingArrays:
+        """Open the store and prepare arrays (idempotent); usable without a Trainer."""
+        if self.arrays is None:
+            self.store = open_store(resolve_store_path(self.cfg.data))
+            self.arrays = LiftingArrays.from_store(self.store, use_confidence=self.cfg.data.use_confidence)
+        return self.arrays
+
+    def setup(self, stage: str | None = None) -> None:
+        d = self.cfg.data
+        arrays = self.load()
+        if stage in (None, "fit"):
+            views = select_sequences(self.store, d.subjects_train, d.actions, d.subset, d.downsample,
+                                     labeled=True, what="data.subjects_train")
+            self.train_set = WindowDataset(arrays, views, self.pad, self.causal_shift, flip=d.flip_augment)
+        test_views = select_sequences(self.store, d.subjects_test, d.actions, 1.0, d.downsample,
+                                      labeled=stage != "predict", what="data.subjects_test")
+        self.test_set = SequenceDataset(arrays, test_views, self.pad, self.causal_shift,
+                                        with_3d=stage != "predict")
+
+    # -- loaders -------------------------------------------------------------------------------
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        per_device = max(1, self.cfg.data.batch_size // world)
+        sampler = EpochPermutation(len(self.train_set), seed=self.cfg.seed, shuffle=True)
+        return DataLoader(self.train_set, batch_sampler=ShardedBatchSampler(sampler, per_device, rank, world),
+                          collate_fn=_passthrough, num_workers=self.cfg.data.num_workers,
+                          persistent_workers=self.cfg.data.num_workers > 0)
+
+    def _sequence_loader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        # longest sequences first, dealt round-robin: balanced work per rank
+        order = np.argsort(-self.test_set.views.length, kind="stable")
+        return DataLoader(self.test_set, batch_size=None, sampler=order[rank::world].tolist(),
+                          num_workers=self.cfg.data.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._sequence_loader()
+
+    def test_dataloader(self) -> DataLoader:
+        return self._sequence_loader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._sequence_loader()

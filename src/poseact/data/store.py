@@ -1,0 +1,324 @@
+"""The HDF5 pose store: one schema for every dataset, atomic writes, validation on open.
+
+Layout of a store file (schema ``poseact/1``)::
+
+    attrs   schema, layout_2d, layout_3d, fps, units_2d="px", units_3d="m", source
+    clips/  subject (str), action (int, index into actions), take (str), camera (int, row of
+            cameras/), start (int64, row into frames/), length (int64)      -- one row per clip
+    frames/ keypoints (N, J2, 2) float32 pixels
+            confidence (N, J2) float32                                         -- optional
+            pose3d (N, J3, 3) float32 metres, camera space, absolute           -- optional; NaN rows = unlabeled
+            pose3d_world (N, J3, 3) float32 metres                             -- optional
+    cameras/ name (str), subject (str), res (C, 2) int, intrinsics (C, 9) pixels
+             [fx, fy, cx, cy, k1, k2, k3, p1, p2] (NaN = unknown), orientation (C, 4)
+             camera-to-world quaternion (NaN = unknown), translation (C, 3) metres, azimuth (C,)
+    actions  names (str), index = label id
+
+A clip is one (sequence, camera) pair, as in VideoPose3D. Frame arrays are stored
+uncompressed and contiguous: reading them whole into RAM is the fast path (ENVIRONMENT.md).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from poseact.geometry.tables import CameraCalibration
+from poseact.skeleton import get_skeleton
+
+SCHEMA = "poseact/1"
+STR = h5py.string_dtype()
+
+
+class StoreError(ValueError):
+    """A store file is missing, unreadable or does not follow the schema."""
+
+
+@dataclass
+class ClipTable:
+    """Columns of the clip table; row ``i`` covers frames ``start[i] : start[i] + length[i]``."""
+
+    subject: np.ndarray  # (K,) str
+    action: np.ndarray  # (K,) int64, index into PoseStore.actions
+    take: np.ndarray  # (K,) str, the original sequence name, e.g. "Walking 1"
+    camera: np.ndarray  # (K,) int64, row of the CameraTable
+    start: np.ndarray  # (K,) int64
+    length: np.ndarray  # (K,) int64
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def select(self, rows: np.ndarray) -> "ClipTable":
+        return ClipTable(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+
+@dataclass
+class CameraTable:
+    """One row per (subject, camera) pair; unknown calibration values are NaN."""
+
+    name: np.ndarray  # (C,) str
+    subject: np.ndarray  # (C,) str
+    res: np.ndarray  # (C, 2) int64, width and height in pixels
+    intrinsics: np.ndarray  # (C, 9) float64 pixels: fx, fy, cx, cy, k1, k2, k3, p1, p2
+    orientation: np.ndarray  # (C, 4) float64, camera-to-world quaternion (w, x, y, z)
+    translation: np.ndarray  # (C, 3) float64 metres
+    azimuth: np.ndarray  # (C,) float64 degrees, for rendering
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+    @classmethod
+    def from_calibrations(cls, rows: list[tuple[str, CameraCalibration]]) -> "CameraTable":
+        """Build the table from ``(subject, calibration)`` pairs, in row order."""
+        nan = float("nan")
+
+        def vec(values, n):
+            return list(values) if values is not None else [nan] * n
+
+        return cls(
+            name=np.array([c.id for _, c in rows], dtype=str),
+            subject=np.array([s for s, _ in rows], dtype=str),
+            res=np.array([[c.res_w, c.res_h] for _, c in rows], dtype=np.int64).reshape(-1, 2),
+            intrinsics=np.array([vec(c.focal_length, 2) + vec(c.center, 2) + vec(c.radial_distortion, 3)
+                                 + vec(c.tangential_distortion, 2) for _, c in rows], dtype=np.float64).reshape(-1, 9),
+            orientation=np.array([vec(c.orientation, 4) for _, c in rows], dtype=np.float64).reshape(-1, 4),
+            translation=np.array([vec(c.translation, 3) for _, c in rows], dtype=np.float64).reshape(-1, 3),
+            azimuth=np.array([c.azimuth for _, c in rows], dtype=np.float64),
+        )
+
+    def find(self, subject: str, name: str) -> int:
+        """Row index of camera ``name`` as seen by ``subject``; KeyError if absent."""
+        hits = np.flatnonzero((self.subject == subject) & (self.name == name))
+        if not len(hits):
+            raise KeyError(f"no camera {name!r} for subject {subject!r}")
+        return int(hits[0])
+
+    def has_intrinsics(self) -> np.ndarray:
+        return ~np.isnan(self.intrinsics).any(axis=1)
+
+    def normalized_intrinsics(self) -> np.ndarray:
+        """``(C, 9)`` float32 intrinsics in normalised screen units (NaN rows stay NaN)."""
+        from poseact.geometry.camera import intrinsics_vector
+
+        out = np.full((len(self), 9), np.nan, dtype=np.float32)
+        for i in np.flatnonzero(self.has_intrinsics()):
+            k = self.intrinsics[i]
+            out[i] = intrinsics_vector(k[0:2], k[2:4], k[4:7], k[7:9], *self.res[i])
+        return out
+
+
+@dataclass
+class PoseStore:
+    """A whole dataset in memory: flat frame arrays plus clip and camera tables."""
+
+    keypoints: np.ndarray  # (N, J2, 2) float32 pixels
+    clips: ClipTable
+    cameras: CameraTable
+    actions: list[str]
+    layout_2d: str
+    layout_3d: str
+    fps: float
+    source: str = ""
+    confidence: np.ndarray | None = None  # (N, J2) float32
+    pose3d: np.ndarray | None = None  # (N, J3, 3) float32 metres, camera space; NaN = unlabeled
+    pose3d_world: np.ndarray | None = None  # (N, J3, 3) float32 metres
+    path: str = field(default="<memory>", compare=False)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.keypoints)
+
+    def clip_name(self, i: int) -> str:
+        """``subject/take/camera`` of clip ``i``, used in error messages and tables."""
+        return f"{self.clips.subject[i]}/{self.clips.take[i]}/{self.cameras.name[self.clips.camera[i]]}"
+
+    def labeled_clips(self) -> np.ndarray:
+        """Boolean ``(K,)``: clips whose 3-D is present (first frame not NaN)."""
+        if self.pose3d is None:
+            return np.zeros(len(self.clips), dtype=bool)
+        return ~np.isnan(self.pose3d[self.clips.start, 0, 0])
+
+    def validate(self) -> None:
+        """Check shapes, dtypes, table consistency and finiteness; raise :class:`StoreError`."""
+        where = f"store {self.path!r}"
+        n = self.num_frames
+        skel2d, skel3d = _skeleton(self.layout_2d, where), _skeleton(self.layout_3d, where)
+        _check_array(self.keypoints, (n, skel2d.num_joints, 2), "frames/keypoints", where, self.layout_2d)
+        if self.confidence is not None:
+            _check_array(self.confidence, (n, skel2d.num_joints), "frames/confidence", where, self.layout_2d)
+        for name in ("pose3d", "pose3d_world"):
+            arr = getattr(self, name)
+            if arr is not None:
+                _check_array(arr, (n, skel3d.num_joints, 3), f"frames/{name}", where, self.layout_3d)
+        c = self.clips
+        k = len(c)
+        for col in fields(c):
+            if len(getattr(c, col.name)) != k:
+                raise StoreError(f"{where}: clips/{col.name} has {len(getattr(c, col.name))} rows, expected {k}")
+        if k and (c.start.min() < 0 or (c.start + c.length).max() > n or c.length.min() < 1):
+            bad = int(np.flatnonzero((c.start < 0) | (c.start + c.length > n) | (c.length < 1))[0])
+            raise StoreError(f"{where}: clip {bad} ({c.subject[bad]}/{c.take[bad]}) covers frames "
+                             f"{c.start[bad]}:{c.start[bad] + c.length[bad]}, outside 0:{n}")
+        if k and (c.camera.min() < 0 or c.camera.max() >= len(self.cameras)):
+            raise StoreError(f"{where}: clips/camera refers to a camera row outside 0:{len(self.cameras)}")
+        if k and (c.action.min() < 0 or c.action.max() >= len(self.actions)):
+            raise StoreError(f"{where}: clips/action refers to an action outside 0:{len(self.actions)}")
+        self._check_finite(where)
+
+    def _check_finite(self, where: str) -> None:
+        bad_kp = ~np.isfinite(self.keypoints).all(axis=(1, 2))
+        if bad_kp.any():
+            self._raise_at(np.flatnonzero(bad_kp)[0], "NaN/inf 2-D keypoints", where)
+        if self.pose3d is not None:
+            mask = self.frame_mask(self.labeled_clips())
+            bad3d = mask & ~np.isfinite(self.pose3d).all(axis=(1, 2))
+            if bad3d.any():
+                self._raise_at(np.flatnonzero(bad3d)[0], "NaN/inf 3-D pose in a labeled clip", where)
+
+    def frame_mask(self, clip_rows: np.ndarray) -> np.ndarray:
+        """Boolean ``(N,)`` marking the frames of the selected clips (bool mask or indices)."""
+        c = self.clips
+        starts, lengths = c.start[clip_rows], c.length[clip_rows]
+        delta = np.zeros(self.num_frames + 1, dtype=np.int64)
+        np.add.at(delta, starts, 1)
+        np.add.at(delta, starts + lengths, -1)
+        return np.cumsum(delta[:-1]) > 0
+
+    def _raise_at(self, frame: int, what: str, where: str) -> None:
+        c = self.clips
+        inside = np.flatnonzero((c.start <= frame) & (frame < c.start + c.length))
+        if len(inside):
+            i = int(inside[0])
+            raise StoreError(f"{where}: {what} in clip {self.clip_name(i)} at frame {frame - c.start[i]}")
+        raise StoreError(f"{where}: {what} at frame row {frame} (not in any clip)")
+
+
+def _skeleton(name: str, where: str):
+    try:
+        return get_skeleton(name)
+    except KeyError as e:
+        raise StoreError(f"{where}: {e.args[0]}") from None
+
+
+def _check_array(arr: np.ndarray, shape: tuple[int, ...], name: str, where: str, layout: str) -> None:
+    if arr.dtype != np.float32:
+        raise StoreError(f"{where}: {name} has dtype {arr.dtype}, expected float32")
+    if arr.shape != shape:
+        if arr.ndim == len(shape) and arr.ndim >= 2 and arr.shape[1] != shape[1]:
+            raise StoreError(f"{where}: {name} has {arr.shape[1]} joints, layout {layout} expects {shape[1]}")
+        raise StoreError(f"{where}: {name} has shape {arr.shape}, expected {shape}")
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
+    """Validate ``store`` and write it to ``path`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    store.path = str(path)
+    store.validate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update(schema=SCHEMA, layout_2d=store.layout_2d, layout_3d=store.layout_3d,
+                           fps=float(store.fps), units_2d="px", units_3d="m", source=store.source)
+            frames = f.create_group("frames")
+            for name in ("keypoints", "confidence", "pose3d", "pose3d_world"):
+                arr = getattr(store, name)
+                if arr is not None:
+                    frames.create_dataset(name, data=arr)
+            clips = f.create_group("clips")
+            for col in fields(store.clips):
+                data = getattr(store.clips, col.name)
+                clips.create_dataset(col.name, data=data.astype(STR if data.dtype.kind in "UOS" else np.int64))
+            cams = f.create_group("cameras")
+            for col in fields(store.cameras):
+                data = getattr(store.cameras, col.name)
+                cams.create_dataset(col.name, data=data.astype(STR) if data.dtype.kind in "UOS" else data)
+            f.create_dataset("actions", data=np.asarray(store.actions, dtype=object).astype(STR))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _read_strings(ds: h5py.Dataset) -> np.ndarray:
+    return ds.asstr()[...].astype(str) if len(ds) else np.zeros(0, dtype=str)
+
+
+def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
+    """Read a store into memory (one copy per array) and validate it.
+
+    Errors name the file and the problem: missing file, not HDF5 / truncated, wrong schema
+    version, missing groups, wrong joint counts, NaN in labeled frames.
+    """
+    path = Path(path)
+    where = f"store {str(path)!r}"
+    if not path.exists():
+        raise StoreError(f"{where}: file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise StoreError(f"{where}: not a readable HDF5 file (corrupt or truncated?): {e}") from None
+    try:
+        with f:
+            schema = f.attrs.get("schema")
+            if schema != SCHEMA:
+                raise StoreError(f"{where}: schema {schema!r}, this poseact reads {SCHEMA!r}")
+            try:
+                frames, clips, cams = f["frames"], f["clips"], f["cameras"]
+                store = PoseStore(
+                    keypoints=frames["keypoints"][...],
+                    confidence=frames["confidence"][...] if "confidence" in frames else None,
+                    pose3d=frames["pose3d"][...] if load_3d and "pose3d" in frames else None,
+                    pose3d_world=frames["pose3d_world"][...] if load_3d and "pose3d_world" in frames else None,
+                    clips=ClipTable(
+                        subject=_read_strings(clips["subject"]), action=clips["action"][...],
+                        take=_read_strings(clips["take"]), camera=clips["camera"][...],
+                        start=clips["start"][...], length=clips["length"][...]),
+                    cameras=CameraTable(
+                        name=_read_strings(cams["name"]), subject=_read_strings(cams["subject"]),
+                        res=cams["res"][...], intrinsics=cams["intrinsics"][...],
+                        orientation=cams["orientation"][...], translation=cams["translation"][...],
+                        azimuth=cams["azimuth"][...]),
+                    actions=list(_read_strings(f["actions"])),
+                    layout_2d=str(f.attrs["layout_2d"]), layout_3d=str(f.attrs["layout_3d"]),
+                    fps=float(f.attrs["fps"]), source=str(f.attrs.get("source", "")), path=str(path),
+                )
+            except KeyError as e:
+                raise StoreError(f"{where}: missing {e.args[0] if e.args else 'entry'} (not a poseact store?)") from None
+            except OSError as e:
+                raise StoreError(f"{where}: read failed (corrupt or truncated?): {e}") from None
+    except OSError as e:
+        raise StoreError(f"{where}: read failed (corrupt or truncated?): {e}") from None
+    store.validate()
+    return store
+
+
+def describe(store: PoseStore) -> str:
+    """A short human-readable summary: frames, clips, subjects, actions, layouts, labels."""
+    subjects = sorted(set(store.clips.subject))
+    labeled = store.labeled_clips()
+    return "\n".join([
+        f"{store.path}: {store.source or 'poseact store'} ({SCHEMA})",
+        f"  frames   {store.num_frames:,} at {store.fps:g} fps; clips {len(store.clips):,} "
+        f"({int(labeled.sum())} with 3-D)",
+        f"  layouts  2-D {store.layout_2d}, 3-D {store.layout_3d}",
+        f"  subjects {', '.join(subjects)}",
+        f"  actions  {', '.join(store.actions)}",
+        f"  cameras  {len(store.cameras)} (subject, camera) rows, "
+        f"{int(store.cameras.has_intrinsics().sum())} with intrinsics",
+    ])

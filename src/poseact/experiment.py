@@ -1,0 +1,214 @@
+"""Run experiments from a config: build the trainer, fit (with resume), test, predict, export.
+
+The CLI is a thin layer over these functions; notebooks and sweeps call them directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from poseact.config import ExperimentConfig, to_dict, to_yaml
+
+log = logging.getLogger("poseact")
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def resolve_wandb_mode(requested: str) -> str:
+    """``auto``: honour ``WANDB_MODE`` if set, online when an API key is configured, else offline."""
+    if requested != "auto":
+        return requested
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        if netrc.netrc().authenticators("api.wandb.ai"):
+            return "online"
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        pass
+    return "offline"
+
+
+def _loggers(cfg: ExperimentConfig, out: Path) -> list:
+    from pytorch_lightning.loggers import CSVLogger, WandbLogger
+
+    loggers: list = []
+    mode = resolve_wandb_mode(cfg.logger.wandb_mode)
+    if cfg.logger.wandb and mode != "disabled":
+        os.environ["WANDB_MODE"] = mode  # the environment variable avoids a telemetry call at exit
+        os.environ.setdefault("WANDB_SILENT", "true")
+        loggers.append(WandbLogger(project=cfg.logger.wandb_project, name=cfg.name, save_dir=str(out),
+                                   config=to_dict(cfg)))
+    if cfg.logger.csv:
+        loggers.append(CSVLogger(save_dir=str(out), name="csv", version=""))
+    return loggers
+
+
+def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool = True):
+    """A Lightning Trainer with W&B + CSV loggers and epoch-end checkpoints in ``out/checkpoints``."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    t = cfg.trainer
+    callbacks = []
+    if enable_checkpointing:
+        callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}",
+                                         auto_insert_metric_name=False, save_last=True, save_top_k=1,
+                                         monitor="val/p1", mode="min", save_on_train_epoch_end=True))
+    return pl.Trainer(
+        max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=t.precision, limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
+        check_val_every_n_epoch=cfg.eval.validate_every_n_epochs, use_distributed_sampler=False,
+        logger=_loggers(cfg, out) or False, callbacks=callbacks, enable_checkpointing=enable_checkpointing,
+        num_sanity_val_steps=0, default_root_dir=str(out),
+    )
+
+
+def _write_config(cfg: ExperimentConfig, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".config.yaml.tmp"
+    tmp.write_text(to_yaml(cfg))
+    tmp.replace(out / "config.yaml")
+
+
+def build_task(cfg: ExperimentConfig, datamodule):
+    """The LightningModule for ``cfg``, sized from the store; loads ``cfg.checkpoint`` weights."""
+    from poseact.tasks.lifting import LiftingTask
+
+    arrays = datamodule.load()
+    store = datamodule.store
+    task = LiftingTask(cfg, arrays.num_joints_in, arrays.in_features, store.layout_2d, store.layout_3d)
+    if cfg.checkpoint:
+        load_weights(task, cfg.checkpoint)
+    return task
+
+
+def load_weights(task, path: str) -> None:
+    """Load lifter weights from a poseact ``.ckpt`` or an original VideoPose3D ``.bin``."""
+    import torch
+
+    from poseact.models.compat import load_lifter_state, read_videopose3d_checkpoint
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {path!r} not found")
+    if p.suffix == ".ckpt":
+        state = torch.load(p, map_location="cpu", weights_only=False)["state_dict"]
+        model_state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        load_lifter_state(task.model, model_state, where=f"checkpoint {path!r}")
+    else:
+        ckpt = read_videopose3d_checkpoint(p)
+        load_lifter_state(task.model, ckpt["model_pos"], where=f"checkpoint {path!r} model_pos")
+
+
+def fit(cfg: ExperimentConfig) -> dict[str, float]:
+    """Train (resuming from ``output_dir/checkpoints/last.ckpt`` if present), then run the final
+    evaluation with flip TTA and write the per-action table next to the run."""
+    import pytorch_lightning as pl
+
+    from poseact.data.modules import LiftingDataModule
+
+    out = Path(cfg.output_dir)
+    _write_config(cfg, out)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = LiftingDataModule(cfg)
+    task = build_task(cfg, datamodule)
+    trainer = build_trainer(cfg, out)
+    last = out / "checkpoints" / LAST_CHECKPOINT
+    ckpt_path = str(last) if cfg.resume and last.exists() else None
+    if ckpt_path:
+        log.warning("resuming from %s", ckpt_path)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    return _final_test(cfg, task, datamodule, trainer, out)
+
+
+def _final_test(cfg: ExperimentConfig, task, datamodule, trainer, out: Path) -> dict[str, float]:
+    from poseact.tasks.lifting import write_results
+
+    trainer.test(task, datamodule=datamodule, verbose=False)
+    results = task.last_results
+    if trainer.is_global_zero and results is not None and len(results):
+        csv_path, md_path = write_results(results, out / "results", "test")
+        print(f"\nFinal evaluation ({'flip TTA' if cfg.eval.test_time_flip else 'no TTA'}), "
+              f"{', '.join(cfg.data.subjects_test)}:\n")
+        print(results.to_markdown())
+        print(f"\nwritten: {csv_path}, {md_path}")
+    _finish_wandb(trainer)
+    if results is None or not len(results):
+        return {}
+    return {**{f"{k}": v * 1000 for k, v in results.action_wise().items()},
+            **{f"{k}_frame_wise": v * 1000 for k, v in results.frame_wise().items()}}
+
+
+def _finish_wandb(trainer) -> None:
+    from pytorch_lightning.loggers import WandbLogger
+
+    if any(isinstance(lg, WandbLogger) for lg in trainer.loggers) and trainer.is_global_zero:
+        import wandb
+
+        wandb.finish()
+
+
+def test(cfg: ExperimentConfig) -> dict[str, float]:
+    """Evaluate ``cfg.checkpoint`` (or the run's last checkpoint) on the test subjects."""
+    import pytorch_lightning as pl
+
+    from poseact.data.modules import LiftingDataModule
+
+    out = Path(cfg.output_dir)
+    if not cfg.checkpoint:
+        last = out / "checkpoints" / LAST_CHECKPOINT
+        if not last.exists():
+            raise FileNotFoundError(f"no checkpoint given (checkpoint=...) and none at {last}")
+        cfg.checkpoint = str(last)
+    pl.seed_everything(cfg.seed, verbose=False)
+    datamodule = LiftingDataModule(cfg)
+    task = build_task(cfg, datamodule)
+    trainer = build_trainer(cfg, out, enable_checkpointing=False)
+    return _final_test(cfg, task, datamodule, trainer, out)
+
+
+def predict(cfg: ExperimentConfig, output: str | None = None) -> Path:
+    """Predict root-relative 3-D (metres, camera space) for every test sequence → one ``.npz``
+    keyed ``subject/take/camera`` (written atomically)."""
+    from poseact.data.modules import LiftingDataModule
+
+    out = Path(cfg.output_dir)
+    datamodule = LiftingDataModule(cfg)
+    task = build_task(cfg, datamodule)
+    trainer = build_trainer(cfg, out, enable_checkpointing=False)
+    batches = trainer.predict(task, datamodule=datamodule)
+    path = Path(output) if output else out / "predictions.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez_compressed(tmp, **{b["key"]: b["pose3d"] for b in batches})
+    tmp.replace(path)
+    print(f"wrote {len(batches)} sequences to {path}", file=sys.stderr)
+    return path
+
+
+def export_videopose3d(ckpt: str, output: str) -> Path:
+    """Write a poseact ``.ckpt``'s lifter in VideoPose3D's ``.bin`` format."""
+    import torch
+
+    from poseact.models.compat import LifterArchitecture, infer_architecture, save_videopose3d_checkpoint
+
+    raw = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = {k.removeprefix("model."): v for k, v in raw["state_dict"].items() if k.startswith("model.")}
+    hp = raw.get("hyper_parameters", {})
+    arch: LifterArchitecture = infer_architecture(state, hp.get("num_joints_in"), where=ckpt)
+    model = arch.build()
+    model.load_state_dict(state)
+    lr = 0.0
+    if raw.get("optimizer_states"):
+        lr = float(raw["optimizer_states"][0]["param_groups"][0]["lr"])
+    return save_videopose3d_checkpoint(output, model, epoch=int(raw.get("epoch", -1)) + 1, lr=lr)

@@ -1,0 +1,1 @@
+"""Models: the temporal lifter (VideoPose3D) and checkpoint compatibility."""

@@ -1,0 +1,1 @@
+"""Lightning tasks: the lifter (supervised)."""
