@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="output store (default: beside --data-2d, named humaneva15_<detector>.h5)")
     parser.add_argument("--subjects", nargs="+", default=None, metavar="S",
-                        help="subjects to keep, with their prefix, e.g. Train/S1 Unlabeled/S4 (default: all in the 2-D file)")
+                        help="subjects to keep, with their split prefix, e.g. Train/S1 Unlabeled/S4 "
+                             "(default: all in the 2-D file)")
     args = parser.parse_args(argv)
     out = args.out or args.data_2d.with_name(args.data_2d.stem.removeprefix("data_2d_") + ".h5")
 

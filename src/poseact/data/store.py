@@ -173,12 +173,12 @@ class PoseStore:
     def _check_finite(self, where: str) -> None:
         bad_kp = ~np.isfinite(self.keypoints).all(axis=(1, 2))
         if bad_kp.any():
-            self._raise_at(np.flatnonzero(bad_kp)[0], "NaN/inf 2-D keypoints", where)
+            self._raise_at(np.flatnonzero(bad_kp)[0], "NaN/inf in frames/keypoints of", where)
         if self.pose3d is not None:
             mask = self.frame_mask(self.labeled_clips())
             bad3d = mask & ~np.isfinite(self.pose3d).all(axis=(1, 2))
             if bad3d.any():
-                self._raise_at(np.flatnonzero(bad3d)[0], "NaN/inf 3-D pose in a labeled clip", where)
+                self._raise_at(np.flatnonzero(bad3d)[0], "NaN/inf in frames/pose3d of labeled", where)
 
     def frame_mask(self, clip_rows: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)`` marking the frames of the selected clips (bool mask or indices)."""
@@ -194,8 +194,8 @@ class PoseStore:
         inside = np.flatnonzero((c.start <= frame) & (frame < c.start + c.length))
         if len(inside):
             i = int(inside[0])
-            raise StoreError(f"{where}: {what} in clip {self.clip_name(i)} at frame {frame - c.start[i]}")
-        raise StoreError(f"{where}: {what} at frame row {frame} (not in any clip)")
+            raise StoreError(f"{where}: {what} clip {self.clip_name(i)} at frame {frame - c.start[i]}")
+        raise StoreError(f"{where}: {what} frame row {frame} (not in any clip)")
 
 
 def _skeleton(name: str, where: str):

@@ -13,11 +13,11 @@ def qrot(q: Tensor, v: Tensor) -> Tensor:
     """
     if q.shape[-1] != 4 or v.shape[-1] != 3:
         raise ValueError(f"qrot expects q (...,4) and v (...,3), got {tuple(q.shape)} and {tuple(v.shape)}")
-    lead = torch.broadcast_shapes(q.shape[:-1], v.shape[:-1])
-    q, v = q.expand(*lead, 4), v.expand(*lead, 3)
+    if q.dim() < v.dim():  # same rank, so linalg.cross broadcasts q without copying it
+        q = q.reshape((1,) * (v.dim() - q.dim()) + tuple(q.shape))
     w, u = q[..., :1], q[..., 1:]
-    uv = torch.cross(u, v, dim=-1)
-    uuv = torch.cross(u, uv, dim=-1)
+    uv = torch.linalg.cross(u, v)
+    uuv = torch.linalg.cross(u, uv)
     return v + 2 * (w * uv + uuv)
 
 

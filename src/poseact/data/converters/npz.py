@@ -9,6 +9,7 @@ subject, the take and the camera, and says what was found against what was expec
 from __future__ import annotations
 
 import os
+import pickle
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,19 +59,20 @@ def load_npz_dict(path: PathLike, key: str) -> dict:
         raise InputNotFoundError(f"{path}: file not found")
     if not path.is_file():
         raise ConversionError(f"{path}: is a directory, expected an .npz file")
+    if not zipfile.is_zipfile(path):  # checked first: np.load would try to unpickle any other file
+        raise ConversionError(f"{path}: not an .npz archive (as written by np.savez), so it has "
+                              f"no key {key!r}")
     try:
         data = np.load(path, allow_pickle=True)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ConversionError(f"{path}: not a readable .npz file ({e})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ConversionError(f"{path}: holds a single {type(data).__name__}, expected an .npz "
-                              f"archive with key {key!r}")
     with data:
         if key not in data.files:
             raise ConversionError(f"{path}: no key {key!r}; keys present: {sorted(data.files)}")
         try:
             arr = data[key]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError,
+                AttributeError, ImportError) as e:
             raise ConversionError(f"{path}: cannot read key {key!r} ({e})") from None
     if arr.dtype != object or arr.shape != ():
         raise ConversionError(f"{path}: {key!r} is a {arr.dtype} array of shape {arr.shape}, "

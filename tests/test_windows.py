@@ -1,0 +1,96 @@
+"""Windows and samplers: vectorised gathers equal a naive loop; reference padding semantics."""
+
+import numpy as np
+import pytest
+
+from poseact.data.sampling import EpochPermutation, ShardedBatchSampler
+from poseact.data.windows import (
+    SequenceViews, deterministic_random, flip_xy, sequence_rows, subset_window, window_rows,
+)
+
+
+def _views(lengths, steps=None):
+    lengths = np.asarray(lengths, np.int64)
+    base = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + 100  # not starting at row 0
+    steps = np.ones(len(lengths), np.int64) if steps is None else np.asarray(steps, np.int64)
+    return SequenceViews(base=base, step=steps, length=-(-lengths // steps), clip=np.arange(len(lengths)))
+
+
+def test_reference_edge_replication_example():
+    # spec §6.1: L=6, pad=2, chunk 1 — frame 0 sees [0,0,0,1,2], frame 5 sees [3,4,5,5,5]
+    v = _views([6])
+    rows = window_rows(v, np.array([0, 0]), np.array([0, 5]), pad=2) - 100
+    assert rows.tolist() == [[0, 0, 0, 1, 2], [3, 4, 5, 5, 5]]
+    # causal (shift = pad = 2): frame 0 sees [0,0,0,0,0], frame 3 sees [0,0,1,2,3]
+    rows = window_rows(v, np.array([0, 0]), np.array([0, 3]), pad=2, causal_shift=2) - 100
+    assert rows.tolist() == [[0, 0, 0, 0, 0], [0, 0, 1, 2, 3]]
+
+
+def test_vectorised_windows_equal_naive_loop():
+    rng = np.random.default_rng(0)
+    v = _views([5, 40, 13, 1], steps=[1, 2, 1, 1])
+    seq, pos = v.samples()
+    pad = 4
+    fast = window_rows(v, seq, pos, pad)
+    for (s, p), row in zip(zip(seq, pos), fast):
+        frames = [v.base[s] + v.step[s] * min(max(p + o, 0), v.length[s] - 1) for o in range(-pad, pad + 1)]
+        assert row.tolist() == frames
+    assert len(seq) == v.num_frames and rng is not None
+
+
+def test_sequence_rows_pad_for_the_dilated_model():
+    v = _views([4])
+    assert (sequence_rows(v, 0, pad=2) - 100).tolist() == [0, 0, 0, 1, 2, 3, 3, 3]
+    # causal: 2*pad frames before, none after
+    assert (sequence_rows(v, 0, pad=2, causal_shift=2) - 100).tolist() == [0, 0, 0, 0, 0, 1, 2, 3]
+
+
+def test_flip_negates_x_and_swaps():
+    pts = np.arange(3 * 2, dtype=np.float32).reshape(3, 2)
+    out = flip_xy(pts, np.array([0, 2, 1]))
+    assert out.tolist() == [[-0.0, 1], [-4, 5], [-2, 3]]
+
+
+def test_subset_rule_matches_reference_examples():
+    # spec §5.7
+    assert subset_window(100, 0.1, 1) == (37, 10)
+    assert subset_window(1383, 0.1, 1) == (403, 138)
+    assert subset_window(5000, 0.1, 1) == (3229, 500)
+    assert 0 <= deterministic_random(0, 5, "abc") < 5
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    a, b = EpochPermutation(100, seed=3), EpochPermutation(100, seed=3)
+    a.set_epoch(2)
+    for _ in range(5):
+        b.set_epoch(_)
+    b.set_epoch(2)
+    assert (a.order() == b.order()).all()
+    a.set_epoch(3)
+    assert not (a.order() == b.order()).all()
+    assert sorted(a.order()) == list(range(100))
+
+
+def test_single_process_batching_is_the_reference_one():
+    batches = list(ShardedBatchSampler(EpochPermutation(2049, shuffle=False), 1024))
+    assert [len(b) for b in batches] == [1024, 1025]  # a 1-sample tail joins the last batch (BatchNorm)
+    batches = list(ShardedBatchSampler(EpochPermutation(2100, shuffle=False), 1024))
+    assert [len(b) for b in batches] == [1024, 1024, 52]
+
+
+@pytest.mark.parametrize("n,world", [(1000, 2), (1001, 2), (999, 3), (10, 4)])
+def test_ddp_shards_are_disjoint_complete_and_equal_in_steps(n, world):
+    perm = EpochPermutation(n, seed=1)
+    perm.set_epoch(4)
+    shards = [list(ShardedBatchSampler(perm, 64, rank, world)) for rank in range(world)]
+    assert len({len(s) for s in shards}) == 1
+    seen = np.concatenate([np.concatenate(s) for s in shards])
+    assert sorted(seen.tolist()) == list(range(n))
+    assert min(len(b) for s in shards for b in s) >= 2
+
+
+def test_bad_sampler_arguments():
+    with pytest.raises(ValueError, match="empty dataset"):
+        EpochPermutation(0)
+    with pytest.raises(ValueError, match="batch_size"):
+        ShardedBatchSampler(EpochPermutation(4), 0)
