@@ -47,21 +47,23 @@ def _loggers(cfg: ExperimentConfig, out: Path) -> list:
         loggers.append(WandbLogger(project=cfg.logger.wandb_project, name=cfg.name, save_dir=str(out),
                                    config=to_dict(cfg)))
     if cfg.logger.csv:
-        loggers.append(CSVLogger(save_dir=str(out), name="csv", version=""))
+        # a new version_N folder per (re)start: a resumed run never overwrites earlier metrics
+        loggers.append(CSVLogger(save_dir=str(out), name="csv"))
     return loggers
 
 
-def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool = True):
-    """A Lightning Trainer with W&B + CSV loggers and epoch-end checkpoints in ``out/checkpoints``."""
+def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool = True, callbacks: list | None = None):
+    """A Lightning Trainer with W&B + CSV loggers and epoch-end checkpoints in ``out/checkpoints``
+    (plus any extra ``callbacks``)."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     t = cfg.trainer
-    callbacks = []
+    callbacks = list(callbacks or [])
     if enable_checkpointing:
         callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}",
                                          auto_insert_metric_name=False, save_last=True, save_top_k=1,
-                                         monitor="val/p1", mode="min", save_on_train_epoch_end=True))
+                                         monitor="val/p1", mode="min"))
     return pl.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         strategy=t.strategy, precision=t.precision, limit_train_batches=t.limit_train_batches,
@@ -110,9 +112,11 @@ def load_weights(task, path: str) -> None:
         load_lifter_state(task.model, ckpt["model_pos"], where=f"checkpoint {path!r} model_pos")
 
 
-def fit(cfg: ExperimentConfig) -> dict[str, float]:
+def fit(cfg: ExperimentConfig, callbacks: list | None = None) -> dict[str, float]:
     """Train (resuming from ``output_dir/checkpoints/last.ckpt`` if present), then run the final
-    evaluation with flip TTA and write the per-action table next to the run."""
+    evaluation with flip TTA and write the per-action table next to the run.
+
+    Returns the action-wise averages (mm) and the frame-wise ones (``*_frame_wise``)."""
     import pytorch_lightning as pl
 
     from poseact.data.modules import LiftingDataModule
@@ -122,7 +126,7 @@ def fit(cfg: ExperimentConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = LiftingDataModule(cfg)
     task = build_task(cfg, datamodule)
-    trainer = build_trainer(cfg, out)
+    trainer = build_trainer(cfg, out, callbacks=callbacks)
     last = out / "checkpoints" / LAST_CHECKPOINT
     ckpt_path = str(last) if cfg.resume and last.exists() else None
     if ckpt_path:

@@ -66,8 +66,11 @@ class LiftingTask(pl.LightningModule):
         o = self.cfg.optim
         self.model.set_bn_momentum(bn_momentum(epoch, self.cfg.trainer.max_epochs,
                                                o.bn_momentum_start, o.bn_momentum_end))
-        # dropout masks depend only on (seed, epoch, rank): resumed runs repeat them exactly
-        torch.manual_seed(self.cfg.seed * 100_003 + epoch * 1_009 + self.global_rank)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # dropout masks depend only on (seed, step, rank), not on what else drew random numbers
+        # before: a resumed run repeats an uninterrupted one exactly
+        torch.manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
 
     def configure_optimizers(self):
         o = self.cfg.optim
