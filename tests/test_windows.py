@@ -5,7 +5,7 @@ import pytest
 
 from poseact.data.sampling import EpochPermutation, ShardedBatchSampler
 from poseact.data.windows import (
-    SequenceViews, deterministic_random, flip_xy, sequence_rows, subset_window, window_rows,
+    SequenceViews, deterministic_random, flip_xy, gather_windows, sequence_rows, subset_window, window_rows,
 )
 
 
@@ -94,3 +94,13 @@ def test_bad_sampler_arguments():
         EpochPermutation(0)
     with pytest.raises(ValueError, match="batch_size"):
         ShardedBatchSampler(EpochPermutation(4), 0)
+
+
+@pytest.mark.parametrize("pad,shift", [(0, 0), (2, 0), (4, 4), (13, 0)])
+def test_block_gather_equals_row_gather(pad, shift):
+    rng = np.random.default_rng(1)
+    v = _views([5, 40, 13, 1, 30], steps=[1, 2, 1, 1, 1])
+    array = rng.normal(size=(v.base[-1] + 30 * 1 + 5, 3, 2)).astype(np.float32)
+    seq, pos = v.samples()
+    expected = array[window_rows(v, seq, pos, pad, shift)]
+    np.testing.assert_array_equal(gather_windows(array, v, seq, pos, pad, shift), expected)

@@ -88,10 +88,25 @@ def build_task(cfg: ExperimentConfig, datamodule):
 
     arrays = datamodule.load()
     store = datamodule.store
+    if cfg.checkpoint and not cfg.checkpoint.endswith(".ckpt"):
+        _adopt_checkpoint_architecture(cfg, arrays.num_joints_in)
     task = LiftingTask(cfg, arrays.num_joints_in, arrays.in_features, store.layout_2d, store.layout_3d)
     if cfg.checkpoint:
         load_weights(task, cfg.checkpoint)
     return task
+
+
+def _adopt_checkpoint_architecture(cfg: ExperimentConfig, num_joints_in: int) -> None:
+    """Size the model from an original ``.bin`` (e.g. the 243-frame release under a 27-frame config)."""
+    from poseact.models.compat import infer_architecture, read_videopose3d_checkpoint
+
+    arch = infer_architecture(read_videopose3d_checkpoint(cfg.checkpoint)["model_pos"], num_joints_in,
+                              where=f"checkpoint {cfg.checkpoint!r}")
+    widths, channels = list(arch.filter_widths), arch.channels
+    if (widths, channels) != (cfg.model.filter_widths, cfg.model.channels):
+        log.warning("checkpoint %s: using its architecture filter_widths=%s channels=%d (config said %s, %d)",
+                    cfg.checkpoint, widths, channels, cfg.model.filter_widths, cfg.model.channels)
+        cfg.model.filter_widths, cfg.model.channels = widths, channels
 
 
 def load_weights(task, path: str) -> None:

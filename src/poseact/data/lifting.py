@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from poseact.data.store import PoseStore
-from poseact.data.windows import SequenceViews, flip_xy, sequence_rows, subset_window, window_rows
+from poseact.data.windows import SequenceViews, gather_windows, sequence_rows, subset_window
 from poseact.geometry.camera import FLIP_INTRINSICS_SIGN
 from poseact.skeleton import get_skeleton
 
@@ -62,6 +62,12 @@ class LiftingArrays:
         return cls(store=store, inputs=inputs, intrinsics=store.cameras.normalized_intrinsics(),
                    flip_2d=get_skeleton(store.layout_2d).flip_permutation(),
                    flip_3d=get_skeleton(store.layout_3d).flip_permutation())
+
+    @property
+    def flip_columns(self) -> np.ndarray:
+        """The 2-D flip permutation on flattened ``J2 * F`` feature columns."""
+        f = self.in_features
+        return (self.flip_2d[:, None] * f + np.arange(f)).ravel()
 
     @property
     def num_joints_in(self) -> int:
@@ -131,12 +137,6 @@ def select_sequences(
     return SequenceViews(*(a[nonempty] for a in (views.base, views.step, views.length, views.clip)))
 
 
-def _flip_intrinsics(k: np.ndarray) -> np.ndarray:
-    k = k.copy()
-    k[..., list(FLIP_INTRINSICS_SIGN)] *= -1
-    return k
-
-
 class WindowDataset(Dataset):
     """Training examples: one window of ``2 * pad + 1`` frames per output frame, optionally also
     mirrored (the dataset is doubled, as the reference's augmentation).
@@ -160,29 +160,36 @@ class WindowDataset(Dataset):
         return {k: v[0] for k, v in self.__getitems__([index]).items()}
 
     def __getitems__(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
+        """One batch. Samples come back grouped, plain ones first, then mirrored ones (``flipped``
+        says which): the order inside a batch does not matter for training, and grouping lets
+        the mirrored half be fixed up with slices instead of masked copies."""
         idx = np.asarray(indices, dtype=np.int64)
         flipped = idx >= self.num_frames
-        frame = idx - flipped * self.num_frames
+        idx = idx[np.argsort(flipped, kind="stable")]
+        n_plain = len(idx) - int(flipped.sum())
+        frame = idx.copy()
+        frame[n_plain:] -= self.num_frames
         seq, pos = self.seq[frame], self.pos[frame]
-        a = self.arrays
-        keypoints = a.inputs[window_rows(self.views, seq, pos, self.pad, self.causal_shift)]
-        intrinsics = a.intrinsics[a.store.clips.camera[self.views.clip[seq]]]
+        a, v = self.arrays, self.views
+        keypoints = gather_windows(a.inputs, v, seq, pos, self.pad, self.causal_shift)  # (B, RF, J2, F)
+        intrinsics = a.intrinsics[a.store.clips.camera[v.clip[seq]]]  # (B, 9)
         batch = {"keypoints": keypoints, "intrinsics": intrinsics}
         if self.with_3d:
-            pose = a.store.pose3d[self.views.base[seq] + self.views.step[seq] * pos][:, None]  # (B,1,J,3)
+            pose = a.store.pose3d[v.base[seq] + v.step[seq] * pos][:, None]  # (B, 1, J3, 3)
             batch["trajectory"] = pose[:, :, :1].copy()
             batch["pose3d"] = pose - pose[:, :, :1]
-        if flipped.any():
-            f = flipped
-            kp = keypoints[f][..., a.flip_2d, :]  # swap left/right (confidence follows its joint)
-            kp[..., 0] *= -1
-            batch["keypoints"][f] = kp
-            batch["intrinsics"][f] = _flip_intrinsics(intrinsics[f])
+        if n_plain < len(idx):
+            tail = slice(n_plain, None)
+            mirrored = keypoints[tail].reshape(*keypoints[tail].shape[:2], -1)  # (Bf, RF, J2 * F)
+            keypoints[tail] = np.take(mirrored, a.flip_columns, axis=-1).reshape(keypoints[tail].shape)
+            keypoints[tail, ..., 0] *= -1  # confidence (if any) follows its joint, unsigned
+            intrinsics[tail, list(FLIP_INTRINSICS_SIGN)] *= -1
             if self.with_3d:
-                batch["pose3d"][f] = flip_xy(batch["pose3d"][f], a.flip_3d)
-                batch["trajectory"][f, ..., 0] *= -1
+                batch["pose3d"][tail] = batch["pose3d"][tail][:, :, a.flip_3d]
+                batch["pose3d"][tail, ..., 0] *= -1
+                batch["trajectory"][tail, ..., 0] *= -1
         out = {k: torch.from_numpy(v) for k, v in batch.items()}
-        out["flipped"] = torch.from_numpy(flipped)
+        out["flipped"] = torch.from_numpy(np.arange(len(idx)) >= n_plain)
         return out
 
 

@@ -41,11 +41,17 @@ class LiftingDataModule(pl.LightningDataModule):
     def __init__(self, cfg: ExperimentConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        rf = receptive_field_of(cfg.model.filter_widths)
-        self.pad = (rf - 1) // 2
-        self.causal_shift = self.pad if cfg.model.causal else 0
         self.store: PoseStore | None = None
         self.arrays: LiftingArrays | None = None
+
+    @property
+    def pad(self) -> int:
+        """Context frames each side, from the model config (read late: a checkpoint may resize it)."""
+        return (receptive_field_of(self.cfg.model.filter_widths) - 1) // 2
+
+    @property
+    def causal_shift(self) -> int:
+        return self.pad if self.cfg.model.causal else 0
 
     def prepare_data(self) -> None:
         resolve_store_path(self.cfg.data)  # generates the synthetic store once (rank 0)
