@@ -9,6 +9,7 @@ import logging
 import netrc
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,20 @@ def resolve_wandb_mode(requested: str) -> str:
     return "offline"
 
 
+class _DropTips(logging.Filter):
+    """Lightning advertises add-on products at every start; keep the console for our output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in record.getMessage()
+
+
+def _quiet_third_party() -> None:
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*The anonymous setting has no effect.*")
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_DropTips())
+
+
 def _loggers(cfg: ExperimentConfig, out: Path) -> list:
     from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
@@ -58,16 +73,18 @@ def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool =
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
+    _quiet_third_party()
     t = cfg.trainer
     callbacks = list(callbacks or [])
     if enable_checkpointing:
         callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}",
                                          auto_insert_metric_name=False, save_last=True, save_top_k=1,
                                          monitor="val/p1", mode="min"))
+    limits = {k: v for k, v in (("limit_train_batches", t.limit_train_batches),
+                                 ("limit_val_batches", t.limit_val_batches)) if v != 1.0}
     return pl.Trainer(
         max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=t.strategy, precision=t.precision, limit_train_batches=t.limit_train_batches,
-        limit_val_batches=t.limit_val_batches, log_every_n_steps=t.log_every_n_steps,
+        strategy=t.strategy, precision=t.precision, **limits, log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
         check_val_every_n_epoch=cfg.eval.validate_every_n_epochs, use_distributed_sampler=False,
         logger=_loggers(cfg, out) or False, callbacks=callbacks, enable_checkpointing=enable_checkpointing,

@@ -141,6 +141,7 @@ class LiftingTask(pl.LightningModule):
             for name in ("p1", "p2"):
                 metrics[f"{stage}/{name}/{action}"] = values[name] * 1000
         # every rank holds the gathered results, so the values agree without a reduction
+        self.log(f"{stage}/p1", metrics.pop(f"{stage}/p1"), prog_bar=True, batch_size=1)
         self.log_dict(metrics, on_epoch=True, batch_size=1, sync_dist=False, rank_zero_only=False)
 
     def predict_step(self, item: dict, batch_idx: int) -> dict:
