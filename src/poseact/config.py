@@ -28,7 +28,8 @@ class SyntheticDataConfig:
     subjects: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8", "S9", "S11"])
     unlabeled_subjects: list[str] = field(default_factory=list)
     takes_per_action: int = 2
-    seconds_per_take: float = 8.0
+    seconds_per_take: float = 8.0  # mean take length
+    take_length_spread: float = 0.25  # takes last seconds_per_take x (1 ± this)
     seed: int = 0
     cache_dir: str = "data/synthetic"
 

@@ -27,7 +27,8 @@ def resolve_store_path(data: DataConfig) -> Path:
 
     s = data.synthetic
     cfg = SyntheticConfig(subjects=list(s.subjects), unlabeled_subjects=list(s.unlabeled_subjects),
-                          takes_per_action=s.takes_per_action, seconds_per_take=s.seconds_per_take, seed=s.seed)
+                          takes_per_action=s.takes_per_action, seconds_per_take=s.seconds_per_take,
+                          take_length_spread=s.take_length_spread, seed=s.seed)
     return synthetic_store(cfg, s.cache_dir)
 
 

@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_ACTIONS", "DEFAULT_SUBJECTS", "GENERATOR_VERSION", "Syntheti
            "generate_motion", "generate_synthetic", "subject_cameras", "synthetic_store"]
 
 #: Bump when the generated data change, so cached stores of older generators are not reused.
-GENERATOR_VERSION = "poseact synthetic v1"
+GENERATOR_VERSION = "poseact synthetic v2"
 LAYOUT = "h36m17"
 DEFAULT_SUBJECTS = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]
 DEFAULT_ACTIONS = ["Directions", "Discussion", "Eating", "Greeting", "Phoning", "Sitting", "SittingDown",
@@ -44,7 +44,8 @@ class SyntheticConfig:
     subjects: list[str] = field(default_factory=lambda: list(DEFAULT_SUBJECTS))
     actions: list[str] = field(default_factory=lambda: list(DEFAULT_ACTIONS))
     takes_per_action: int = 2
-    seconds_per_take: float = 8.0
+    seconds_per_take: float = 8.0  # mean take length
+    take_length_spread: float = 0.25  # each take lasts seconds_per_take x (1 ± this), like real takes
     fps: float = 50.0
     seed: int = 0
     noise_px: float = 2.0  # per-joint, per-frame Gaussian sigma
@@ -62,7 +63,7 @@ class SyntheticConfig:
         self.actions = [str(a) for a in self.actions]
         self.unlabeled_subjects = [str(s) for s in self.unlabeled_subjects]
         self.takes_per_action, self.seed = int(self.takes_per_action), int(self.seed)
-        for name in ("seconds_per_take", "fps", "noise_px", "drift_px", "drift_time_s", "outlier_prob",
+        for name in ("seconds_per_take", "take_length_spread", "fps", "noise_px", "drift_px", "drift_time_s", "outlier_prob",
                      "outlier_px"):
             setattr(self, name, float(getattr(self, name)))
 
@@ -73,8 +74,13 @@ class SyntheticConfig:
 
     @property
     def num_frames(self) -> int:
-        """Frames per take."""
+        """Frames of a take of the mean length."""
         return int(round(self.seconds_per_take * self.fps))
+
+    def take_frames(self, subject: str, action: str, take: int) -> int:
+        """Frames of one take: the mean length scaled by a deterministic factor in 1 ± spread."""
+        u = _rng(self.seed, "length", subject, action, take).uniform(-1.0, 1.0)
+        return max(3, int(round(self.num_frames * (1.0 + self.take_length_spread * u))))
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the offending field."""
@@ -90,6 +96,8 @@ class SyntheticConfig:
         if self.takes_per_action < 1 or self.num_frames < 3 or self.fps <= 0:
             raise ValueError(f"synthetic: takes_per_action={self.takes_per_action}, seconds_per_take="
                              f"{self.seconds_per_take}, fps={self.fps} give no usable takes")
+        if not 0 <= self.take_length_spread < 1:
+            raise ValueError(f"synthetic.take_length_spread must be in [0, 1), got {self.take_length_spread}")
         if self.seed < 0:
             raise ValueError(f"synthetic.seed must be >= 0, got {self.seed}")
         for name in ("noise_px", "drift_px", "drift_time_s", "outlier_px"):
@@ -195,7 +203,7 @@ def generate_synthetic(cfg: SyntheticConfig) -> PoseStore:
         labeled = subject not in cfg.unlabeled_subjects
         for action in cfg.actions:
             for take in range(1, cfg.takes_per_action + 1):
-                world = generate_motion(subject, action, take, cfg.num_frames, cfg.fps,
+                world = generate_motion(subject, action, take, cfg.take_frames(subject, action, take), cfg.fps,
                                         _rng(cfg.seed, "motion", subject, action, take))
                 for i, cam in enumerate(cameras[subject]):
                     pose3d = world_to_camera(world, np.asarray(cam.orientation), np.asarray(cam.translation))
