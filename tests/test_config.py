@@ -68,3 +68,8 @@ def test_missing_files(tmp_path):
 def test_malformed_override():
     with pytest.raises(ConfigError, match="key=value"):
         load_config(None, ["model.channels"])
+
+
+def test_unknown_task_is_named():
+    with pytest.raises(ConfigError, match="task 'dancing' is unknown"):
+        load_config(None, ["task=dancing"])

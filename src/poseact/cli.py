@@ -52,15 +52,18 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command in ("fit", "test", "predict"):
-            cfg = load_config(args.config, args.overrides)
-            from poseact import experiment
+            import importlib
 
+            from poseact.config import task_spec
+
+            cfg = load_config(args.config, args.overrides)
+            runner = importlib.import_module(task_spec(cfg.task).runner)
             if args.command == "fit":
-                experiment.fit(cfg)
+                runner.fit(cfg)
             elif args.command == "test":
-                experiment.test(cfg)
+                runner.test(cfg)
             else:
-                experiment.predict(cfg, args.out)
+                runner.predict(cfg, args.out)
         elif args.command == "export":
             from poseact.experiment import export_videopose3d
 

@@ -8,6 +8,7 @@ an unknown key or a wrong type is a :class:`ConfigError` naming the key and the 
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +36,31 @@ class SyntheticDataConfig:
 
 
 @dataclass
+class SamplingConfig:
+    """How training samples are drawn (Bai's per-action training and its alternatives)."""
+
+    mode: str = "mixed"  # mixed | single | cycled | balanced
+    actions: list[str] | None = None  # action-name prefixes: single's action(s); cycled/balanced's set (None = all)
+    cycle_order: str = "fixed"  # cycled: fixed | shuffled (a new order every cycle)
+    eval_all_actions: bool = False  # single: evaluate on every action too, not only the trained one(s)
+
+
+@dataclass
+class BudgetConfig:
+    """How long to train, in the unit the lr and BatchNorm-momentum schedules count."""
+
+    unit: str = "epochs"  # epochs | unit_epochs | samples | steps
+    amount: float = 0.0  # 0: trainer.max_epochs epochs
+
+
+@dataclass
 class DataConfig:
     store: str | None = None  # path to a poseact HDF5 store; None = the synthetic dataset
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
     subjects_train: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
     subjects_test: list[str] = field(default_factory=lambda: ["S9", "S11"])
     actions: list[str] | None = None  # action-name prefixes (None = all)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
     subset: float = 1.0  # fraction of each training sequence (reference --subset)
     downsample: int = 1  # temporal downsampling of every sequence (reference --downsample)
     flip_augment: bool = True  # train with mirrored copies (reference default on)
@@ -99,12 +119,16 @@ class LoggerConfig:
 
 @dataclass
 class ExperimentConfig:
+    """A lifting experiment (the VideoPose3D temporal lifter)."""
+
+    task: str = "lifting"  # which schema and runner: see TASKS
     name: str = "lifter"
     seed: int = 0
     output_dir: str = "outputs/${name}"
     checkpoint: str | None = None  # weights to start from / evaluate (.ckpt or VideoPose3D .bin)
     resume: bool = True  # continue from output_dir/checkpoints/last.ckpt if it exists
     data: DataConfig = field(default_factory=DataConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -152,23 +176,57 @@ def config_root(path: Path) -> Path:
     return path.resolve().parent
 
 
-def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Compose defaults, the file and ``key=value`` overrides; validate; resolve interpolations."""
-    cfg = OmegaConf.structured(ExperimentConfig)
-    if path is not None:
-        for file, part in _load_yaml(Path(path).resolve()):
-            cfg = _merge(cfg, part, f"config file {str(file)!r}")
+@dataclass(frozen=True)
+class TaskSpec:
+    """Where a task's config schema, validation and runner live (imported on demand)."""
+
+    schema: str  # "module:Class" of the dataclass schema
+    runner: str  # module with fit(cfg), test(cfg), predict(cfg, out)
+    validate: str | None = None  # "module:function" of semantic checks
+
+
+#: Every experiment YAML names its task (default ``lifting``); a new task registers here.
+TASKS: dict[str, TaskSpec] = {
+    "lifting": TaskSpec("poseact.config:ExperimentConfig", "poseact.experiment", "poseact.config:validate"),
+}
+
+
+def _import(target: str):
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def task_spec(task: str) -> TaskSpec:
+    try:
+        return TASKS[task]
+    except KeyError:
+        raise ConfigError(f"task {task!r} is unknown; known: {sorted(TASKS)}") from None
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None):
+    """Compose defaults, the file and ``key=value`` overrides into the schema of the config's
+    ``task``; validate; resolve interpolations. Returns that schema's dataclass instance."""
+    parts = _load_yaml(Path(path).resolve()) if path is not None else []
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. model.channels=256)")
-        cfg = _merge(cfg, OmegaConf.from_dotlist([item]), f"override {item!r}")
+    dotlists = [(f"override {item!r}", OmegaConf.from_dotlist([item])) for item in overrides or []]
+    task = "lifting"
+    for _, part in [*parts, *dotlists]:
+        task = str(part.get("task", task))
+    spec = task_spec(task)
+    cfg = OmegaConf.structured(_import(spec.schema))
+    for file, part in parts:
+        cfg = _merge(cfg, part, f"config file {str(file)!r}")
+    for where, part in dotlists:
+        cfg = _merge(cfg, part, where)
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as e:
         raise ConfigError(f"config interpolation failed: {e}") from None
     obj = OmegaConf.to_object(cfg)
-    assert isinstance(obj, ExperimentConfig)
-    validate(obj)
+    if spec.validate:
+        _import(spec.validate)(obj)
     return obj
 
 
@@ -196,9 +254,9 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"{key} {msg}")
 
 
-def to_yaml(cfg: ExperimentConfig) -> str:
+def to_yaml(cfg) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def to_dict(cfg: ExperimentConfig) -> dict:
+def to_dict(cfg) -> dict:
     return OmegaConf.to_container(OmegaConf.structured(cfg))  # type: ignore[return-value]

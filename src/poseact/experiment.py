@@ -5,6 +5,7 @@ The CLI is a thin layer over these functions; notebooks and sweeps call them dir
 
 from __future__ import annotations
 
+import json
 import logging
 import netrc
 import os
@@ -181,8 +182,21 @@ def _final_test(cfg: ExperimentConfig, task, datamodule, trainer, out: Path) -> 
     _finish_wandb(trainer)
     if results is None or not len(results):
         return {}
-    return {**{f"{k}": v * 1000 for k, v in results.action_wise().items()},
-            **{f"{k}_frame_wise": v * 1000 for k, v in results.frame_wise().items()}}
+    summary = {**{f"{k}": v * 1000 for k, v in results.action_wise().items()},
+               **{f"{k}_frame_wise": v * 1000 for k, v in results.frame_wise().items()}}
+    if trainer.is_global_zero:
+        write_summary(out, summary)
+    return summary
+
+
+def write_summary(out: Path, summary: dict[str, float]) -> Path:
+    """``results/summary.json``: the final metrics (mm) — what sweeps and scripts read back."""
+    path = out / "results" / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".summary.json.tmp")
+    tmp.write_text(json.dumps(summary, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return path
 
 
 def _finish_wandb(trainer) -> None:
