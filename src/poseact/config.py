@@ -59,6 +59,8 @@ class DataConfig:
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
     subjects_train: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
     subjects_test: list[str] = field(default_factory=lambda: ["S9", "S11"])
+    subjects_unlabeled: list[str] = field(default_factory=list)  # 2-D only: semi-supervised training
+    store_unlabeled: str | None = None  # unlabeled clips from another store (None = data.store)
     actions: list[str] | None = None  # action-name prefixes (None = all)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     subset: float = 1.0  # fraction of each training sequence (reference --subset)
@@ -76,6 +78,20 @@ class ModelConfig:
     dropout: float = 0.25
     causal: bool = False
     dense: bool = False
+    trajectory: bool = False  # also train the trajectory model (always on in semi-supervised runs)
+
+
+@dataclass
+class SemiSupervisedConfig:
+    """Back-projection on unlabeled video (VideoPose3D §7.5); active when data.subjects_unlabeled is set."""
+
+    warmup_epochs: int = 1  # epochs of labeled data only at the start
+    projection: str = "distorted"  # distorted (H36M radial + tangential) | linear
+    weight_3d: float = 1.0  # MPJPE on labeled poses
+    weight_trajectory: float = 1.0  # 1/depth-weighted root error on labeled data
+    weight_reprojection: float = 1.0  # 2-D error of projected pose + trajectory on unlabeled data (0 = off)
+    weight_bone_length: float = 1.0  # labeled vs unlabeled mean bone lengths (0 = off)
+    unlabeled_seed_offset: int = 4321  # the unlabeled stream is shuffled with seed + this
 
 
 @dataclass
@@ -130,6 +146,7 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    semi: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -188,6 +205,8 @@ class TaskSpec:
 #: Every experiment YAML names its task (default ``lifting``); a new task registers here.
 TASKS: dict[str, TaskSpec] = {
     "lifting": TaskSpec("poseact.config:ExperimentConfig", "poseact.experiment", "poseact.config:validate"),
+    "multitask": TaskSpec("poseact.tasks.multitask_config:MultitaskExperimentConfig", "poseact.multitask_experiment",
+                          "poseact.tasks.multitask_config:validate"),
 }
 
 
@@ -243,6 +262,13 @@ def validate(cfg: ExperimentConfig) -> None:
         (bool(cfg.data.subjects_train), "data.subjects_train", "is empty"),
         (bool(cfg.data.subjects_test), "data.subjects_test", "is empty"),
         (cfg.data.actions is None or len(cfg.data.actions) > 0, "data.actions", "is an empty list (use null for all)"),
+        (not set(cfg.data.subjects_unlabeled) & set(cfg.data.subjects_train), "data.subjects_unlabeled",
+         f"overlaps data.subjects_train: {sorted(set(cfg.data.subjects_unlabeled) & set(cfg.data.subjects_train))}"),
+        (cfg.semi.projection in ("distorted", "linear"), "semi.projection",
+         f"must be distorted or linear, got {cfg.semi.projection!r}"),
+        (cfg.semi.warmup_epochs >= 0, "semi.warmup_epochs", f"must be >= 0, got {cfg.semi.warmup_epochs}"),
+        (min(cfg.semi.weight_3d, cfg.semi.weight_trajectory, cfg.semi.weight_reprojection,
+             cfg.semi.weight_bone_length) >= 0, "semi.weight_*", "must be >= 0"),
         (cfg.optim.lr > 0, "optim.lr", f"must be positive, got {cfg.optim.lr}"),
         (0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", f"must be in (0, 1], got {cfg.optim.lr_decay}"),
         (cfg.trainer.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {cfg.trainer.max_epochs}"),

@@ -101,48 +101,62 @@ def _write_config(cfg: ExperimentConfig, out: Path) -> None:
 
 
 def build_task(cfg: ExperimentConfig, datamodule):
-    """The LightningModule for ``cfg``, sized from the store; loads ``cfg.checkpoint`` weights."""
+    """The LightningModule for ``cfg``, sized from the store; loads ``cfg.checkpoint`` weights
+    (whose architecture, and trajectory model if it has one, take precedence over the config)."""
+    from poseact.models.compat import load_lifter_state
     from poseact.tasks.lifting import LiftingTask
 
     arrays = datamodule.load()
     store = datamodule.store
-    if cfg.checkpoint and not cfg.checkpoint.endswith(".ckpt"):
-        _adopt_checkpoint_architecture(cfg, arrays.num_joints_in)
+    states = read_lifter_states(cfg.checkpoint) if cfg.checkpoint else None
+    if states is not None:
+        _adopt_checkpoint_architecture(cfg, states, arrays.num_joints_in)
     task = LiftingTask(cfg, arrays.num_joints_in, arrays.in_features, store.layout_2d, store.layout_3d)
-    if cfg.checkpoint:
-        load_weights(task, cfg.checkpoint)
+    if states is not None:
+        pose_state, traj_state = states
+        load_lifter_state(task.model, pose_state, where=f"checkpoint {cfg.checkpoint!r} (pose model)")
+        if traj_state is not None:
+            load_lifter_state(task.trajectory_model, traj_state, where=f"checkpoint {cfg.checkpoint!r} (trajectory model)")
     return task
 
 
-def _adopt_checkpoint_architecture(cfg: ExperimentConfig, num_joints_in: int) -> None:
-    """Size the model from an original ``.bin`` (e.g. the 243-frame release under a 27-frame config)."""
-    from poseact.models.compat import infer_architecture, read_videopose3d_checkpoint
+def read_lifter_states(path: str) -> tuple[dict, dict | None]:
+    """``(pose state dict, trajectory state dict or None)`` from a poseact ``.ckpt`` or an
+    original VideoPose3D ``.bin`` (parameter names are the same in both)."""
+    import torch
 
-    arch = infer_architecture(read_videopose3d_checkpoint(cfg.checkpoint)["model_pos"], num_joints_in,
-                              where=f"checkpoint {cfg.checkpoint!r}")
+    from poseact.models.compat import read_videopose3d_checkpoint
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"checkpoint {path!r} not found")
+    if p.suffix != ".ckpt":
+        ckpt = read_videopose3d_checkpoint(p)
+        return ckpt["model_pos"], ckpt.get("model_traj")
+    state = torch.load(p, map_location="cpu", weights_only=False)["state_dict"]
+
+    def part(prefix: str) -> dict | None:
+        sub = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+        return sub or None
+
+    pose = part("model.")
+    if pose is None:
+        raise FileNotFoundError(f"checkpoint {path!r} holds no lifter weights (keys {sorted(state)[:4]} ...)")
+    return pose, part("trajectory_model.")
+
+
+def _adopt_checkpoint_architecture(cfg: ExperimentConfig, states: tuple[dict, dict | None], num_joints_in: int) -> None:
+    """Size the model from the checkpoint (e.g. the 243-frame release under a 27-frame config)."""
+    from poseact.models.compat import infer_architecture
+
+    arch = infer_architecture(states[0], num_joints_in, where=f"checkpoint {cfg.checkpoint!r}")
     widths, channels = list(arch.filter_widths), arch.channels
     if (widths, channels) != (cfg.model.filter_widths, cfg.model.channels):
         log.warning("checkpoint %s: using its architecture filter_widths=%s channels=%d (config said %s, %d)",
                     cfg.checkpoint, widths, channels, cfg.model.filter_widths, cfg.model.channels)
         cfg.model.filter_widths, cfg.model.channels = widths, channels
-
-
-def load_weights(task, path: str) -> None:
-    """Load lifter weights from a poseact ``.ckpt`` or an original VideoPose3D ``.bin``."""
-    import torch
-
-    from poseact.models.compat import load_lifter_state, read_videopose3d_checkpoint
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"checkpoint {path!r} not found")
-    if p.suffix == ".ckpt":
-        state = torch.load(p, map_location="cpu", weights_only=False)["state_dict"]
-        model_state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-        load_lifter_state(task.model, model_state, where=f"checkpoint {path!r}")
-    else:
-        ckpt = read_videopose3d_checkpoint(p)
-        load_lifter_state(task.model, ckpt["model_pos"], where=f"checkpoint {path!r} model_pos")
+    if states[1] is not None:
+        cfg.model.trajectory = True
 
 
 def fit(cfg: ExperimentConfig, callbacks: list | None = None) -> dict[str, float]:
@@ -179,6 +193,9 @@ def _final_test(cfg: ExperimentConfig, task, datamodule, trainer, out: Path) -> 
               f"{', '.join(cfg.data.subjects_test)}:\n")
         print(results.to_markdown())
         print(f"\nwritten: {csv_path}, {md_path}")
+        from poseact.viz.plots import write_run_plots
+
+        write_run_plots(out, "test")  # results/test_per_action.png, results/training_curves.png
     _finish_wandb(trainer)
     if results is None or not len(results):
         return {}
@@ -229,7 +246,8 @@ def test(cfg: ExperimentConfig) -> dict[str, float]:
 
 def predict(cfg: ExperimentConfig, output: str | None = None) -> Path:
     """Predict root-relative 3-D (metres, camera space) for every test sequence → one ``.npz``
-    keyed ``subject/take/camera`` (written atomically)."""
+    keyed ``subject/take/camera`` (``(T, J, 3)``), plus ``subject/take/camera/trajectory``
+    (``(T, 1, 3)``, root in camera space) when the model has a trajectory model. Written atomically."""
     from poseact.data.modules import LiftingDataModule
 
     out = Path(cfg.output_dir)
@@ -240,25 +258,29 @@ def predict(cfg: ExperimentConfig, output: str | None = None) -> Path:
     path = Path(output) if output else out / "predictions.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, **{b["key"]: b["pose3d"] for b in batches})
+    arrays = {b["key"]: b["pose3d"] for b in batches}
+    arrays.update({f"{b['key']}/trajectory": b["trajectory"] for b in batches if "trajectory" in b})
+    np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
     print(f"wrote {len(batches)} sequences to {path}", file=sys.stderr)
     return path
 
 
 def export_videopose3d(ckpt: str, output: str) -> Path:
-    """Write a poseact ``.ckpt``'s lifter in VideoPose3D's ``.bin`` format."""
+    """Write a poseact ``.ckpt``'s lifter (and trajectory model) in VideoPose3D's ``.bin`` format."""
     import torch
 
-    from poseact.models.compat import LifterArchitecture, infer_architecture, save_videopose3d_checkpoint
+    from poseact.models.compat import infer_architecture, save_videopose3d_checkpoint
 
     raw = torch.load(ckpt, map_location="cpu", weights_only=False)
-    state = {k.removeprefix("model."): v for k, v in raw["state_dict"].items() if k.startswith("model.")}
-    hp = raw.get("hyper_parameters", {})
-    arch: LifterArchitecture = infer_architecture(state, hp.get("num_joints_in"), where=ckpt)
-    model = arch.build()
-    model.load_state_dict(state)
-    lr = 0.0
-    if raw.get("optimizer_states"):
-        lr = float(raw["optimizer_states"][0]["param_groups"][0]["lr"])
-    return save_videopose3d_checkpoint(output, model, epoch=int(raw.get("epoch", -1)) + 1, lr=lr)
+    pose_state, traj_state = read_lifter_states(ckpt)
+    num_joints_in = raw.get("hyper_parameters", {}).get("num_joints_in")
+
+    def build(state: dict):
+        model = infer_architecture(state, num_joints_in, where=ckpt).build()
+        model.load_state_dict(state)
+        return model
+
+    lr = float(raw["optimizer_states"][0]["param_groups"][0]["lr"]) if raw.get("optimizer_states") else 0.0
+    return save_videopose3d_checkpoint(output, build(pose_state), build(traj_state) if traj_state else None,
+                                       epoch=int(raw.get("epoch", -1)) + 1, lr=lr)

@@ -229,19 +229,26 @@ class SequenceResult:
         return (self.subject, self.take, self.camera)
 
 
+def _metric_keys(values: list[dict[str, float]]) -> tuple[str, ...]:
+    """:data:`METRIC_NAMES` plus any extra metric (e.g. ``trajectory``) that every entry has."""
+    extra = [k for k in values[0] if k not in METRIC_NAMES and all(k in v for v in values)] if values else []
+    return METRIC_NAMES + tuple(extra)
+
+
 def _weighted_mean(results: list[SequenceResult]) -> dict[str, float]:
     """Frame-weighted mean of every metric over ``results`` (NaN when empty)."""
     total = sum(r.num_frames for r in results)
     if total == 0:
         return {m: float("nan") for m in METRIC_NAMES}
-    return {m: math.fsum(r.values[m] * r.num_frames for r in results) / total for m in METRIC_NAMES}
+    keys = _metric_keys([r.values for r in results])
+    return {m: math.fsum(r.values[m] * r.num_frames for r in results) / total for m in keys}
 
 
 def _unweighted_mean(groups: Iterable[dict[str, float]]) -> dict[str, float]:
     groups = list(groups)
     if not groups:
         return {m: float("nan") for m in METRIC_NAMES}
-    return {m: math.fsum(g[m] for g in groups) / len(groups) for m in METRIC_NAMES}
+    return {m: math.fsum(g[m] for g in groups) / len(groups) for m in _metric_keys(groups)}
 
 
 class ActionwiseAccumulator:

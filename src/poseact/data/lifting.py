@@ -222,3 +222,41 @@ class SequenceDataset(Dataset):
             item["trajectory"] = torch.from_numpy(pose[:, :1].copy())
             item["pose3d"] = torch.from_numpy(pose - pose[:, :1])
         return item
+
+
+class SemiSupervisedWindows(Dataset):
+    """Labeled and unlabeled windows in one batch (labeled first), for one forward pass.
+
+    ``__getitems__((labeled_indices, unlabeled_indices))`` returns the labeled batch of
+    :class:`WindowDataset` with ``keypoints (B_l + B_u, RF, J2, F)`` and ``intrinsics
+    (B_l + B_u, 9)`` extended by the unlabeled samples, and ``num_labeled = B_l``. The unlabeled
+    dataset has no 3-D (``with_3d=False``): nothing of it can reach a 3-D loss.
+    """
+
+    def __init__(self, labeled: WindowDataset, unlabeled: WindowDataset) -> None:
+        if unlabeled.with_3d:
+            raise ValueError("the unlabeled windows must be built with with_3d=False")
+        self.labeled, self.unlabeled = labeled, unlabeled
+
+    def __len__(self) -> int:
+        return len(self.labeled)
+
+    def __getitems__(self, indices: tuple[np.ndarray, np.ndarray]) -> dict[str, torch.Tensor]:
+        labeled_idx, unlabeled_idx = indices
+        batch = self.labeled.__getitems__(labeled_idx)
+        batch["num_labeled"] = torch.tensor(len(labeled_idx))
+        if len(unlabeled_idx):
+            extra = self.unlabeled.__getitems__(unlabeled_idx)
+            for key in ("keypoints", "intrinsics", "flipped"):
+                batch[key] = torch.cat([batch[key], extra[key]])
+        return batch
+
+
+def check_intrinsics(arrays: LiftingArrays, views: SequenceViews, what: str) -> None:
+    """Every selected clip must have camera intrinsics (needed to project predictions)."""
+    missing = np.isnan(arrays.intrinsics[arrays.store.clips.camera[views.clip]]).any(axis=1)
+    if missing.any():
+        clip = int(views.clip[np.flatnonzero(missing)[0]])
+        raise SelectionError(f"{what}: clip {arrays.store.clip_name(clip)} of store {arrays.store.path!r} has no "
+                             f"camera intrinsics, which projecting its predictions needs "
+                             f"(or set semi.weight_reprojection=0)")

@@ -9,8 +9,11 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from poseact.config import DataConfig, ExperimentConfig
-from poseact.data.lifting import LiftingArrays, SequenceDataset, WindowDataset, select_sequences
-from poseact.data.sampling import EpochPermutation, ShardedBatchSampler
+from poseact.data.lifting import (
+    LiftingArrays, SelectionError, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics,
+    select_sequences,
+)
+from poseact.data.sampling import EndlessPermutation, EpochPermutation, SemiSupervisedBatchSampler, ShardedBatchSampler
 from poseact.data.store import PoseStore, open_store
 from poseact.models.temporal import receptive_field_of
 
@@ -44,6 +47,7 @@ class LiftingDataModule(pl.LightningDataModule):
         self.cfg = cfg
         self.store: PoseStore | None = None
         self.arrays: LiftingArrays | None = None
+        self.unlabeled_set: WindowDataset | None = None
 
     @property
     def pad(self) -> int:
@@ -71,10 +75,32 @@ class LiftingDataModule(pl.LightningDataModule):
             views = select_sequences(self.store, d.subjects_train, d.actions, d.subset, d.downsample,
                                      labeled=True, what="data.subjects_train")
             self.train_set = WindowDataset(arrays, views, self.pad, self.causal_shift, flip=d.flip_augment)
+            if self.semi_supervised:
+                self.unlabeled_set = self._unlabeled_windows()
         test_views = select_sequences(self.store, d.subjects_test, d.actions, 1.0, d.downsample,
                                       labeled=stage != "predict", what="data.subjects_test")
         self.test_set = SequenceDataset(arrays, test_views, self.pad, self.causal_shift,
                                         with_3d=stage != "predict")
+
+    @property
+    def semi_supervised(self) -> bool:
+        return bool(self.cfg.data.subjects_unlabeled)
+
+    def _unlabeled_windows(self) -> WindowDataset:
+        """2-D windows of the unlabeled subjects (their 3-D, if the store has any, is never read)."""
+        d = self.cfg.data
+        arrays = self.arrays
+        if d.store_unlabeled is not None:
+            store = open_store(d.store_unlabeled, load_3d=False)
+            if store.layout_2d != self.store.layout_2d:
+                raise SelectionError(f"data.store_unlabeled {d.store_unlabeled!r} has 2-D layout {store.layout_2d}, "
+                                     f"the labeled store {self.store.layout_2d}")
+            arrays = LiftingArrays.from_store(store, use_confidence=d.use_confidence)
+        views = select_sequences(arrays.store, d.subjects_unlabeled, d.actions, 1.0, d.downsample,
+                                 labeled=False, what="data.subjects_unlabeled")
+        if self.cfg.semi.weight_reprojection > 0:
+            check_intrinsics(arrays, views, "data.subjects_unlabeled")
+        return WindowDataset(arrays, views, self.pad, self.causal_shift, flip=d.flip_augment, with_3d=False)
 
     # -- loaders -------------------------------------------------------------------------------
 
@@ -86,9 +112,14 @@ class LiftingDataModule(pl.LightningDataModule):
         rank, world = self._rank_world()
         per_device = max(1, self.cfg.data.batch_size // world)
         sampler = EpochPermutation(len(self.train_set), seed=self.cfg.seed, shuffle=True)
-        return DataLoader(self.train_set, batch_sampler=ShardedBatchSampler(sampler, per_device, rank, world),
-                          collate_fn=_passthrough, num_workers=self.cfg.data.num_workers,
-                          persistent_workers=self.cfg.data.num_workers > 0)
+        batches = ShardedBatchSampler(sampler, per_device, rank, world)
+        dataset = self.train_set
+        if self.unlabeled_set is not None:
+            stream = EndlessPermutation(len(self.unlabeled_set), seed=self.cfg.seed + self.cfg.semi.unlabeled_seed_offset)
+            batches = SemiSupervisedBatchSampler(batches, stream, warmup_epochs=self.cfg.semi.warmup_epochs)
+            dataset = SemiSupervisedWindows(self.train_set, self.unlabeled_set)
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=_passthrough,
+                          num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0)
 
     def _sequence_loader(self) -> DataLoader:
         rank, world = self._rank_world()

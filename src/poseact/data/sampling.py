@@ -68,3 +68,61 @@ class ShardedBatchSampler(Sampler[np.ndarray]):
 
     def __len__(self) -> int:
         return len(self._global_bounds()) - 1
+
+
+class EndlessPermutation:
+    """An endless stream of shuffled indices ``0..n-1``: element ``i`` of the stream is
+    ``perm_c[i % n]`` with ``c = i // n`` and ``perm_c`` drawn from ``(seed, c)``.
+
+    Any slice of the stream is computed from its position alone, so a stream that never restarts
+    at epoch boundaries (the reference's unlabeled generator) still resumes exactly.
+    """
+
+    def __init__(self, num_samples: int, seed: int) -> None:
+        if num_samples <= 0:
+            raise ValueError("the unlabeled stream is empty: check data.subjects_unlabeled")
+        self.num_samples, self.seed = num_samples, seed
+
+    def take(self, start: int, count: int) -> np.ndarray:
+        positions = np.arange(start, start + count, dtype=np.int64)
+        cycles = positions // self.num_samples
+        out = np.empty(count, dtype=np.int64)
+        for c in np.unique(cycles):
+            mask = cycles == c
+            perm = np.random.default_rng([self.seed, int(c)]).permutation(self.num_samples)
+            out[mask] = perm[positions[mask] % self.num_samples]
+        return out
+
+
+class SemiSupervisedBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
+    """Pairs every labeled batch with an unlabeled batch of the same size (VideoPose3D's
+    ``zip(labeled, unlabeled)``): the labeled epoch sets the epoch length, the unlabeled stream
+    runs on across epochs. During the warm-up epochs the unlabeled part is empty.
+
+    Yields ``(labeled_indices, unlabeled_indices)`` for this rank.
+    """
+
+    def __init__(self, labeled: ShardedBatchSampler, unlabeled: EndlessPermutation, warmup_epochs: int = 0) -> None:
+        self.labeled, self.unlabeled, self.warmup_epochs = labeled, unlabeled, warmup_epochs
+
+    @property
+    def sampler(self) -> EpochPermutation:
+        """The labeled order (Lightning calls its ``set_epoch``)."""
+        return self.labeled.sampler
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        epoch = self.sampler.epoch
+        order = self.sampler.order()
+        bounds = self.labeled._global_bounds()
+        offset = epoch * self.sampler.num_samples  # unlabeled samples consumed by earlier epochs
+        w, r = self.labeled.world_size, self.labeled.rank
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            labeled = np.array_split(order[lo:hi], w)[r]
+            if epoch < self.warmup_epochs:
+                unlabeled = np.zeros(0, dtype=np.int64)
+            else:
+                unlabeled = np.array_split(self.unlabeled.take(offset + lo, hi - lo), w)[r]
+            yield labeled, unlabeled
+
+    def __len__(self) -> int:
+        return len(self.labeled)
