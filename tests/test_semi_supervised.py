@@ -161,7 +161,9 @@ def test_unlabeled_3d_never_reaches_the_loss(tmp_path):
         fit(_semi_cfg(path, tmp_path / name, "trainer.max_epochs=3"))
         runs[name] = {m: _epoch_metric(tmp_path / name, m) for m in
                       ("train/loss_3d_epoch", "train/loss_2d_unlabeled", "train/loss_trajectory")}
-    assert runs["clean"] == runs["poisoned"]
+    # equal up to float reassociation (MKL may pick other kernels for other buffer alignments)
+    for metric, values in runs["clean"].items():
+        assert runs["poisoned"][metric] == pytest.approx(values, rel=1e-4), metric
     assert max(runs["poisoned"]["train/loss_3d_epoch"]) < 10  # a leak of 1e4-metre poses would explode it
 
 

@@ -35,6 +35,10 @@ class SyntheticDataConfig:
     cache_dir: str = "data/synthetic"
 
 
+SAMPLING_MODES = ("mixed", "single", "cycled", "balanced")
+BUDGET_UNITS = ("epochs", "unit_epochs", "samples", "steps")
+
+
 @dataclass
 class SamplingConfig:
     """How training samples are drawn (Bai's per-action training and its alternatives)."""
@@ -50,7 +54,7 @@ class BudgetConfig:
     """How long to train, in the unit the lr and BatchNorm-momentum schedules count."""
 
     unit: str = "epochs"  # epochs | unit_epochs | samples | steps
-    amount: float = 0.0  # 0: trainer.max_epochs epochs
+    amount: float | None = None  # None: trainer.max_epochs epochs
 
 
 @dataclass
@@ -108,6 +112,7 @@ class EvalConfig:
     test_time_flip: bool = True  # flip TTA in `poseact test` and the final evaluation
     val_time_flip: bool = False  # flip TTA in the per-epoch validation (reference: off)
     validate_every_n_epochs: int = 1
+    validate_every: float | None = None  # in budget units (e.g. samples), for curves at matched budgets
 
 
 @dataclass
@@ -269,6 +274,17 @@ def validate(cfg: ExperimentConfig) -> None:
         (cfg.semi.warmup_epochs >= 0, "semi.warmup_epochs", f"must be >= 0, got {cfg.semi.warmup_epochs}"),
         (min(cfg.semi.weight_3d, cfg.semi.weight_trajectory, cfg.semi.weight_reprojection,
              cfg.semi.weight_bone_length) >= 0, "semi.weight_*", "must be >= 0"),
+        (cfg.data.sampling.mode in SAMPLING_MODES, "data.sampling.mode",
+         f"must be one of {SAMPLING_MODES}, got {cfg.data.sampling.mode!r}"),
+        (cfg.data.sampling.mode != "single" or bool(cfg.data.sampling.actions), "data.sampling.actions",
+         "must name the action(s) to train on when data.sampling.mode=single"),
+        (cfg.data.sampling.cycle_order in ("fixed", "shuffled"), "data.sampling.cycle_order",
+         f"must be fixed or shuffled, got {cfg.data.sampling.cycle_order!r}"),
+        (cfg.budget.unit in BUDGET_UNITS, "budget.unit", f"must be one of {BUDGET_UNITS}, got {cfg.budget.unit!r}"),
+        (cfg.budget.amount is None or cfg.budget.amount > 0, "budget.amount",
+         f"must be positive (or null for trainer.max_epochs epochs), got {cfg.budget.amount}"),
+        (cfg.eval.validate_every is None or cfg.eval.validate_every > 0, "eval.validate_every",
+         f"must be positive or null, got {cfg.eval.validate_every}"),
         (cfg.optim.lr > 0, "optim.lr", f"must be positive, got {cfg.optim.lr}"),
         (0 < cfg.optim.lr_decay <= 1, "optim.lr_decay", f"must be in (0, 1], got {cfg.optim.lr_decay}"),
         (cfg.trainer.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {cfg.trainer.max_epochs}"),

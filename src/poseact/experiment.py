@@ -68,9 +68,11 @@ def _loggers(cfg: ExperimentConfig, out: Path) -> list:
     return loggers
 
 
-def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool = True, callbacks: list | None = None):
+def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool = True, callbacks: list | None = None,
+                  datamodule=None):
     """A Lightning Trainer with W&B + CSV loggers and epoch-end checkpoints in ``out/checkpoints``
-    (plus any extra ``callbacks``)."""
+    (plus any extra ``callbacks``). With a set-up ``datamodule`` and a ``budget.amount``, training
+    stops when the budget is spent, and ``eval.validate_every`` validates at budget intervals."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -83,11 +85,18 @@ def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool =
                                          monitor="val/p1", mode="min"))
     limits = {k: v for k, v in (("limit_train_batches", t.limit_train_batches),
                                  ("limit_val_batches", t.limit_val_batches)) if v != 1.0}
+    length = {"max_epochs": t.max_epochs, "check_val_every_n_epoch": cfg.eval.validate_every_n_epochs}
+    if datamodule is not None and (cfg.budget.amount is not None or cfg.eval.validate_every is not None):
+        schedule = datamodule.schedule()
+        if cfg.budget.amount is not None:
+            length.update(max_epochs=-1, max_steps=datamodule.steps_for(schedule.total_samples))
+        if cfg.eval.validate_every is not None:
+            every = datamodule.steps_for(int(round(cfg.eval.validate_every * schedule.samples_per_unit)))
+            length.update(val_check_interval=max(1, every), check_val_every_n_epoch=None)
     return pl.Trainer(
-        max_epochs=t.max_epochs, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, **length,
         strategy=t.strategy, precision=t.precision, **limits, log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic,
-        check_val_every_n_epoch=cfg.eval.validate_every_n_epochs, use_distributed_sampler=False,
+        enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic, use_distributed_sampler=False,
         logger=_loggers(cfg, out) or False, callbacks=callbacks, enable_checkpointing=enable_checkpointing,
         num_sanity_val_steps=0, default_root_dir=str(out),
     )
@@ -173,7 +182,9 @@ def fit(cfg: ExperimentConfig, callbacks: list | None = None) -> dict[str, float
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = LiftingDataModule(cfg)
     task = build_task(cfg, datamodule)
-    trainer = build_trainer(cfg, out, callbacks=callbacks)
+    datamodule.setup("fit")
+    trainer = build_trainer(cfg, out, callbacks=callbacks, datamodule=datamodule)
+    log.info("budget: %s", datamodule.schedule())
     last = out / "checkpoints" / LAST_CHECKPOINT
     ckpt_path = str(last) if cfg.resume and last.exists() else None
     if ckpt_path:
@@ -199,8 +210,13 @@ def _final_test(cfg: ExperimentConfig, task, datamodule, trainer, out: Path) -> 
     _finish_wandb(trainer)
     if results is None or not len(results):
         return {}
-    summary = {**{f"{k}": v * 1000 for k, v in results.action_wise().items()},
-               **{f"{k}_frame_wise": v * 1000 for k, v in results.frame_wise().items()}}
+    from poseact.tasks.lifting import UNIT_SCALE
+
+    summary = {**{f"{k}": v * UNIT_SCALE.get(k, 1000.0) for k, v in results.action_wise().items()},
+               **{f"{k}_frame_wise": v * UNIT_SCALE.get(k, 1000.0) for k, v in results.frame_wise().items()}}
+    if task.samples_seen:  # where in the budget training ended
+        summary["budget_samples"] = float(task.samples_seen)
+        summary[f"budget_{task.schedule.unit}"] = task.samples_seen / task.schedule.samples_per_unit
     if trainer.is_global_zero:
         write_summary(out, summary)
     return summary

@@ -156,6 +156,11 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return self.num_frames * (2 if self.flip else 1)
 
+    def sample_actions(self) -> np.ndarray:
+        """Action id ``(len(self),)`` of every sample (mirrored copies included)."""
+        actions = self.arrays.store.clips.action[self.views.clip[self.seq]]
+        return np.tile(actions, 2) if self.flip else actions
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {k: v[0] for k, v in self.__getitems__([index]).items()}
 
@@ -190,6 +195,7 @@ class WindowDataset(Dataset):
                 batch["trajectory"][tail, ..., 0] *= -1
         out = {k: torch.from_numpy(v) for k, v in batch.items()}
         out["flipped"] = torch.from_numpy(np.arange(len(idx)) >= n_plain)
+        out["index"] = torch.from_numpy(idx)  # the dataset indices, in batch order
         return out
 
 
@@ -249,6 +255,7 @@ class SemiSupervisedWindows(Dataset):
             extra = self.unlabeled.__getitems__(unlabeled_idx)
             for key in ("keypoints", "intrinsics", "flipped"):
                 batch[key] = torch.cat([batch[key], extra[key]])
+            batch["unlabeled_index"] = extra["index"]
         return batch
 
 

@@ -13,9 +13,13 @@ from poseact.data.lifting import (
     LiftingArrays, SelectionError, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics,
     select_sequences,
 )
-from poseact.data.sampling import EndlessPermutation, EpochPermutation, SemiSupervisedBatchSampler, ShardedBatchSampler
+from poseact.data.sampling import (
+    BalancedActions, CycledActions, EndlessPermutation, EpochPermutation, SemiSupervisedBatchSampler,
+    ShardedBatchSampler,
+)
 from poseact.data.store import PoseStore, open_store
 from poseact.models.temporal import receptive_field_of
+from poseact.schedule import Schedule, make_schedule
 
 
 def _passthrough(batch):
@@ -71,16 +75,27 @@ class LiftingDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         d = self.cfg.data
         arrays = self.load()
-        if stage in (None, "fit"):
-            views = select_sequences(self.store, d.subjects_train, d.actions, d.subset, d.downsample,
+        if stage in (None, "fit") and getattr(self, "train_set", None) is None:
+            views = select_sequences(self.store, d.subjects_train, self.train_actions, d.subset, d.downsample,
                                      labeled=True, what="data.subjects_train")
             self.train_set = WindowDataset(arrays, views, self.pad, self.causal_shift, flip=d.flip_augment)
             if self.semi_supervised:
                 self.unlabeled_set = self._unlabeled_windows()
-        test_views = select_sequences(self.store, d.subjects_test, d.actions, 1.0, d.downsample,
+        test_views = select_sequences(self.store, d.subjects_test, self.test_actions, 1.0, d.downsample,
                                       labeled=stage != "predict", what="data.subjects_test")
         self.test_set = SequenceDataset(arrays, test_views, self.pad, self.causal_shift,
                                         with_3d=stage != "predict")
+
+    @property
+    def train_actions(self) -> list[str] | None:
+        """Action filter of the training (and unlabeled) data: ``data.sampling.actions`` when given
+        (single: the trained action(s); cycled/balanced: the rotated set), else ``data.actions``."""
+        return self.cfg.data.sampling.actions or self.cfg.data.actions
+
+    @property
+    def test_actions(self) -> list[str] | None:
+        s = self.cfg.data.sampling
+        return s.actions if s.mode == "single" and not s.eval_all_actions else self.cfg.data.actions
 
     @property
     def semi_supervised(self) -> bool:
@@ -96,7 +111,7 @@ class LiftingDataModule(pl.LightningDataModule):
                 raise SelectionError(f"data.store_unlabeled {d.store_unlabeled!r} has 2-D layout {store.layout_2d}, "
                                      f"the labeled store {self.store.layout_2d}")
             arrays = LiftingArrays.from_store(store, use_confidence=d.use_confidence)
-        views = select_sequences(arrays.store, d.subjects_unlabeled, d.actions, 1.0, d.downsample,
+        views = select_sequences(arrays.store, d.subjects_unlabeled, self.train_actions, 1.0, d.downsample,
                                  labeled=False, what="data.subjects_unlabeled")
         if self.cfg.semi.weight_reprojection > 0:
             check_intrinsics(arrays, views, "data.subjects_unlabeled")
@@ -108,11 +123,51 @@ class LiftingDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def train_dataloader(self) -> DataLoader:
+    def epoch_sampler(self) -> EpochPermutation:
+        """The order of the training samples, by ``data.sampling.mode`` (see ``sampling.py``)."""
+        mode, seed = self.cfg.data.sampling.mode, self.cfg.seed
+        if mode == "cycled":
+            return CycledActions(self.train_set.sample_actions(), seed,
+                                 shuffle_actions=self.cfg.data.sampling.cycle_order == "shuffled")
+        if mode == "balanced":
+            return BalancedActions(self.train_set.sample_actions(), seed)
+        return EpochPermutation(len(self.train_set), seed=seed, shuffle=True)  # mixed; single = mixed over a subset
+
+    def batch_sampler(self) -> ShardedBatchSampler:
         rank, world = self._rank_world()
-        per_device = max(1, self.cfg.data.batch_size // world)
-        sampler = EpochPermutation(len(self.train_set), seed=self.cfg.seed, shuffle=True)
-        batches = ShardedBatchSampler(sampler, per_device, rank, world)
+        return ShardedBatchSampler(self.epoch_sampler(), max(1, self.cfg.data.batch_size // world), rank, world)
+
+    def schedule(self) -> Schedule:
+        """The budget and the lr / BatchNorm schedules of this run (needs ``setup("fit")``)."""
+        c, d = self.cfg, self.cfg.data
+        full = self.train_set
+        if self.train_actions != d.actions:  # the whole training set, for the samples/steps lr decay
+            full = WindowDataset(self.arrays, select_sequences(self.store, d.subjects_train, d.actions, d.subset,
+                                                               d.downsample, labeled=True), self.pad, flip=d.flip_augment)
+        unit, amount = (c.budget.unit, c.budget.amount) if c.budget.amount is not None else ("epochs", c.trainer.max_epochs)
+        return make_schedule(unit, amount, len(self.train_set), len(full), len(np.unique(self.train_set.sample_actions())),
+                             d.batch_size, c.optim.lr, c.optim.lr_decay, c.optim.bn_momentum_start, c.optim.bn_momentum_end)
+
+    def position(self, epoch: int, batch_idx: int) -> int:
+        """Training samples consumed (over all ranks) before batch ``batch_idx`` of ``epoch``."""
+        sampler = self.batch_sampler()
+        sampler.sampler.set_epoch(epoch)
+        return epoch * len(self.train_set) + sampler._global_bounds()[batch_idx]
+
+    def steps_for(self, total_samples: int) -> int:
+        """Optimizer steps until ``total_samples`` are consumed."""
+        sampler, steps, seen, epoch = self.batch_sampler(), 0, 0, 0
+        while seen < total_samples:
+            sampler.sampler.set_epoch(epoch)
+            sizes = np.diff(sampler._global_bounds())
+            cumulative = seen + np.cumsum(sizes)
+            if cumulative[-1] >= total_samples:
+                return steps + int(np.searchsorted(cumulative, total_samples)) + 1
+            steps, seen, epoch = steps + len(sizes), int(cumulative[-1]), epoch + 1
+        return steps
+
+    def train_dataloader(self) -> DataLoader:
+        batches = self.batch_sampler()
         dataset = self.train_set
         if self.unlabeled_set is not None:
             stream = EndlessPermutation(len(self.unlabeled_set), seed=self.cfg.seed + self.cfg.semi.unlabeled_seed_offset)

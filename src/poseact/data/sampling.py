@@ -30,11 +30,57 @@ class EpochPermutation(Sampler[int]):
             return np.arange(self.num_samples, dtype=np.int64)
         return np.random.default_rng([self.seed, self.epoch]).permutation(self.num_samples)
 
+    def segment_sizes(self) -> list[int]:
+        """Lengths of the parts of this epoch's order that batches must not straddle."""
+        return [self.num_samples]
+
     def __iter__(self) -> Iterator[int]:
         return iter(self.order().tolist())
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class _ActionSampler(EpochPermutation):
+    """Base of the per-action samplers: knows the action of every sample."""
+
+    def __init__(self, sample_action: np.ndarray, seed: int = 0) -> None:
+        super().__init__(len(sample_action), seed=seed, shuffle=True)
+        self.actions = np.unique(sample_action)
+        self.pools = [np.flatnonzero(sample_action == a) for a in self.actions]
+
+
+class CycledActions(_ActionSampler):
+    """Bai's per-action training: an epoch is one cycle through the actions, each action's samples
+    a contiguous shuffled segment (one *unit-epoch*), the actions in a fixed order or in a new
+    random order every cycle. Batches never straddle two actions."""
+
+    def __init__(self, sample_action: np.ndarray, seed: int = 0, shuffle_actions: bool = False) -> None:
+        super().__init__(sample_action, seed)
+        self.shuffle_actions = shuffle_actions
+
+    def _action_order(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.permutation(len(self.actions)) if self.shuffle_actions else np.arange(len(self.actions))
+
+    def order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return np.concatenate([rng.permutation(self.pools[a]) for a in self._action_order(rng)])
+
+    def segment_sizes(self) -> list[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return [len(self.pools[a]) for a in self._action_order(rng)]
+
+
+class BalancedActions(_ActionSampler):
+    """Every action equally often: an epoch of ``num_samples`` draws ``num_samples / A`` samples of
+    each of the ``A`` actions (cycling through a shuffled pool when it is smaller), shuffled."""
+
+    def order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        quota = np.full(len(self.actions), self.num_samples // len(self.actions))
+        quota[: self.num_samples % len(self.actions)] += 1
+        drawn = [np.resize(rng.permutation(pool), q) for pool, q in zip(self.pools, quota)]
+        return rng.permutation(np.concatenate(drawn))
 
 
 class ShardedBatchSampler(Sampler[np.ndarray]):
@@ -54,10 +100,14 @@ class ShardedBatchSampler(Sampler[np.ndarray]):
         self.sampler, self.batch_size, self.rank, self.world_size = sampler, batch_size, rank, world_size
 
     def _global_bounds(self) -> list[int]:
-        n, step = self.sampler.num_samples, self.batch_size * self.world_size
-        bounds = list(range(0, n, step)) + [n]
-        if len(bounds) > 2 and bounds[-1] - bounds[-2] < 2 * self.world_size:
-            del bounds[-2]
+        step = self.batch_size * self.world_size
+        bounds, start = [0], 0
+        for size in self.sampler.segment_sizes():
+            inner = list(range(start + step, start + size, step)) + [start + size]
+            if len(inner) > 1 and inner[-1] - inner[-2] < 2 * self.world_size:
+                del inner[-2]
+            bounds += inner
+            start += size
         return bounds
 
     def __iter__(self) -> Iterator[np.ndarray]:

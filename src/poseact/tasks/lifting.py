@@ -25,7 +25,7 @@ from torch import Tensor
 
 from poseact.config import ExperimentConfig
 from poseact.losses import PROJECTIONS, bone_length_loss, reprojection_loss, trajectory_loss
-from poseact.metrics import ActionwiseAccumulator, SequenceResult, bn_momentum, mpjpe, sequence_metrics
+from poseact.metrics import ActionwiseAccumulator, SequenceResult, mpjpe, sequence_metrics
 from poseact.models.temporal import TemporalLifter
 from poseact.skeleton import get_skeleton
 
@@ -76,29 +76,39 @@ class LiftingTask(pl.LightningModule):
         self.flip_3d = skeleton.flip_permutation()
         self.accumulator = ActionwiseAccumulator()
         self.last_results: ActionwiseAccumulator | None = None
+        self._schedule = None
+        self.samples_seen = 0
 
     # -- schedules -----------------------------------------------------------------------------
 
-    def on_train_epoch_start(self) -> None:
-        epoch = self.current_epoch
-        o = self.cfg.optim
-        momentum = bn_momentum(epoch, self.cfg.trainer.max_epochs, o.bn_momentum_start, o.bn_momentum_end)
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # lr and BatchNorm momentum are functions of the samples consumed so far (schedule.py),
+        # dropout masks of (seed, step, rank): a resumed run repeats an uninterrupted one exactly
+        samples = self.trainer.datamodule.position(self.current_epoch, batch_idx)
+        schedule = self.schedule
+        for group in self.optimizers().param_groups:
+            group["lr"] = schedule.lr_at(samples)
         for model in self._lifters():
-            model.set_bn_momentum(momentum)
+            model.set_bn_momentum(schedule.bn_momentum_at(samples))
+        torch.manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.samples_seen = self.trainer.datamodule.position(self.current_epoch, batch_idx + 1)
+
+    @property
+    def schedule(self):
+        """The run's :class:`~poseact.schedule.Schedule` (from the data module)."""
+        if self._schedule is None:
+            self._schedule = self.trainer.datamodule.schedule()
+        return self._schedule
 
     def _lifters(self) -> list[TemporalLifter]:
         return [self.model] + ([self.trajectory_model] if self.trajectory_model is not None else [])
 
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
-        # dropout masks depend only on (seed, step, rank), not on what else drew random numbers
-        # before: a resumed run repeats an uninterrupted one exactly
-        torch.manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
-
     def configure_optimizers(self):
         o = self.cfg.optim
-        optimizer = torch.optim.Adam(self.parameters(), lr=o.lr, amsgrad=o.amsgrad)
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=o.lr_decay)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        # the lr is set before every step from the schedule (on_train_batch_start)
+        return torch.optim.Adam(self.parameters(), lr=o.lr, amsgrad=o.amsgrad)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -202,6 +212,9 @@ class LiftingTask(pl.LightningModule):
         for action, values in results.per_action().items():
             for name in ("p1", "p2"):
                 metrics[f"{stage}/{name}/{action}"] = values[name] * 1000
+        if stage == "val":  # where in the budget this evaluation happened (for curves vs budget)
+            metrics["budget/samples"] = float(self.samples_seen)
+            metrics[f"budget/{self.schedule.unit}"] = self.samples_seen / self.schedule.samples_per_unit
         # every rank holds the gathered results, so the values agree without a reduction
         self.log(f"{stage}/p1", metrics.pop(f"{stage}/p1"), prog_bar=True, batch_size=1)
         self.log_dict(metrics, on_epoch=True, batch_size=1, sync_dist=False, rank_zero_only=False)

@@ -1,0 +1,65 @@
+"""Training budgets and the lr / BatchNorm-momentum schedules, counted in samples.
+
+A run's position is the number of training samples consumed before the current batch, a
+function of (epoch, batch index) alone, so schedules resume exactly. The budget unit decides
+what the schedules count:
+
+* ``epochs`` — passes over this run's training set; lr × ``lr_decay`` after each, BatchNorm
+  momentum stepped per epoch (the reference, exactly).
+* ``unit_epochs`` — passes over one action's data on average (Bai: ~15 per H36M epoch); lr and
+  momentum step per unit-epoch (what Bai's per-action runs did).
+* ``samples`` / ``steps`` — a budget of samples or optimizer steps; lr decays continuously by
+  ``lr_decay`` per pass over the *full* mixed training set and momentum follows the fraction of
+  the budget used, so every sampling mode gets the same schedule at matched compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from poseact.metrics import bn_momentum
+
+
+@dataclass(frozen=True)
+class Schedule:
+    unit: str
+    samples_per_unit: float  # samples in one budget unit
+    total_samples: int  # the budget
+    samples_per_decay: float  # lr x lr_decay every this many samples
+    stepwise: bool  # schedules change at unit boundaries only
+    lr: float
+    lr_decay: float
+    bn_start: float
+    bn_end: float
+
+    @property
+    def total_units(self) -> float:
+        return self.total_samples / self.samples_per_unit
+
+    def units(self, samples: int) -> float:
+        """Budget units consumed after ``samples`` (whole units when stepwise)."""
+        u = samples / self.samples_per_unit
+        return math.floor(u + 1e-9) if self.stepwise else u
+
+    def lr_at(self, samples: int) -> float:
+        decays = samples / self.samples_per_decay
+        return self.lr * self.lr_decay ** (math.floor(decays + 1e-9) if self.stepwise else decays)
+
+    def bn_momentum_at(self, samples: int) -> float:
+        return bn_momentum(self.units(samples), self.total_units, self.bn_start, self.bn_end)
+
+
+def make_schedule(unit: str, amount: float, epoch_samples: int, full_epoch_samples: int, num_actions: int,
+                  batch_size: int, lr: float, lr_decay: float, bn_start: float, bn_end: float) -> Schedule:
+    """The schedule of a budget of ``amount`` ``unit``s.
+
+    ``epoch_samples``: samples in one epoch of this run's sampler; ``full_epoch_samples``: in one
+    epoch over all training actions (mixed); ``num_actions``: actions this run trains on.
+    """
+    per_unit = {"epochs": epoch_samples, "unit_epochs": epoch_samples / num_actions, "samples": 1.0,
+                "steps": float(batch_size)}[unit]
+    per_decay = {"epochs": epoch_samples, "unit_epochs": epoch_samples / num_actions}.get(unit, full_epoch_samples)
+    return Schedule(unit=unit, samples_per_unit=per_unit, total_samples=int(round(amount * per_unit)),
+                    samples_per_decay=per_decay, stepwise=unit in ("epochs", "unit_epochs"), lr=lr,
+                    lr_decay=lr_decay, bn_start=bn_start, bn_end=bn_end)
