@@ -13,12 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _subjects(values: list[str] | None) -> list[str] | None:
-    """``--subjects a.mp4 b.mp4`` and ``--subjects a.mp4,b.mp4`` both give two names."""
-    if values is None:
-        return None
-    return [s for v in values for s in v.split(",") if s]
+from poseact.data.prep_cli import convert_and_describe, default_output, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,18 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=50.0,
                         help="frame rate recorded in the store (the npz does not carry it; default 50)")
     args = parser.parse_args(argv)
-    out = args.out or args.data_2d.with_name(args.data_2d.stem.removeprefix("data_2d_") + ".h5")
+    out = args.out or default_output(args.data_2d)
 
     from poseact.data.converters import convert_custom
-    from poseact.data.store import describe, open_store
 
-    try:
-        path = convert_custom(args.data_2d, out, subjects=_subjects(args.subjects), fps=args.fps)
-        print(describe(open_store(path)))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return convert_and_describe(parser.prog, lambda: convert_custom(
+        args.data_2d, out, subjects=split_subjects(args.subjects), fps=args.fps))
 
 
 if __name__ == "__main__":

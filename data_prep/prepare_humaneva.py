@@ -13,12 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _subjects(values: list[str] | None) -> list[str] | None:
-    """``--subjects S1 S5`` and ``--subjects S1,S5`` both give ``["S1", "S5"]``."""
-    if values is None:
-        return None
-    return [s for v in values for s in v.split(",") if s]
+from poseact.data.prep_cli import convert_and_describe, default_output, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,18 +31,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="subjects to keep, with their split prefix, e.g. Train/S1 Unlabeled/S4 "
                              "(default: all in the 2-D file)")
     args = parser.parse_args(argv)
-    out = args.out or args.data_2d.with_name(args.data_2d.stem.removeprefix("data_2d_") + ".h5")
+    out = args.out or default_output(args.data_2d)
 
     from poseact.data.converters import convert_humaneva
-    from poseact.data.store import describe, open_store
 
-    try:
-        path = convert_humaneva(args.data_3d, args.data_2d, out, subjects=_subjects(args.subjects))
-        print(describe(open_store(path)))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"{parser.prog}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return convert_and_describe(parser.prog, lambda: convert_humaneva(
+        args.data_3d, args.data_2d, out, subjects=split_subjects(args.subjects)))
 
 
 if __name__ == "__main__":

@@ -17,11 +17,6 @@ import h5py
 import numpy as np
 import pytest
 
-try:
-    import poseact  # noqa: F401
-except ImportError:  # not installed: run from the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
 from poseact.data.converters import (
     ConversionError,
     ConversionWarning,

@@ -4,17 +4,10 @@ bodies, actions, smoothness, projection, detector noise, unlabeled subjects and 
 from __future__ import annotations
 
 import re
-import sys
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-try:
-    import poseact  # noqa: F401
-except ImportError:  # not installed: run from the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from poseact.data.motion import body_model, generate_motion
 from poseact.data.store import open_store
