@@ -8,6 +8,10 @@ Usage::
     poseact export CKPT OUT.bin              a poseact checkpoint in VideoPose3D's format
     poseact data describe STORE              what a store holds
     poseact data synthetic [key=value ...]   generate (or find) the synthetic store
+    poseact sweep SWEEP.yaml [--workers N]   run a W&B sweep YAML offline (Optuna; resumable)
+    poseact infer INPUT --checkpoint CKPT    3-D from a video, frames or a keypoint file
+    poseact detect setup | INPUT --out K     MediaPipe 2-D keypoints (own environment)
+    poseact render CONFIG --subject ...      a store sequence: input 2-D, prediction, ground truth
 
 Lightning is imported only by the commands that train or evaluate, so ``--help`` is instant.
 """
@@ -41,11 +45,28 @@ def _parser() -> argparse.ArgumentParser:
     desc.add_argument("store")
     syn = dsub.add_parser("synthetic", help="generate the synthetic store (cached)")
     syn.add_argument("overrides", nargs="*", help="data.synthetic.* overrides, e.g. data.synthetic.seed=1")
+    sw = sub.add_parser("sweep", help="run a W&B sweep YAML offline (no W&B server; resumable)")
+    sw.add_argument("sweep", help="sweep YAML, e.g. sweeps/schedules.yaml")
+    sw.add_argument("--workers", type=int, default=None, help="parallel trials (default: one per visible GPU, else 1)")
+    sw.add_argument("--storage", default=None, help="Optuna RDB URL shared by workers (default: sqlite in --output)")
+    sw.add_argument("--output", default=None, help="sweep folder (default outputs/sweeps/<sweep name>)")
+    sw.add_argument("--max-trials", type=int, default=None, help="cap for random/bayes sweeps without run_cap")
+    sw.add_argument("--seed", type=int, default=0, help="sampler seed (random/bayes)")
+    sw.add_argument("--dry-run", action="store_true", help="validate and list the trial commands; run nothing")
+    from poseact.infer.commands import add_parsers as add_media_parsers
+
+    add_media_parsers(sub)  # infer, detect, render
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("infer", "detect", "render"):
+        from poseact.infer.commands import run as run_media
+
+        return run_media(args)
+    if args.command == "sweep":
+        return _sweep(args)
     from poseact.config import ConfigError, load_config
     from poseact.data.lifting import SelectionError
     from poseact.data.store import StoreError
@@ -79,6 +100,22 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = load_config(None, args.overrides)
                 print(describe(open_store(resolve_store_path(cfg.data))))
     except (ConfigError, StoreError, SelectionError, FileNotFoundError) as e:
+        print(f"poseact: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _sweep(args) -> int:
+    from poseact.config import ConfigError
+    from poseact.sweep import SweepError, dry_run, load_sweep, run_sweep
+
+    try:
+        if args.dry_run:
+            print(dry_run(load_sweep(args.sweep)))
+        else:
+            run_sweep(args.sweep, output=args.output, storage=args.storage, workers=args.workers,
+                      max_trials=args.max_trials, seed=args.seed)
+    except (SweepError, ConfigError) as e:
         print(f"poseact: error: {e}", file=sys.stderr)
         return 2
     return 0

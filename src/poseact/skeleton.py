@@ -123,7 +123,35 @@ MPII16 = Skeleton(
                  "right_shoulder", "left_shoulder", "left_elbow", "left_wrist"),
 )
 
-SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M32, H36M17, HUMANEVA15, COCO17, MPII16)}
+HALPE26 = Skeleton(
+    name="halpe26",
+    # AlphaPose's Halpe-26: COCO-17 first, then head top, neck, hip centre, toes and heels.
+    # Rooted at the nose like COCO17 (parents must precede children); drawing and flipping only.
+    parents=(-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14, 0, 0, 11, 15, 16, 15, 16, 15, 16),
+    joints_left=(1, 3, 5, 7, 9, 11, 13, 15, 20, 22, 24),
+    joints_right=(2, 4, 6, 8, 10, 12, 14, 16, 21, 23, 25),
+    joint_names=COCO17.joint_names + ("head", "neck", "hip", "left_big_toe", "right_big_toe",
+                                      "left_small_toe", "right_small_toe", "left_heel", "right_heel"),
+)
+
+MEDIAPIPE33 = Skeleton(
+    name="mediapipe33",
+    # MediaPipe Pose (BlazePose) landmarks, rooted at the nose; drawing and flipping only.
+    parents=(-1, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0, 0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16,
+             11, 12, 23, 24, 25, 26, 27, 28, 27, 28),
+    joints_left=(1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+    joints_right=(4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32),
+    joint_names=("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner",
+                 "right_eye", "right_eye_outer", "left_ear", "right_ear", "mouth_left",
+                 "mouth_right", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+                 "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index",
+                 "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee",
+                 "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
+                 "left_foot_index", "right_foot_index"),
+)
+
+SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M32, H36M17, HUMANEVA15, COCO17, MPII16,
+                                                      HALPE26, MEDIAPIPE33)}
 
 #: Layout names used by VideoPose3D's 2-D metadata, mapped to ours.
 REFERENCE_LAYOUT_NAMES: dict[str, str] = {

@@ -9,6 +9,8 @@ Layout of a store file (schema ``poseact/1``)::
             confidence (N, J2) float32                                         -- optional
             pose3d (N, J3, 3) float32 metres, camera space, absolute           -- optional; NaN rows = unlabeled
             pose3d_world (N, J3, 3) float32 metres                             -- optional
+            images (N, H, W, 3) uint8 RGB crops                                -- optional (rendered data)
+            image_ref (N,) str, image file of each frame (relative to the store) -- optional (real data)
     cameras/ name (str), subject (str), res (C, 2) int, intrinsics (C, 9) pixels
              [fx, fy, cx, cy, k1, k2, k3, p1, p2] (NaN = unknown), orientation (C, 4)
              camera-to-world quaternion (NaN = unknown), translation (C, 3) metres, azimuth (C,)
@@ -127,6 +129,8 @@ class PoseStore:
     confidence: np.ndarray | None = None  # (N, J2) float32
     pose3d: np.ndarray | None = None  # (N, J3, 3) float32 metres, camera space; NaN = unlabeled
     pose3d_world: np.ndarray | None = None  # (N, J3, 3) float32 metres
+    images: np.ndarray | None = None  # (N, H, W, 3) uint8 RGB
+    image_ref: np.ndarray | None = None  # (N,) str: image file per frame, relative to the store's folder
     path: str = field(default="<memory>", compare=False)
 
     @property
@@ -155,6 +159,12 @@ class PoseStore:
             arr = getattr(self, name)
             if arr is not None:
                 _check_array(arr, (n, skel3d.num_joints, 3), f"frames/{name}", where, self.layout_3d)
+        if self.images is not None and (self.images.dtype != np.uint8 or self.images.ndim != 4
+                                        or len(self.images) != n or self.images.shape[-1] != 3):
+            raise StoreError(f"{where}: frames/images has shape {self.images.shape} dtype {self.images.dtype}, "
+                             f"expected ({n}, H, W, 3) uint8")
+        if self.image_ref is not None and self.image_ref.shape != (n,):
+            raise StoreError(f"{where}: frames/image_ref has shape {self.image_ref.shape}, expected ({n},)")
         c = self.clips
         k = len(c)
         for col in fields(c):
@@ -235,6 +245,10 @@ def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
                 arr = getattr(store, name)
                 if arr is not None:
                     frames.create_dataset(name, data=arr)
+            if store.images is not None:
+                frames.create_dataset("images", data=store.images, chunks=(1, *store.images.shape[1:]))
+            if store.image_ref is not None:
+                frames.create_dataset("image_ref", data=store.image_ref.astype(STR))
             clips = f.create_group("clips")
             for col in fields(store.clips):
                 data = getattr(store.clips, col.name)
@@ -285,6 +299,8 @@ def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
                     confidence=frames["confidence"][...] if "confidence" in frames else None,
                     pose3d=frames["pose3d"][...] if load_3d and "pose3d" in frames else None,
                     pose3d_world=frames["pose3d_world"][...] if load_3d and "pose3d_world" in frames else None,
+                    images=frames["images"][...] if "images" in frames else None,
+                    image_ref=_read_strings(frames["image_ref"]) if "image_ref" in frames else None,
                     clips=ClipTable(
                         subject=_read_strings(clips["subject"]), action=clips["action"][...],
                         take=_read_strings(clips["take"]), camera=clips["camera"][...],

@@ -1,0 +1,1 @@
+"""In-the-wild inference: keypoint files, layout conversions, gap filling, the MediaPipe stage, ``poseact infer``."""

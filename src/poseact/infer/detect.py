@@ -1,0 +1,88 @@
+"""The MediaPipe detection stage: its own environment, created on request, run as a subprocess.
+
+MediaPipe 0.10.21 is the last release that bundles the pose models, and it needs numpy<2 and
+protobuf<5, which poseact's environment cannot hold (ENVIRONMENT.md). So, as VideoPose3D runs
+Detectron2 as a separate step, ``poseact detect setup`` creates a virtual environment holding
+only MediaPipe, and ``poseact detect INPUT --out K.json`` runs :mod:`mediapipe_worker` inside it,
+writing a keypoint file that :func:`poseact.infer.formats.read_keypoints` reads.
+
+The environment lives at ``$POSEACT_MEDIAPIPE_ENV``, else ``~/.cache/poseact/venv-mediapipe``
+(the tests keep theirs in the repository's ``.venv-mediapipe``, ignored by git).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+#: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding).
+MEDIAPIPE_REQUIREMENTS = ("mediapipe==0.10.21", "numpy<2", "protobuf<5")
+WORKER = Path(__file__).with_name("mediapipe_worker.py")
+
+
+class DetectionError(RuntimeError):
+    """The detection stage failed; the message names the input."""
+
+
+def env_dir(path: str | os.PathLike | None = None) -> Path:
+    """``path``, else ``$POSEACT_MEDIAPIPE_ENV``, else ``~/.cache/poseact/venv-mediapipe`` (any cwd)."""
+    if path is None:
+        path = os.environ.get("POSEACT_MEDIAPIPE_ENV")
+    if path is None:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        path = cache / "poseact" / "venv-mediapipe"
+    return Path(path).absolute()
+
+
+def env_python(path: str | os.PathLike | None = None) -> Path:
+    return env_dir(path) / "bin" / "python"
+
+
+def env_ready(path: str | os.PathLike | None = None) -> bool:
+    return (env_dir(path) / ".poseact-ready").exists()
+
+
+def setup_env(path: str | os.PathLike | None = None, python: str | None = None, quiet: bool = True) -> Path:
+    """Create the MediaPipe environment (idempotent). Returns its folder.
+
+    Uses the interpreter running poseact unless ``python`` is given; MediaPipe 0.10.21 has
+    wheels for CPython 3.9–3.12.
+    """
+    d = env_dir(path)
+    d.parent.mkdir(parents=True, exist_ok=True)
+    if env_ready(d):
+        return d
+    if python is None and not (3, 9) <= sys.version_info[:2] <= (3, 12):
+        raise DetectionError(f"mediapipe 0.10.21 has wheels for CPython 3.9-3.12; this is "
+                             f"{sys.version.split()[0]}: pass --python /path/to/python3.12")
+    subprocess.run([python or sys.executable, "-m", "venv", "--clear", str(d)], check=True)
+    pip = [str(d / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    if quiet:
+        pip.append("--quiet")
+    r = subprocess.run(pip + list(MEDIAPIPE_REQUIREMENTS), capture_output=quiet, text=True)
+    if r.returncode:
+        raise DetectionError(f"creating {d} failed (pip install {' '.join(MEDIAPIPE_REQUIREMENTS)}):\n"
+                             f"{(r.stderr or '')[-2000:]}")
+    (d / ".poseact-ready").write_text(" ".join(MEDIAPIPE_REQUIREMENTS) + "\n")
+    return d
+
+
+def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | os.PathLike | None = None,
+           complexity: int = 1) -> Path:
+    """Run MediaPipe Pose on a video or a folder of frames → MediaPipe-33 keypoint JSON."""
+    input_path, output = Path(input_path), Path(output)
+    if not input_path.exists():
+        raise FileNotFoundError(f"input {str(input_path)!r} not found")
+    if not env_ready(env):
+        raise DetectionError(f"no MediaPipe environment at {env_dir(env)}: run `poseact detect setup` "
+                             f"first (one time, about a minute)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([str(env_python(env)), str(WORKER), str(input_path), str(output),
+                        "--complexity", str(complexity)], capture_output=True, text=True)
+    if r.returncode:
+        msg = [ln for ln in r.stderr.splitlines() if "poseact detect: error" in ln]
+        raise DetectionError(msg[-1].removeprefix("poseact detect: error: ") if msg else
+                             f"MediaPipe on {str(input_path)!r} failed:\n{r.stderr[-2000:]}")
+    return output

@@ -1,0 +1,99 @@
+"""MediaPipe Pose over a video or a folder of frames → poseact keypoint JSON (MediaPipe-33).
+
+Runs *inside the MediaPipe environment* (``poseact detect setup``), never imported by poseact:
+it needs mediapipe 0.10.21, numpy<2 and protobuf<5, which the main environment cannot hold.
+Standalone on purpose (stdlib + numpy + cv2 + mediapipe only).
+
+    python mediapipe_worker.py INPUT OUT.json [--complexity 1] [--min-confidence 0.5]
+
+Output: ``{"format": "poseact-keypoints/1", "layout": "mediapipe33", "width", "height", "fps",
+"source", "detector", "frames": [[{"keypoints": [[x_px, y_px, visibility] * 33]}] or [], ...]}``.
+Exit status 3 with a message naming the input when it cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _fail(msg: str) -> None:
+    print(f"poseact detect: error: {msg}", file=sys.stderr)
+    raise SystemExit(3)
+
+
+def _frames(path: str):
+    """Yield RGB uint8 frames; first yields (width, height, fps)."""
+    import cv2
+
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+        if not files:
+            _fail(f"folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        first = cv2.imread(os.path.join(path, files[0]))
+        if first is None:
+            _fail(f"image {os.path.join(path, files[0])!r} cannot be decoded")
+        yield first.shape[1], first.shape[0], None
+        for f in files:
+            img = cv2.imread(os.path.join(path, f))
+            if img is None:
+                _fail(f"image {os.path.join(path, f)!r} cannot be decoded")
+            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        return
+    cap = cv2.VideoCapture(path)
+    ok, img = cap.read() if cap.isOpened() else (False, None)
+    if not ok:
+        _fail(f"video {path!r} cannot be decoded")
+    fps = cap.get(cv2.CAP_PROP_FPS) or None
+    yield img.shape[1], img.shape[0], fps
+    while ok:
+        yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        ok, img = cap.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--complexity", type=int, default=1, help="1 = the bundled full model")
+    p.add_argument("--min-confidence", type=float, default=0.5)
+    args = p.parse_args(argv)
+    if not os.path.exists(args.input):
+        _fail(f"input {args.input!r} not found")
+    import mediapipe as mp
+
+    frames = _frames(args.input)
+    width, height, fps = next(frames)
+    static = os.path.isdir(args.input)
+    out_frames = []
+    t0 = time.time()
+    with mp.solutions.pose.Pose(static_image_mode=static, model_complexity=args.complexity,
+                                min_detection_confidence=args.min_confidence) as pose:
+        for img in frames:
+            res = pose.process(img)
+            if res.pose_landmarks is None:
+                out_frames.append([])
+                continue
+            h, w = img.shape[:2]
+            kps = [[lm.x * w, lm.y * h, lm.visibility] for lm in res.pose_landmarks.landmark]
+            out_frames.append([{"keypoints": kps}])
+    doc = {"format": "poseact-keypoints/1", "layout": "mediapipe33", "width": width, "height": height,
+           "fps": fps, "source": os.path.abspath(args.input),
+           "detector": f"mediapipe {mp.__version__} pose, model_complexity={args.complexity}",
+           "seconds": round(time.time() - t0, 3), "frames": out_frames}
+    tmp = args.output + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, args.output)
+    found = sum(bool(fr) for fr in out_frames)
+    print(f"{args.output}: person found in {found} of {len(out_frames)} frames", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""A sweep's results: one row per trial, mean ± std over seeds per setting, and a plot.
+
+Written next to the sweep: ``results.csv`` (per trial), ``results_grouped.csv``, ``results.md``
+(both tables) and ``results.png`` (final metric vs budget per schedule with the seed spread, and
+every trial's per-epoch curve).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+#: final metrics (mm) copied from each trial's results/summary.json
+SUMMARY_KEYS = ("p1", "p2", "n_mpjpe", "mpjve")
+_STATE = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+          TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+
+
+def is_seed(key: str) -> bool:
+    return key == "seed" or key.endswith(".seed")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):  # a group swept as one value: {mode: single, actions: [Walking]}
+        return " ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "[" + ",".join(_fmt(x) for x in v) + "]"
+    return "" if v is None else str(v)
+
+
+def trial_rows(study: optuna.Study, metric: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per trial (interrupted attempts that were re-queued left out); and the swept keys."""
+    rows, keys = [], []
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.FAIL and "exit_code" not in t.user_attrs:
+            continue
+        params = t.user_attrs.get("params", {})
+        keys += [k for k in params if k not in keys]
+        inter = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
+        value = t.value if t.state == TrialState.COMPLETE else (inter[-1] if inter else None)
+        summary = t.user_attrs.get("summary", {})
+        rows.append({"trial": t.number, "state": _STATE.get(t.state, str(t.state)), **params, metric: value,
+                     "epochs": len(inter), **{k: summary.get(k) for k in SUMMARY_KEYS},
+                     "seconds": t.user_attrs.get("seconds"), "output_dir": t.user_attrs.get("output_dir"),
+                     "_curve": t.user_attrs.get("curve", ["epoch", [[i + 1, v] for i, v in enumerate(inter)]])})
+    varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
+    return rows, varying
+
+
+def grouped_rows(rows: list[dict], varying: list[str], metric: str) -> list[dict[str, Any]]:
+    """Complete trials grouped by every varying parameter except seeds: n, mean and std."""
+    keys = [k for k in varying if not is_seed(k)]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["state"] == "complete":
+            groups[tuple(repr(r.get(k)) for k in keys)].append(r)
+    out = []
+    for members in groups.values():
+        g: dict[str, Any] = {k: members[0].get(k) for k in keys}
+        g["n"] = len(members)
+        for m in (metric, *SUMMARY_KEYS):
+            vals = [float(r[m]) for r in members if r.get(m) is not None]
+            mean = sum(vals) / len(vals) if vals else None
+            std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else None
+            g[f"{m} mean"], g[f"{m} std"] = mean, std
+        out.append(g)
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols and not k.startswith("_")]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows({k: r.get(k) for k in cols} for r in rows)
+    tmp.replace(path)
+
+
+def _markdown(rows: list[dict], cols: list[str]) -> str:
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_report(study: optuna.Study, out_dir: Path, metric: str, goal: str = "minimize") -> dict[str, Path]:
+    """Write the tables and the plot; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, varying = trial_rows(study, metric)
+    groups = grouped_rows(rows, varying, metric)
+    paths = {"csv": out_dir / "results.csv", "grouped_csv": out_dir / "results_grouped.csv",
+             "md": out_dir / "results.md", "png": out_dir / "results.png"}
+    _write_csv(paths["csv"], rows)
+    _write_csv(paths["grouped_csv"], groups)
+    trial_cols = ["trial", "state", *varying, metric, "epochs", *SUMMARY_KEYS, "seconds"]
+    group_keys = [k for k in varying if not is_seed(k)]
+    shown = [{**g, **{m: _mean_std(g, m) for m in (metric, *SUMMARY_KEYS)}} for g in groups]
+    best = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: r[metric], reverse=goal == "maximize")
+    text = [f"# Sweep {study.study_name}", "",
+            f"{len(rows)} trials ({', '.join(f'{n} {s}' for s, n in _tally(rows).items())}); metric `{metric}` "
+            f"({goal}); final metrics in mm from each run's results/summary.json.", ""]
+    if best:
+        text += [f"Best: trial {best[0]['trial']} ({', '.join(f'{k}={_fmt(best[0].get(k))}' for k in varying)}): "
+                 f"{_fmt(best[0][metric])}", ""]
+    text += ["## Trials", "", _markdown(rows, trial_cols), ""]
+    if groups:
+        text += ["## Mean ± std over seeds" if any(is_seed(k) for k in varying) else "## Settings", "",
+                 _markdown(shown, [*group_keys, "n", metric, *SUMMARY_KEYS]), ""]
+    tmp = paths["md"].with_name(".results.md.tmp")
+    tmp.write_text("\n".join(text))
+    tmp.replace(paths["md"])
+    plot(rows, varying, metric, paths["png"], title=study.study_name)
+    return paths
+
+
+def _mean_std(g: dict, m: str) -> str:
+    mean, std = g.get(f"{m} mean"), g.get(f"{m} std")
+    if mean is None:
+        return ""
+    return f"{mean:.4g}" + (f" ± {std:.2g}" if std is not None else "")
+
+
+def _tally(rows: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for r in rows:
+        out[r["state"]] += 1
+    return dict(out)
+
+
+def _x_key(rows: list[dict], keys: list[str]) -> str | None:
+    """The budget axis: ``budget.amount`` if swept, else the first numeric swept key."""
+    numeric = [k for k in keys if all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
+                                      for r in rows if r.get(k) is not None)]
+    for k in ("budget.amount", "trainer.max_epochs"):
+        if k in numeric:
+            return k
+    return numeric[0] if numeric else None
+
+
+def plot(rows: list[dict], varying: list[str], metric: str, path: Path, title: str = "") -> Path:
+    """Left: final ``metric`` vs budget, one line per schedule (other swept keys), seeds as dots
+    and a ±std band. Right: every trial's per-epoch curve against the training samples it had
+    seen (epochs where a run does not log ``budget/samples``); pruned ones dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in varying if not is_seed(k)]
+    done = [r for r in rows if r["state"] == "complete" and r.get(metric) is not None]
+    x_key = _x_key(done, keys)
+    series_keys = [k for k in keys if k != x_key]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series: dict[str, list[dict]] = defaultdict(list)
+    for r in done:
+        series[", ".join(f"{k.split('.')[-1]}={_fmt(r.get(k))}" for k in series_keys) or "all"].append(r)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, members) in enumerate(sorted(series.items())):
+        c = colors[i % len(colors)]
+        xs = sorted({r.get(x_key) for r in members}) if x_key else [i]  # no numeric key: one slot per setting
+        means, stds = [], []
+        for x in xs:
+            vals = [float(r[metric]) for r in members if x_key is None or r.get(x_key) == x]
+            ax.scatter([x] * len(vals), vals, color=c, s=12, alpha=0.6)
+            mean = sum(vals) / len(vals)
+            means.append(mean)
+            stds.append(math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
+        ax.plot(xs, means, "-o", color=c, label=label, ms=4)
+        ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=c, alpha=0.15)
+    xs_all = [r[x_key] for r in done if x_key and isinstance(r.get(x_key), (int, float)) and r[x_key] > 0]
+    if xs_all and max(xs_all) / min(xs_all) >= 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(x_key or "")
+    ax.set_ylabel(metric)
+    ax.set_title("final value (dots: seeds, band: ±1 std)")
+    if x_key is None and series:
+        ax.set_xticks(range(len(series)), sorted(series), rotation=15, fontsize=7)
+    if series:
+        ax.legend(fontsize=7)
+    color_of = {label: colors[i % len(colors)] for i, label in enumerate(sorted(series))}
+    x_name = "epoch"
+    for r in rows:
+        x_name, points = r["_curve"]
+        if points:
+            label = ", ".join(f"{k.split('.')[-1]}={_fmt(r.get(k))}" for k in series_keys) or "all"
+            ax2.plot([p[0] for p in points], [p[1] for p in points], "--" if r["state"] == "pruned" else "-",
+                     lw=1, alpha=0.8, color=color_of.get(label))
+    ax2.set_xlabel("training samples" if x_name == "budget/samples" else "epoch")
+    ax2.set_ylabel("per-epoch value")
+    ax2.set_title("per-epoch curves, coloured as left (dashed: stopped)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,163 @@
+"""LightningModule of the multi-task image model: alternating pose/action steps (spec §5.3) with
+manual optimisation, NaN-masked losses (§4), PCKh / MPJPE / action accuracy (§7).
+
+Training batches are ``{"pose": clips, "action": clips}`` (see :mod:`poseact.data.clips`). One
+training step = one optimizer step on the pose loss of the pose batch (pseudo-clips of independent
+frames, action stream skipped), then one on ``action_weight``·CE of the action batch — the
+reference's ``MultiModelTrainer``. ``train.mode`` = ``pose`` / ``action`` keeps one of the two
+steps (the sharing ablation). During the first ``freeze_pose_epochs`` only action layers (the
+action stream and the replica regressors) train.
+
+Metrics (validation/test on centred clips, no flip): ``val/pckh`` (PCKh@0.5 on the last pose
+output, in crop coordinates, joints except pelvis and thorax), ``val/mpjpe`` (mm, last output;
+predicted u, v back-projected with the GT root depth, root-aligned on joint 0: the reference H36M
+protocol, Protocol 1 without Procrustes), ``val/mpjpe_best`` (min over outputs, chosen on the same
+set: the reference's reporting), ``val/acc_clip`` (last action output, centred clip) and, in test,
+``test/acc_video`` (product of softmaxes over sliding clips × {no flip, flip}).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from poseact.models.multitask import SPNet
+from poseact.tasks.multitask_losses import action_loss, camera_space, pckh, pose_loss, root_aligned_error
+
+#: joints left out of PCKh per layout (the reference scores all but pelvis and thorax)
+PCKH_SKIP = {"h36m17": (0, 8), "mpii16": (6, 7)}
+
+
+def is_action_param(name: str) -> bool:
+    """Parameters of the action part (trainable in the frozen-pose stage)."""
+    return ".action." in name or name.startswith("action_units") or "_replica" in name
+
+
+class MultitaskTask(pl.LightningModule):
+    def __init__(self, cfg, layout: str = "h36m17") -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = SPNet(cfg.model)
+        self.layout = layout
+        self.automatic_optimization = False
+        skip = PCKH_SKIP.get(layout, ())
+        self.register_buffer("pckh_joints", torch.tensor([j not in skip for j in range(cfg.model.num_joints)]),
+                             persistent=False)
+        self._eval: dict[str, list] = defaultdict(list)
+        self.last_results: dict[str, float] = {}
+
+    # ----------------------------------------------------------------------------- training
+    def configure_optimizers(self):
+        t = self.cfg.train
+        if t.optimizer == "rmsprop":
+            opt = torch.optim.RMSprop(self.parameters(), lr=t.lr, alpha=0.9, eps=1e-7)
+        else:
+            opt = torch.optim.Adam(self.parameters(), lr=t.lr)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(t.lr_milestones), gamma=t.lr_gamma)
+        return [opt], [sched]
+
+    def _pose_loss(self, poses, batch) -> torch.Tensor:
+        t = self.cfg.train
+        dim = self.cfg.model.dim
+        return sum(pose_loss(p, batch["pose"][..., :dim], batch["visible"], batch["annotated"], t.vis_weight,
+                             t.mask_missing_visibility) for p in poses)
+
+    def _action_loss(self, actions, batch) -> torch.Tensor:
+        return self.cfg.train.action_weight * sum(action_loss(a, batch["action"]) for a in actions)
+
+    def _step(self, loss: torch.Tensor, opt) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        opt.step()
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        mode = self.cfg.train.mode
+        frozen = self.current_epoch < self.cfg.train.freeze_pose_epochs
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(not frozen or is_action_param(name))
+        if mode in ("multitask", "pose") and not frozen:
+            poses, _ = self.model(batch["pose"]["frames"], with_action=False)
+            loss = self._pose_loss(poses, batch["pose"])
+            self._step(loss, opt)
+            self.log("train/pose_loss", loss.detach(), prog_bar=True)
+        if mode in ("multitask", "action"):
+            _, actions = self.model(batch["action"]["frames"])
+            loss = self._action_loss(actions, batch["action"])
+            self._step(loss, opt)
+            self.log("train/action_loss", loss.detach(), prog_bar=True)
+
+    def on_train_epoch_end(self) -> None:
+        sched = self.lr_schedulers()
+        if sched is not None:
+            sched.step()
+
+    # ----------------------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def _score(self, batch) -> None:
+        poses, actions = self.model(batch["frames"], with_action=bool(self.cfg.model.action_pyramids))
+        dim = self.cfg.model.dim
+        hits, total = pckh(poses[-1][..., :2], batch["pose"][..., :2], batch["head_size"], self.pckh_joints)
+        self._eval["pckh"].append(torch.stack([hits, total]).float())
+        if dim == 3 and torch.isfinite(batch["pose3d"]).all():
+            root_z = batch["pose3d"][..., 0, 2]
+            errs = torch.stack([root_aligned_error(camera_space(p[..., :3], batch["intrinsics"], root_z),
+                                                   batch["pose3d"]).flatten() for p in poses])  # (outputs, frames)
+            self._eval["mpjpe"].append(errs * 1000)
+        if actions:
+            labels = batch["action"][:, 0]
+            for k, a in enumerate(actions):
+                self._eval[f"acc/{k}"].append((a[0].argmax(-1) == labels).float())
+
+    def _summarise(self, prefix: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self._eval["pckh"]:
+            h = torch.stack(self._eval["pckh"]).sum(0)
+            out[f"{prefix}/pckh"] = float(100 * h[0] / h[1].clamp_min(1))
+        if self._eval["mpjpe"]:
+            e = torch.cat(self._eval["mpjpe"], dim=1).mean(1)
+            out[f"{prefix}/mpjpe"] = float(e[-1])
+            out[f"{prefix}/mpjpe_best"] = float(e.min())
+        accs = [float(100 * torch.cat(v).mean()) for k, v in sorted(self._eval.items(), key=lambda kv: kv[0])
+                if k.startswith("acc/")]
+        if accs:
+            out[f"{prefix}/acc_clip"] = accs[-1]
+            out[f"{prefix}/acc_clip_best"] = max(accs)
+        if self._eval["video"]:
+            scores: dict[int, torch.Tensor] = {}
+            labels: dict[int, int] = {}
+            for vid, logp, lab in self._eval["video"]:
+                for v, lp, lb in zip(vid.tolist(), logp, lab.tolist()):
+                    scores[v] = scores.get(v, 0) + lp
+                    labels[v] = lb
+            out[f"{prefix}/acc_video"] = 100 * sum(int(scores[v].argmax()) == labels[v] for v in scores) / len(scores)
+        self._eval.clear()
+        return out
+
+    def validation_step(self, batch, batch_idx):
+        self._score(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        res = self._summarise("val")
+        for k, v in res.items():
+            self.log(k, v, prog_bar=k in ("val/mpjpe", "val/acc_clip"))
+        self.last_results = res
+
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        if dataloader_idx == 0:
+            self._score(batch)
+        elif self.cfg.model.action_pyramids:  # sliding clips: video-level, no flip + flip
+            logp = 0
+            for frames in (batch["frames"], batch["frames"].flip(-1)):
+                _, actions = self.model(frames)
+                logp = logp + F.log_softmax(actions[-1][0], -1)
+            self._eval["video"].append((batch["video"], logp.cpu(), batch["action"][:, 0]))
+
+    def on_test_epoch_end(self) -> None:
+        res = self._summarise("test")
+        for k, v in res.items():
+            self.log(k, v)
+        self.last_results = res

@@ -1,0 +1,181 @@
+"""Plots saved with every evaluation, and the comparison plot sweeps reuse.
+
+* :func:`plot_per_action` — per-action bars of P1 and P2 (mm) from ``results/<stem>_per_action.csv``,
+  with the action-wise and frame-wise averages as lines.
+* :func:`plot_training_curves` — training loss per step, validation P1/P2 per epoch and the
+  learning rate, from every ``csv/version_*/metrics.csv`` of a run (a resumed run has several;
+  later versions win on repeated steps).
+* :func:`plot_metric_vs_budget` — one metric against a budget (epochs, labeled fraction, ...)
+  per group, mean over seeds with the min–max spread shaded.
+* :func:`write_run_plots` — the first two into ``results/`` (what ``experiment`` calls).
+
+Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), so this is safe to
+call from any process.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+AVERAGE_ROWS = ("action-wise average", "frame-wise average")
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, format="png")
+    tmp.replace(path)
+    return path
+
+
+def read_per_action(csv_path: str | os.PathLike) -> list[dict]:
+    """Rows of a per-action table: ``action`` (str), ``frames``, ``p1``, ``p2``, ... (floats, mm)."""
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [{k: (v if k == "action" else float(v)) for k, v in r.items()} for r in rows]
+
+
+def plot_per_action(csv_path: str | os.PathLike, output: str | os.PathLike, title: str | None = None) -> Path:
+    """Grouped bars of P1 and P2 per action (mm), averages as horizontal lines → PNG."""
+    rows = read_per_action(csv_path)
+    actions = [r for r in rows if r["action"] not in AVERAGE_ROWS]
+    averages = {r["action"]: r for r in rows if r["action"] in AVERAGE_ROWS}
+    fig = _figure(max(6.0, 0.55 * len(actions) + 2), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(actions))
+    for k, (metric, color) in enumerate((("p1", "tab:blue"), ("p2", "tab:orange"))):
+        ax.bar(x + (k - 0.5) * 0.4, [r[metric] for r in actions], width=0.4, color=color,
+               label=metric.upper())
+        if "action-wise average" in averages:
+            ax.axhline(averages["action-wise average"][metric], color=color, lw=1,
+                       label=f"{metric.upper()} action-wise avg {averages['action-wise average'][metric]:.1f}")
+        if "frame-wise average" in averages:
+            ax.axhline(averages["frame-wise average"][metric], color=color, lw=1, ls="--",
+                       label=f"{metric.upper()} frame-wise avg {averages['frame-wise average'][metric]:.1f}")
+    ax.set_xticks(x, [r["action"] for r in actions], rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("error (mm)")
+    ax.set_title(title or Path(csv_path).stem)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, output)
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict[str, list[tuple[float, float, float]]]:
+    """Every logged series of a run: ``name → [(step, epoch, value), ...]`` sorted by step.
+
+    Reads ``csv/version_*/metrics.csv`` in version order; a later version's value replaces an
+    earlier one at the same step (a resume repeats nothing, but a crash may have).
+    """
+    series: dict[str, dict[float, tuple[float, float]]] = defaultdict(dict)
+    versions = sorted(Path(run_dir, "csv").glob("version_*/metrics.csv"),
+                      key=lambda p: int(p.parent.name.split("_")[-1]))
+    for path in versions:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                step = float(row.get("step") or "nan")
+                epoch = float(row.get("epoch") or "nan")
+                for k, v in row.items():
+                    if k in ("step", "epoch") or v in ("", None):
+                        continue
+                    series[k][step] = (epoch, float(v))
+    return {k: [(s, e, v) for s, (e, v) in sorted(d.items())] for k, d in series.items()}
+
+
+def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path | None:
+    """Loss per step, val P1/P2 per epoch, lr per epoch → PNG; None when nothing was logged."""
+    m = read_metrics(run_dir)
+    loss_keys = [k for k in m if k.startswith("train/loss") and not k.endswith("_epoch")]
+    val_keys = [k for k in ("val/p1", "val/p2", "val/p1_action_wise") if k in m]
+    if not loss_keys and not val_keys:
+        return None
+    fig = _figure(11, 3.2)
+    axes = fig.subplots(1, 3)
+    for k in loss_keys:
+        steps, _, values = zip(*m[k])
+        axes[0].plot(steps, values, lw=1, label=k.removeprefix("train/").removesuffix("_step"))
+    axes[0].set_xlabel("step")
+    axes[0].set_title("training loss")
+    axes[0].set_yscale("log")
+    if loss_keys:
+        axes[0].legend(fontsize=7)
+    for k in val_keys:
+        _, epochs, values = zip(*m[k])
+        axes[1].plot(np.asarray(epochs) + 1, values, marker="o", ms=3, label=k.removeprefix("val/"))
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title("validation (as logged)")
+    if val_keys:
+        axes[1].legend(fontsize=7)
+    if "train/lr" in m:
+        _, epochs, values = zip(*m["train/lr"])
+        axes[2].plot(np.asarray(epochs) + 1, values, marker=".")
+    axes[2].set_xlabel("epoch")
+    axes[2].set_title("learning rate")
+    return _save(fig, output)
+
+
+def plot_metric_vs_budget(records: Iterable[Mapping], x: str, y: str, group: str | None,
+                          output: str | os.PathLike, title: str | None = None, logx: bool = False) -> Path:
+    """``records``: dicts holding ``x``, ``y`` and (optionally) ``group`` — one per run, several
+    seeds per point allowed. One line per group: mean of ``y`` at each ``x``; the shaded band is
+    the min–max over seeds, and every run is a dot."""
+    points: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        yv = r.get(y)
+        if yv is None or (isinstance(yv, float) and math.isnan(yv)):
+            continue
+        points[str(r.get(group, "")) if group else y][float(r[x])].append(float(yv))
+    if not points:
+        raise ValueError(f"no record has both {x!r} and {y!r}")
+    fig = _figure(5.5, 3.6)
+    ax = fig.add_subplot()
+    for name, by_x in sorted(points.items()):
+        xs = np.array(sorted(by_x))
+        vals = [np.asarray(by_x[v]) for v in xs]
+        mean = np.array([v.mean() for v in vals])
+        line, = ax.plot(xs, mean, marker="o", label=f"{name}" + (f" (n={max(map(len, vals))})" if group else ""))
+        ax.fill_between(xs, [v.min() for v in vals], [v.max() for v in vals], color=line.get_color(), alpha=0.2)
+        for xv, v in zip(xs, vals):
+            ax.scatter(np.full(len(v), xv), v, s=8, color=line.get_color())
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.set_title(title or f"{y} vs {x}")
+    ax.legend(fontsize=7, title=group)
+    return _save(fig, output)
+
+
+def write_run_plots(run_dir: str | os.PathLike, stem: str = "test") -> list[Path]:
+    """``results/<stem>_per_action.png`` and ``results/training_curves.png`` for a run folder.
+
+    Never raises on a plotting problem (a failed figure must not fail a finished run): the
+    error is printed and the figure skipped."""
+    run_dir = Path(run_dir)
+    written = []
+    jobs = [(plot_per_action, run_dir / "results" / f"{stem}_per_action.csv",
+             run_dir / "results" / f"{stem}_per_action.png"),
+            (plot_training_curves, run_dir, run_dir / "results" / "training_curves.png")]
+    for fn, src, dst in jobs:
+        if not Path(src).exists():
+            continue
+        try:
+            p = fn(src, dst)
+        except Exception as e:  # noqa: BLE001 - plots are a by-product
+            print(f"poseact: plot {dst.name} skipped: {e}")
+            continue
+        if p is not None:
+            written.append(p)
+    return written

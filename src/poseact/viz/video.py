@@ -1,0 +1,151 @@
+"""Read frames from a video or a folder of images, write mp4 (imageio-ffmpeg's bundled ffmpeg)
+or gif (Pillow). Frames are ``(H, W, 3)`` uint8 RGB.
+
+Writers go to a temporary file beside the target and rename at the end, so a failed render
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_FORMATS = (".mp4", ".gif")
+
+
+class VideoError(ValueError):
+    """A video or image folder that cannot be decoded, or an output that cannot be written."""
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() not in (".json", ".npz") + IMAGE_SUFFIXES
+
+
+def video_info(path: str | os.PathLike) -> dict:
+    """``{"width", "height", "fps", "frames"}`` of a video file or an image folder (fps None)."""
+    p = Path(path)
+    if p.is_dir():
+        files = _image_files(p)
+        h, w = _read_image(files[0]).shape[:2]
+        return {"width": w, "height": h, "fps": None, "frames": len(files)}
+    first = next(iter_frames(p, limit=1))
+    import imageio.v2 as iio2
+
+    with iio2.get_reader(p, format="FFMPEG") as reader:
+        meta = reader.get_meta_data()
+    fps = meta.get("fps")
+    nframes = meta.get("nframes")
+    return {"width": first.shape[1], "height": first.shape[0], "fps": float(fps) if fps else None,
+            "frames": int(nframes) if isinstance(nframes, (int, float)) and np.isfinite(nframes) else None}
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _image_files(folder: Path) -> list[Path]:
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise VideoError(f"folder {str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def _read_image(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        img = iio.imread(path)
+    except Exception as e:  # noqa: BLE001 - imageio raises many types
+        raise VideoError(f"image {str(path)!r} cannot be decoded: {_first_line(e)}") from None
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def iter_frames(path: str | os.PathLike, limit: int | None = None, skip: int = 0) -> Iterator[np.ndarray]:
+    """Frames of a video file (decoded by ffmpeg) or of a folder of images (sorted by name)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"video {str(p)!r} not found")
+    if p.is_dir():
+        files = _image_files(p)[skip:]
+        for f in files[:limit] if limit is not None else files:
+            yield _read_image(f)
+        return
+    import imageio.v2 as iio2
+
+    try:
+        reader = iio2.get_reader(p) if p.suffix.lower() == ".gif" else iio2.get_reader(p, format="FFMPEG")
+    except Exception as e:  # noqa: BLE001
+        raise VideoError(f"video {str(p)!r} cannot be decoded: {_first_line(e)}") from None
+    n = 0
+    try:
+        for i, frame in enumerate(_guarded(reader, p)):
+            if i < skip:
+                continue
+            if limit is not None and n >= limit:
+                break
+            n += 1
+            yield np.ascontiguousarray(frame[..., :3])
+    finally:
+        reader.close()
+    if n == 0 and (limit is None or limit > 0):
+        raise VideoError(f"video {str(p)!r} has no decodable frames")
+
+
+def _guarded(reader, p: Path) -> Iterator[np.ndarray]:
+    it = iter(reader)
+    while True:
+        try:
+            yield next(it)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001
+            raise VideoError(f"video {str(p)!r} cannot be decoded: {_first_line(e)}") from None
+
+
+def write_video(frames: Iterable[np.ndarray], output: str | os.PathLike, fps: float) -> Path:
+    """Write RGB frames to ``.mp4`` (H.264 via imageio-ffmpeg) or ``.gif``; atomic."""
+    out = Path(output)
+    suffix = out.suffix.lower()
+    if suffix not in VIDEO_FORMATS:
+        raise VideoError(f"output {str(out)!r}: use one of {VIDEO_FORMATS}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{suffix}")
+    try:
+        if suffix == ".gif":
+            from PIL import Image
+
+            images = [Image.fromarray(f) for f in frames]
+            if not images:
+                raise VideoError(f"output {str(out)!r}: no frames to write")
+            images[0].save(tmp, save_all=True, append_images=images[1:], loop=0,
+                           duration=max(int(round(1000 / fps)), 20))
+        else:
+            import imageio.v2 as iio2
+
+            n = 0
+            with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+                                 macro_block_size=2, pixelformat="yuv420p",
+                                 ffmpeg_log_level="error") as w:
+                for f in frames:
+                    w.append_data(_even(f))
+                    n += 1
+            if n == 0:
+                raise VideoError(f"output {str(out)!r}: no frames to write")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: crop one row/column when odd."""
+    h, w = frame.shape[:2]
+    return frame[: h - h % 2, : w - w % 2]
