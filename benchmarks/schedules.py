@@ -47,12 +47,15 @@ def run(out: Path, seed: int, budget: int, every: int, extra: list[str]) -> tupl
     cmd = [sys.executable, "-m", "poseact", "fit", str(REPO / "configs/experiment/demo.yaml"), f"seed={seed}",
            "budget.unit=samples", f"budget.amount={budget}", f"eval.validate_every={every}", f"output_dir={out}",
            "resume=false", "logger.wandb=false", "trainer.enable_progress_bar=false", *extra]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
-    if done.returncode:
-        raise SystemExit(f"run failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
+    summary_path = out / "results/summary.json"
+    finished = summary_path.exists() and json.loads(summary_path.read_text()).get("budget_samples") == budget
+    if not finished:  # a finished run in --out is reused, so an interrupted comparison resumes
+        done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
+        if done.returncode:
+            raise SystemExit(f"run failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
     with open(out / "csv/version_0/metrics.csv") as f:
         curve = [(float(r["budget/samples"]), float(r["val/p1"])) for r in csv.DictReader(f) if r.get("budget/samples")]
-    return curve, json.loads((out / "results/summary.json").read_text())
+    return curve, json.loads(summary_path.read_text())
 
 
 def main() -> None:
@@ -61,7 +64,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=4.0, help="budget in mixed-epoch equivalents")
     parser.add_argument("--every", type=float, default=0.5, help="validation interval, epoch equivalents")
     parser.add_argument("--single", nargs="*", default=["Walking", "Sitting"], help="actions for single-action runs")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help="keep the runs here; finished runs found there are reused")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = parser.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="schedules-"))

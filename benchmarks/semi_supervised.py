@@ -28,6 +28,12 @@ METRICS = ("p1", "p2", "n_mpjpe", "mpjve")
 
 
 def run(out: Path, fraction: float, seed: int, epochs: int, semi: bool, extra: list[str]) -> dict:
+    """One ``poseact fit``; a run already finished in ``out`` with the same epochs is reused (resumable)."""
+    summary_path = out / "results/summary.json"
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        if summary.get("budget_epochs") == epochs:
+            return summary
     cmd = [sys.executable, "-m", "poseact", "fit", str(REPO / "configs/experiment/semi_synthetic.yaml"),
            f"data.subset={fraction}", f"seed={seed}", f"trainer.max_epochs={epochs}", f"output_dir={out}",
            "resume=false", "logger.wandb=false", "trainer.enable_progress_bar=false", *extra]
@@ -36,7 +42,7 @@ def run(out: Path, fraction: float, seed: int, epochs: int, semi: bool, extra: l
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
     if done.returncode:
         raise SystemExit(f"run failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return json.loads((out / "results/summary.json").read_text())
+    return json.loads(summary_path.read_text())
 
 
 def main() -> None:
@@ -44,7 +50,8 @@ def main() -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder); "
+                        "finished runs found there are reused, so an interrupted comparison resumes")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = parser.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="semi-bench-"))
