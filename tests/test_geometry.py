@@ -8,7 +8,8 @@ from poseact.geometry import (
     camera_to_world, flip_intrinsics, h36m_cameras, humaneva_cameras, image_coordinates,
     normalize_screen_coordinates, project_to_2d, project_to_2d_linear, qinverse, qrot, world_to_camera,
 )
-from poseact.skeleton import COCO17, H36M17, H36M32, H36M32_TO_17, HUMANEVA15, get_skeleton, h36m32_to_17
+from poseact.skeleton import (COCO17, H36M17, H36M32, H36M32_TO_17, HUMANEVA15, SKELETONS, Skeleton, get_skeleton,
+                              h36m32_to_17, mirror_joint_name)
 
 CAM0 = h36m_cameras()["S1"][0]
 POINTS_CAM = np.array([[0.1, 0.2, 3.0], [-0.3, 0.05, 4.5], [2.0, 0.1, 1.5]], dtype=np.float32)
@@ -116,6 +117,25 @@ def test_flip_permutation_is_an_involution(skel):
     perm = skel.flip_permutation()
     assert (perm[perm] == np.arange(skel.num_joints)).all()
     assert all(perm[left] == right for left, right in zip(skel.joints_left, skel.joints_right))
+
+
+@pytest.mark.parametrize("name", sorted(SKELETONS))
+def test_flip_permutation_mirrors_every_named_joint(name):
+    """Pairs go by name: the reference's MPII sets (left hip-first, right ankle-first) paired by
+    position would swap a hip with an ankle."""
+    skel = SKELETONS[name]
+    perm = skel.flip_permutation()
+    assert (perm[perm] == np.arange(skel.num_joints)).all()
+    for j, n in enumerate(skel.joint_names):
+        assert skel.joint_names[perm[j]] == mirror_joint_name(n), (name, n)
+    if name == "mpii16":
+        assert skel.joint_names[perm[skel.joint_names.index("left_hip")]] == "right_hip"
+
+
+def test_left_right_sets_that_are_not_mirrors_are_refused():
+    with pytest.raises(ValueError, match="mirror"):
+        Skeleton(name="bad", parents=(-1, 0, 0), joints_left=(1,), joints_right=(2,),
+                 joint_names=("pelvis", "left_hip", "right_knee"))
 
 
 def test_unknown_layout_names_the_known_ones():

@@ -200,3 +200,13 @@ def test_detect_without_environment_says_how_to_make_it(tmp_path, capsys, monkey
     assert not (tmp_path / "k.json").exists()
     assert main(["detect", str(tmp_path / "missing.mp4")]) == 2
     assert "missing.mp4" in capsys.readouterr().err
+
+
+def test_mediapipe_setup_swaps_opencv_only_for_missing_system_libraries():
+    """``poseact detect setup`` falls back to headless OpenCV where cv2 lacks the system's libGL
+    (checked for real on a fresh environment with a broken libGL.so.1 on LD_LIBRARY_PATH)."""
+    from poseact.infer.detect import _needs_headless_opencv
+
+    assert _needs_headless_opencv('File "<string>", line 1, in <module>\n  import cv2\n'
+                                  "ImportError: libGL.so.1: cannot open shared object file: No such file")
+    assert not _needs_headless_opencv("ModuleNotFoundError: No module named 'mediapipe'")

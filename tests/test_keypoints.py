@@ -55,14 +55,35 @@ def test_conversion_to_coco_keeps_names(layout):
         np.testing.assert_array_equal(out[:, i], j[name])
 
 
+def _mirror(layout: str) -> np.ndarray:
+    """Left/right swap by joint *name* (``left_x`` <-> ``right_x``, ``mouth_left`` <-> ...). Not ``flip_permutation``: MPII-16's
+    keeps VideoPose3D's symmetry lists, which pair left hip with right ankle (spec §4.3)."""
+    names = get_skeleton(layout).joint_names
+    swap = {n: n.replace("left", "@").replace("right", "left").replace("@", "right") for n in names}
+    return np.array([names.index(swap[n]) for n in names])
+
+
 def test_conversions_map_left_to_left():
     """Mirroring then converting equals converting then mirroring: no left/right mix-ups."""
     for (src, dst) in CONVERSIONS:
         kps, _ = _named(src, np.random.default_rng(2))
         conf = np.ones(kps.shape[:2], np.float32)
-        a, _ = convert_layout(kps[:, get_skeleton(src).flip_permutation()], conf, src, dst)
+        a, _ = convert_layout(kps[:, _mirror(src)], conf, src, dst)
         b, _ = convert_layout(kps, conf, src, dst)
-        np.testing.assert_allclose(a, b[:, get_skeleton(dst).flip_permutation()], rtol=1e-6, err_msg=f"{src}->{dst}")
+        np.testing.assert_allclose(a, b[:, _mirror(dst)], rtol=1e-6, err_msg=f"{src}->{dst}")
+    for layout in ("h36m17", "coco17", "halpe26", "mediapipe33"):  # the name swap is the skeleton's flip
+        np.testing.assert_array_equal(_mirror(layout), get_skeleton(layout).flip_permutation())
+
+
+def test_mpii_to_h36m_by_name():
+    kps, j = _named("mpii16", np.random.default_rng(3))
+    out, c = convert_layout(kps, np.ones(kps.shape[:2], np.float32), "mpii16", "h36m17")
+    for name in ("pelvis", "thorax", "neck", "head"):
+        np.testing.assert_array_equal(out[:, H36M[name]], j[name])
+    for side in ("left", "right"):
+        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+            np.testing.assert_array_equal(out[:, H36M[f"{side}_{part}"]], j[f"{side}_{part}"])
+    np.testing.assert_allclose(out[:, H36M["spine"]], (j["pelvis"] + j["thorax"]) / 2, rtol=1e-6)
 
 
 def test_no_conversion_is_a_clear_error():

@@ -68,3 +68,20 @@ def test_metric_vs_budget(tmp_path):
     assert out.exists()
     with pytest.raises(ValueError, match="'p9'"):
         plot_metric_vs_budget(records, "budget", "p9", "method", tmp_path / "c.png")
+
+
+def test_sweep_report_plot_uses_the_plots_module(tmp_path):
+    """``poseact sweep``'s figure comes from ``viz.plots.plot_sweep``: numeric budget axis, and one
+    slot per setting when nothing numeric is swept; pruned curves allowed."""
+    from poseact.sweep.report import plot
+
+    rows = [{"trial": i, "state": "pruned" if i == 5 else "complete", "budget.amount": b, "seed": s,
+             "data.sampling.mode": m, "val/p1": 100 / b + s, "_curve": ["epoch", [[1, 120.0], [2, 100 / b + s]]]}
+            for i, (b, s, m) in enumerate([(1, 0, "mixed"), (1, 1, "mixed"), (10, 0, "mixed"), (10, 1, "mixed"),
+                                           (1, 0, "cycled"), (10, 0, "cycled")])]
+    out = plot(rows, ["budget.amount", "seed", "data.sampling.mode"], "val/p1", tmp_path / "a.png", title="t")
+    assert out.exists() and _png_size(out)[1] > 800
+    categorical = [{**r, "budget.amount": None} for r in rows]
+    out = plot(categorical, ["seed", "data.sampling.mode"], "val/p1", tmp_path / "b.png")
+    assert out.exists()
+    assert not list(tmp_path.glob(".*tmp*"))

@@ -10,7 +10,7 @@ Usage::
     poseact data synthetic [key=value ...]   generate (or find) the synthetic store
     poseact sweep SWEEP.yaml [--workers N]   run a W&B sweep YAML offline (Optuna; resumable)
     poseact infer INPUT --checkpoint CKPT    3-D from a video, frames or a keypoint file
-    poseact detect setup | INPUT --out K     MediaPipe 2-D keypoints (own environment)
+    poseact detect setup | INPUT --out K     2-D keypoints: MediaPipe (own environment) or multi-task model
     poseact render CONFIG --subject ...      a store sequence: input 2-D, prediction, ground truth
 
 Lightning is imported only by the commands that train or evaluate, so ``--help`` is instant.

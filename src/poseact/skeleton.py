@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def mirror_joint_name(name: str) -> str:
+    """The joint's name on the other side: ``left_knee`` -> ``right_knee``, ``mouth_right`` ->
+    ``mouth_left``; names without a side are their own mirror."""
+    swap = {"left": "right", "right": "left"}
+    return "_".join(swap.get(part, part) for part in name.split("_"))
+
+
 @dataclass(frozen=True)
 class Skeleton:
     """A kinematic tree: ``parents[j]`` is the parent of joint ``j`` (-1 for the root)."""
@@ -27,6 +34,12 @@ class Skeleton:
             raise ValueError(f"skeleton {self.name!r}: {len(self.joint_names)} names for {n} joints")
         if len(self.joints_left) != len(self.joints_right):
             raise ValueError(f"skeleton {self.name!r}: left/right sets differ in size")
+        if self.joint_names:
+            left = {self.joint_names[j] for j in self.joints_left}
+            right = {self.joint_names[j] for j in self.joints_right}
+            if {mirror_joint_name(n) for n in left} != right:
+                raise ValueError(f"skeleton {self.name!r}: the left set {sorted(left)} and the right set "
+                                 f"{sorted(right)} must be mirror images by name (left <-> right)")
         for j, p in enumerate(self.parents):
             if p >= j and p != -1:
                 raise ValueError(f"skeleton {self.name!r}: parent of joint {j} is {p}, must precede it")
@@ -41,10 +54,21 @@ class Skeleton:
         return tuple((j, p) for j, p in enumerate(self.parents) if p >= 0)
 
     def flip_permutation(self) -> np.ndarray:
-        """Index array that swaps left and right joints: ``pose[..., perm, :]`` mirrors labels."""
+        """Index array that swaps left and right joints: ``pose[..., perm, :]`` mirrors labels.
+
+        Joints are paired by name (``left_knee`` with ``right_knee``) where the layout names them,
+        else by position in the two sets. The reference swaps by position; for its MPII layout,
+        whose sets list the left side hip-first and the right side ankle-first, that pairs a hip
+        with an ankle, so naming the joints is what makes the mirror right.
+        """
         perm = np.arange(self.num_joints)
-        perm[list(self.joints_left)] = self.joints_right
-        perm[list(self.joints_right)] = self.joints_left
+        if self.joint_names:
+            index = {n: j for j, n in enumerate(self.joint_names)}
+            right = [index[mirror_joint_name(self.joint_names[j])] for j in self.joints_left]
+        else:
+            right = list(self.joints_right)
+        perm[list(self.joints_left)] = right
+        perm[right] = self.joints_left
         return perm
 
     def remove_joints(self, remove: list[int], name: str) -> tuple["Skeleton", list[int]]:
@@ -150,8 +174,85 @@ MEDIAPIPE33 = Skeleton(
                  "left_foot_index", "right_foot_index"),
 )
 
+PENN13 = Skeleton(
+    name="penn13",
+    # Penn Action's 13 joints in the order of its label files (x, y, visibility columns); the names
+    # are the dataset's own. Rooted at the head; drawing, flipping and the mapping below only.
+    parents=(-1, 0, 0, 1, 2, 3, 4, 1, 2, 7, 8, 9, 10),
+    joints_left=(1, 3, 5, 7, 9, 11),
+    joints_right=(2, 4, 6, 8, 10, 12),
+    joint_names=("head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+                 "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                 "right_ankle"),
+)
+
+NTU25 = Skeleton(
+    name="ntu25",
+    # Kinect v2 joints in the order of NTU RGB+D's .skeleton files: 0 SpineBase, 1 SpineMid, 2 Neck,
+    # 3 Head, 4-7 left shoulder/elbow/wrist/hand, 8-11 right ..., 12-15 left hip/knee/ankle/foot,
+    # 16-19 right ..., 20 SpineShoulder, 21 HandTipLeft, 22 ThumbLeft, 23 HandTipRight, 24 ThumbRight.
+    # Names follow our vocabulary (SpineBase = pelvis, SpineMid = spine, SpineShoulder = thorax) so
+    # that joint_map() finds them; the Kinect names are the dataset's. Kinect's tree hangs the neck
+    # and shoulders on SpineShoulder (20); here they hang on SpineMid (1) because a parent must
+    # precede its child (drawing and flipping only).
+    parents=(-1, 0, 1, 2, 1, 4, 5, 6, 1, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 7, 11, 11),
+    joints_left=(4, 5, 6, 7, 12, 13, 14, 15, 21, 22),
+    joints_right=(8, 9, 10, 11, 16, 17, 18, 19, 23, 24),
+    joint_names=("pelvis", "spine", "neck", "head", "left_shoulder", "left_elbow", "left_wrist",
+                 "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip",
+                 "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee", "right_ankle",
+                 "right_foot", "thorax", "left_hand_tip", "left_thumb", "right_hand_tip", "right_thumb"),
+)
+
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M32, H36M17, HUMANEVA15, COCO17, MPII16,
-                                                      HALPE26, MEDIAPIPE33)}
+                                                      HALPE26, MEDIAPIPE33, PENN13, NTU25)}
+
+#: Layouts the image datasets are converted into (the multitask model's training layouts).
+TRAINING_LAYOUTS: tuple[str, ...] = ("h36m17", "mpii16")
+
+#: Source layouts with a mapping into every training layout (by joint name, see joint_map).
+MAPPABLE_LAYOUTS: tuple[str, ...] = ("h36m17", "mpii16", "penn13", "ntu25")
+
+
+class LayoutMappingError(ValueError):
+    """No joint mapping is defined between two layouts."""
+
+
+def _swap_side(name: str) -> str:
+    if name.startswith("left_"):
+        return "right_" + name[5:]
+    if name.startswith("right_"):
+        return "left_" + name[6:]
+    return name
+
+
+def joint_map(source: str, target: str, swap_sides: bool = False) -> np.ndarray:
+    """Index map from layout ``source`` into training layout ``target``: ``(J_target,)`` int64,
+    ``map[j]`` = the source joint that fills target joint ``j``, -1 = the source lacks it (NaN).
+
+    Joints are matched by name; names mean the same body point in every layout up to the
+    annotators' conventions (MPII's upper neck and H36M's neck joint are both ``neck``; MPII's and
+    H36M's head top and NTU's head centre are all ``head``; NTU's SpineShoulder is ``thorax``).
+    ``swap_sides`` reads the source's ``left_*`` joints as ``right_*`` and vice versa (spec §10
+    quirk 6: datasets whose "left" is the viewer's left). Raises :class:`LayoutMappingError` for
+    a pair outside ``MAPPABLE_LAYOUTS`` x ``TRAINING_LAYOUTS``.
+    """
+    if source not in MAPPABLE_LAYOUTS or target not in TRAINING_LAYOUTS:
+        raise LayoutMappingError(
+            f"no joint mapping from layout {source!r} to {target!r}: sources with a mapping are "
+            f"{list(MAPPABLE_LAYOUTS)}, targets {list(TRAINING_LAYOUTS)}")
+    names = [_swap_side(n) if swap_sides else n for n in get_skeleton(source).joint_names]
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index.get(n, -1) for n in get_skeleton(target).joint_names], dtype=np.int64)
+
+
+def map_joints(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Apply a :func:`joint_map` to ``values (..., J_source, C)``: ``(..., J_target, C)`` float32,
+    NaN where the map is -1."""
+    out = np.full((*values.shape[:-2], len(index), values.shape[-1]), np.nan, dtype=np.float32)
+    ok = index >= 0
+    out[..., ok, :] = values[..., index[ok], :]
+    return out
 
 #: Layout names used by VideoPose3D's 2-D metadata, mapped to ours.
 REFERENCE_LAYOUT_NAMES: dict[str, str] = {

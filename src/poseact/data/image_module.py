@@ -1,6 +1,8 @@
-"""LightningDataModule of image clips for the multi-task model: a store with images (or the rendered
-synthetic default) → training pairs ``{"pose": pseudo-clips, "action": clips}``, centred test clips
-and sliding test clips (video-level action accuracy)."""
+"""LightningDataModule of image clips for the multi-task model: a store with rendered crops
+(``frames/images``, the synthetic default) or with image files (``frames/image_ref``, written by the
+``data_prep/`` converters of MPII, Penn Action, NTU RGB+D and Human3.6M frames; decoded lazily and
+cropped to ``model.input_size``) → training pairs ``{"pose": pseudo-clips, "action": clips}``, centred
+test clips and sliding test clips (video-level action accuracy)."""
 
 from __future__ import annotations
 
@@ -65,7 +67,8 @@ class ImageClipDataModule(pl.LightningDataModule):
         d = self.cfg.data
         rows = self._rows(d.subjects_train, "subjects_train")
         n = d.steps_per_epoch * d.batch_size
-        common = dict(t=d.clip_length, subsample=list(d.subsample_train), augment=d.augment, length=n)
+        common = dict(t=d.clip_length, subsample=list(d.subsample_train), augment=d.augment, length=n,
+                      size=self.cfg.model.input_size)
         pairs = _Pairs(ClipDataset(self.store, rows, pseudo=True, seed=self.cfg.seed, **common),
                        ClipDataset(self.store, rows, seed=self.cfg.seed + 1, **common))
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
@@ -75,7 +78,8 @@ class ImageClipDataModule(pl.LightningDataModule):
 
     def _centred(self):
         d = self.cfg.data
-        ds = ClipDataset(self.load(), self._rows(d.subjects_test, "subjects_test"), d.clip_length, [d.subsample_test])
+        ds = ClipDataset(self.load(), self._rows(d.subjects_test, "subjects_test"), d.clip_length, [d.subsample_test],
+                         size=self.cfg.model.input_size)
         return DataLoader(ds, batch_size=d.batch_size, num_workers=d.num_workers)
 
     def val_dataloader(self):
@@ -84,5 +88,5 @@ class ImageClipDataModule(pl.LightningDataModule):
     def test_dataloader(self):
         d = self.cfg.data
         multi = ClipDataset(self.load(), self._rows(d.subjects_test, "subjects_test"), d.clip_length,
-                            [d.subsample_test], multi_clip=True)
+                            [d.subsample_test], multi_clip=True, size=self.cfg.model.input_size)
         return [self._centred(), DataLoader(multi, batch_size=d.batch_size, num_workers=d.num_workers)]

@@ -43,6 +43,9 @@ class LiftingArrays:
     @classmethod
     def from_store(cls, store: PoseStore, use_confidence: bool = False) -> "LiftingArrays":
         """Normalise ``store.keypoints`` to screen units **in place** (no second copy)."""
+        if store.partial:
+            raise SelectionError(f"store {store.path!r} is partial (NaN marks joints its annotation lacks: an "
+                                 f"image dataset for the multitask task); lifting needs complete 2-D inputs")
         kp = store.keypoints
         if not getattr(store, "_normalized", False):
             res = store.cameras.res[store.clips.camera]

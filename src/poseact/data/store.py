@@ -2,15 +2,21 @@
 
 Layout of a store file (schema ``poseact/1``)::
 
-    attrs   schema, layout_2d, layout_3d, fps, units_2d="px", units_3d="m", source
-    clips/  subject (str), action (int, index into actions), take (str), camera (int, row of
-            cameras/), start (int64, row into frames/), length (int64)      -- one row per clip
-    frames/ keypoints (N, J2, 2) float32 pixels
+    attrs   schema, layout_2d, layout_3d, fps, units_2d="px", units_3d="m", source,
+            partial (bool, default False), notes (str, default "")
+    clips/  subject (str), action (int, index into actions; -1 = no action label), take (str),
+            camera (int, row of cameras/), start (int64, row into frames/), length (int64)
+                                                                               -- one row per clip
+    frames/ keypoints (N, J2, 2) float32 pixels (NaN = joint not annotated, only if partial)
             confidence (N, J2) float32                                         -- optional
             pose3d (N, J3, 3) float32 metres, camera space, absolute           -- optional; NaN rows = unlabeled
             pose3d_world (N, J3, 3) float32 metres                             -- optional
             images (N, H, W, 3) uint8 RGB crops                                -- optional (rendered data)
             image_ref (N,) str, image file of each frame (relative to the store) -- optional (real data)
+            boxes (N, 4) float32 pixels x_min, y_min, x_max, y_max of the person
+                  in the frame's image (NaN row = unknown)                     -- optional (real data)
+            head_size (N,) float32 pixels, 0.6 x the annotated head-box diagonal
+                  (MPII's PCKh reference; NaN = unknown)                       -- optional
     cameras/ name (str), subject (str), res (C, 2) int, intrinsics (C, 9) pixels
              [fx, fy, cx, cy, k1, k2, k3, p1, p2] (NaN = unknown), orientation (C, 4)
              camera-to-world quaternion (NaN = unknown), translation (C, 3) metres, azimuth (C,)
@@ -18,6 +24,12 @@ Layout of a store file (schema ``poseact/1``)::
 
 A clip is one (sequence, camera) pair, as in VideoPose3D. Frame arrays are stored
 uncompressed and contiguous: reading them whole into RAM is the fast path (ENVIRONMENT.md).
+
+``partial`` stores (annotated image datasets: MPII, Penn Action, NTU) may hold NaN in
+``keypoints`` and inside labeled clips of ``pose3d``: a joint the dataset did not annotate in that
+frame. Without the attribute (every store written before it existed) NaN there is an error, as
+before; the lifting task refuses partial stores. The extensions (``partial``, ``notes``,
+``boxes``, ``head_size``, action -1) are optional, so older stores read unchanged.
 """
 
 from __future__ import annotations
@@ -131,6 +143,10 @@ class PoseStore:
     pose3d_world: np.ndarray | None = None  # (N, J3, 3) float32 metres
     images: np.ndarray | None = None  # (N, H, W, 3) uint8 RGB
     image_ref: np.ndarray | None = None  # (N,) str: image file per frame, relative to the store's folder
+    boxes: np.ndarray | None = None  # (N, 4) float32 pixels x_min, y_min, x_max, y_max; NaN row = unknown
+    head_size: np.ndarray | None = None  # (N,) float32 pixels (0.6 x head-box diagonal); NaN = unknown
+    partial: bool = False  # NaN allowed in keypoints / labeled pose3d: joints missing in the annotation
+    notes: str = ""  # free text from the converter: skipped items and their counts, checks
     path: str = field(default="<memory>", compare=False)
 
     @property
@@ -142,10 +158,16 @@ class PoseStore:
         return f"{self.clips.subject[i]}/{self.clips.take[i]}/{self.cameras.name[self.clips.camera[i]]}"
 
     def labeled_clips(self) -> np.ndarray:
-        """Boolean ``(K,)``: clips whose 3-D is present (first frame not NaN)."""
+        """Boolean ``(K,)``: clips whose 3-D is present (first frame not NaN; in a ``partial`` store,
+        any finite 3-D value in the clip)."""
         if self.pose3d is None:
             return np.zeros(len(self.clips), dtype=bool)
-        return ~np.isnan(self.pose3d[self.clips.start, 0, 0])
+        if not self.partial:
+            return ~np.isnan(self.pose3d[self.clips.start, 0, 0])
+        seen = np.concatenate([[0], np.cumsum(np.isfinite(self.pose3d).any(axis=(1, 2)))])
+        start = np.clip(self.clips.start, 0, self.num_frames)
+        end = np.clip(self.clips.start + self.clips.length, 0, self.num_frames)
+        return seen[end] - seen[start] > 0
 
     def validate(self) -> None:
         """Check shapes, dtypes, table consistency and finiteness; raise :class:`StoreError`."""
@@ -163,8 +185,28 @@ class PoseStore:
                                         or len(self.images) != n or self.images.shape[-1] != 3):
             raise StoreError(f"{where}: frames/images has shape {self.images.shape} dtype {self.images.dtype}, "
                              f"expected ({n}, H, W, 3) uint8")
-        if self.image_ref is not None and self.image_ref.shape != (n,):
-            raise StoreError(f"{where}: frames/image_ref has shape {self.image_ref.shape}, expected ({n},)")
+        if self.image_ref is not None:
+            if self.image_ref.shape != (n,):
+                raise StoreError(f"{where}: frames/image_ref has shape {self.image_ref.shape}, expected ({n},)")
+            empty = np.flatnonzero(np.char.str_len(self.image_ref.astype(str)) == 0) if n else []
+            if len(empty):
+                self._raise_at(int(empty[0]), "empty frames/image_ref in", where)
+        if self.boxes is not None:
+            _check_array(self.boxes, (n, 4), "frames/boxes", where, "x_min, y_min, x_max, y_max")
+            known = np.isfinite(self.boxes).all(axis=1)
+            if (~known & ~np.isnan(self.boxes).all(axis=1)).any():
+                self._raise_at(int(np.flatnonzero(~known & ~np.isnan(self.boxes).all(axis=1))[0]),
+                               "frames/boxes row partly NaN/inf (a box is all finite or all NaN) in", where)
+            empty = known & ((self.boxes[:, 2] <= self.boxes[:, 0]) | (self.boxes[:, 3] <= self.boxes[:, 1]))
+            if empty.any():
+                i = int(np.flatnonzero(empty)[0])
+                self._raise_at(i, f"frames/boxes row {self.boxes[i].tolist()} has no area (need x_max > x_min "
+                                  f"and y_max > y_min) in", where)
+        if self.head_size is not None:
+            _check_array(self.head_size, (n,), "frames/head_size", where, "pixels")
+            bad = ~np.isnan(self.head_size) & ~(self.head_size > 0) | np.isinf(self.head_size)
+            if bad.any():
+                self._raise_at(int(np.flatnonzero(bad)[0]), "frames/head_size not positive (NaN = unknown) in", where)
         c = self.clips
         k = len(c)
         for col in fields(c):
@@ -176,11 +218,20 @@ class PoseStore:
                              f"{c.start[bad]}:{c.start[bad] + c.length[bad]}, outside 0:{n}")
         if k and (c.camera.min() < 0 or c.camera.max() >= len(self.cameras)):
             raise StoreError(f"{where}: clips/camera refers to a camera row outside 0:{len(self.cameras)}")
-        if k and (c.action.min() < 0 or c.action.max() >= len(self.actions)):
-            raise StoreError(f"{where}: clips/action refers to an action outside 0:{len(self.actions)}")
+        if k and (c.action.min() < -1 or c.action.max() >= len(self.actions)):
+            raise StoreError(f"{where}: clips/action refers to an action outside 0:{len(self.actions)} "
+                             f"(-1 = no action label)")
         self._check_finite(where)
 
     def _check_finite(self, where: str) -> None:
+        if self.partial:  # NaN marks a joint the annotation lacks; inf is never valid
+            bad_kp = np.isinf(self.keypoints).any(axis=(1, 2))
+            if bad_kp.any():
+                self._raise_at(np.flatnonzero(bad_kp)[0], "inf in frames/keypoints of", where)
+            if self.pose3d is not None and np.isinf(self.pose3d).any():
+                self._raise_at(np.flatnonzero(np.isinf(self.pose3d).any(axis=(1, 2)))[0],
+                               "inf in frames/pose3d of", where)
+            return
         bad_kp = ~np.isfinite(self.keypoints).all(axis=(1, 2))
         if bad_kp.any():
             self._raise_at(np.flatnonzero(bad_kp)[0], "NaN/inf in frames/keypoints of", where)
@@ -240,8 +291,12 @@ def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(schema=SCHEMA, layout_2d=store.layout_2d, layout_3d=store.layout_3d,
                            fps=float(store.fps), units_2d="px", units_3d="m", source=store.source)
+            if store.partial:
+                f.attrs["partial"] = True
+            if store.notes:
+                f.attrs["notes"] = store.notes
             frames = f.create_group("frames")
-            for name in ("keypoints", "confidence", "pose3d", "pose3d_world"):
+            for name in ("keypoints", "confidence", "pose3d", "pose3d_world", "boxes", "head_size"):
                 arr = getattr(store, name)
                 if arr is not None:
                     frames.create_dataset(name, data=arr)
@@ -301,6 +356,9 @@ def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
                     pose3d_world=frames["pose3d_world"][...] if load_3d and "pose3d_world" in frames else None,
                     images=frames["images"][...] if "images" in frames else None,
                     image_ref=_read_strings(frames["image_ref"]) if "image_ref" in frames else None,
+                    boxes=frames["boxes"][...] if "boxes" in frames else None,
+                    head_size=frames["head_size"][...] if "head_size" in frames else None,
+                    partial=bool(f.attrs.get("partial", False)), notes=str(f.attrs.get("notes", "")),
                     clips=ClipTable(
                         subject=_read_strings(clips["subject"]), action=clips["action"][...],
                         take=_read_strings(clips["take"]), camera=clips["camera"][...],
@@ -337,4 +395,11 @@ def describe(store: PoseStore) -> str:
         f"  actions  {', '.join(store.actions)}",
         f"  cameras  {len(store.cameras)} (subject, camera) rows, "
         f"{int(store.cameras.has_intrinsics().sum())} with intrinsics",
+        *([f"  images   {'rendered crops' if store.images is not None else 'files referenced from the store'}"
+           + (", person boxes" if store.boxes is not None else "")
+           + (", head sizes" if store.head_size is not None else "")]
+          if store.images is not None or store.image_ref is not None else []),
+        *([f"  partial  NaN marks joints missing in the annotation "
+           f"({float(np.isnan(store.keypoints[..., 0]).mean()):.1%} of 2-D joints)"] if store.partial else []),
+        *([f"  notes    {line}" for line in store.notes.splitlines()]),
     ])

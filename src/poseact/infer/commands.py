@@ -11,19 +11,44 @@ import sys
 import time
 
 COMMANDS = ("infer", "detect", "render")
+DETECTORS = ("mediapipe", "multitask")
+KEYPOINT_LAYOUTS = ("coco17", "halpe26", "mediapipe33", "h36m17", "mpii16")
+KEYPOINT_CHOICES = DETECTORS + KEYPOINT_LAYOUTS
+
+
+def _crop_args(p: argparse.ArgumentParser) -> None:
+    """Options of the multi-task detector (see ``poseact.infer.multitask_keypoints``)."""
+    p.add_argument("--crop", default="centre", choices=("centre", "full"),
+                   help="multitask: the square the model sees when no --box is given: the largest centred "
+                        "square (default) or the whole frame padded to a square")
+    p.add_argument("--box", type=float, nargs=3, default=None, metavar=("X0", "Y0", "SIDE"),
+                   help="multitask: a fixed square crop in pixels the person stays in")
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="multitask: frames whose mean joint confidence is below this hold no person "
+                        "(default 0.2)")
 
 
 def add_parsers(sub) -> None:
     """Register the three subcommands on ``poseact``'s subparsers."""
     i = sub.add_parser("infer", help="3-D poses from a video, a folder of frames or a 2-D keypoint file",
-                       description="INPUT: a video (.mp4, ...), a folder of images (both run MediaPipe, see "
-                                   "`poseact detect setup`), or a keypoint file: COCO-17 / Halpe-26 / "
-                                   "MediaPipe-33 JSON or VideoPose3D data_2d_custom .npz.")
+                       description="INPUT: a video (.mp4, ...) or a folder of images — 2-D keypoints from "
+                                   "MediaPipe (default; `poseact detect setup` once) or from poseact's multi-task "
+                                   "model (--keypoint-checkpoint CKPT) — or a keypoint file: COCO-17 / Halpe-26 / "
+                                   "MediaPipe-33 JSON, poseact keypoint JSON, or VideoPose3D data_2d_custom .npz.")
     i.add_argument("input")
     i.add_argument("--checkpoint", required=True, help="poseact .ckpt or VideoPose3D .bin")
     i.add_argument("--out", default="infer_out", help="output folder (default: infer_out)")
-    i.add_argument("--keypoints", default=None, choices=("coco17", "halpe26", "mediapipe33"),
-                   help="check the keypoint file's layout (default: from the joint count)")
+    i.add_argument("--keypoints", default=None, choices=KEYPOINT_CHOICES, metavar="SOURCE|LAYOUT",
+                   help="video/frames: the 2-D detector, mediapipe (default) or multitask (poseact's "
+                        "multi-task model, needs --keypoint-checkpoint); keypoint file: check its layout, "
+                        f"one of {', '.join(KEYPOINT_LAYOUTS)} (default: from the file)")
+    i.add_argument("--keypoint-checkpoint", default=None, metavar="CKPT",
+                   help="multi-task .ckpt (`poseact fit configs/experiment/multitask_*.yaml`) that finds the "
+                        "2-D keypoints; implies --keypoints multitask")
+    i.add_argument("--keypoint-config", default=None, metavar="YAML",
+                   help="the multi-task model's experiment YAML or run config.yaml (default: the run's "
+                        "config.yaml beside the checkpoint)")
+    _crop_args(i)
     i.add_argument("--input-layout", default=None, help="2-D layout a .bin checkpoint takes "
                    "(default: coco17 if 'coco' is in its name, else h36m17)")
     i.add_argument("--fps", type=float, default=None, help="frame rate (default: from the file/video, else 50)")
@@ -37,14 +62,21 @@ def add_parsers(sub) -> None:
     i.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
     i.add_argument("--render", default="mp4", choices=("mp4", "gif", "none"))
     i.add_argument("--limit", type=int, default=None, help="render only the first N frames")
-    d = sub.add_parser("detect", help="MediaPipe 2-D keypoints in their own environment",
+    d = sub.add_parser("detect", help="2-D keypoints only: MediaPipe (own environment) or the multi-task model",
                        description="`poseact detect setup` creates the MediaPipe environment "
                                    "($POSEACT_MEDIAPIPE_ENV, else ~/.cache/poseact/venv-mediapipe); "
-                                   "`poseact detect VIDEO|FRAMES --out K.json` writes MediaPipe-33 keypoints.")
+                                   "`poseact detect VIDEO|FRAMES --out K.json` writes MediaPipe-33 keypoints, "
+                                   "or with --keypoint-checkpoint CKPT those of poseact's multi-task model.")
     d.add_argument("input", help="'setup', a video, or a folder of images")
     d.add_argument("--out", default=None, help="keypoint JSON (default: INPUT stem + _keypoints.json)")
     d.add_argument("--env", default=None, help="environment folder")
     d.add_argument("--python", default=None, help="interpreter for the environment (setup; needs 3.9-3.12)")
+    d.add_argument("--keypoints", default=None, choices=DETECTORS,
+                   help="detector: mediapipe (default) or multitask (needs --keypoint-checkpoint)")
+    d.add_argument("--keypoint-checkpoint", default=None, metavar="CKPT",
+                   help="multi-task .ckpt; implies --keypoints multitask")
+    d.add_argument("--keypoint-config", default=None, metavar="YAML", help="its experiment YAML / run config.yaml")
+    _crop_args(d)
     r = sub.add_parser("render", help="render a store sequence: input 2-D, prediction, ground truth")
     r.add_argument("config")
     r.add_argument("overrides", nargs="*", help="key=value overrides (checkpoint=... picks the model)")
@@ -68,11 +100,14 @@ def run(args: argparse.Namespace) -> int:
     from poseact.infer.gaps import NoPersonError
     from poseact.infer.layouts import LayoutError
     from poseact.infer.lifter import CheckpointMismatch
+    from poseact.infer.multitask_keypoints import KeypointModelError
+    from poseact.infer.pipeline import InferUsageError
     from poseact.models.compat import CheckpointError
     from poseact.viz.video import VideoError
 
     known = (DetectionError, KeypointFileError, NoPersonError, LayoutError, CheckpointMismatch,
-             CheckpointError, VideoError, ConfigError, StoreError, FileNotFoundError, KeyError)
+             CheckpointError, VideoError, ConfigError, StoreError, FileNotFoundError, KeyError,
+             KeypointModelError, InferUsageError)
     try:
         if args.command == "infer":
             return _infer(args)
@@ -89,20 +124,24 @@ def _infer(args) -> int:
     from poseact.infer.pipeline import run_infer
 
     t0 = time.perf_counter()
-    res = run_infer(args.input, args.checkpoint, args.out, keypoint_layout=args.keypoints,
+    detector = args.keypoints if args.keypoints in DETECTORS else None
+    layout = args.keypoints if args.keypoints in KEYPOINT_LAYOUTS else None
+    res = run_infer(args.input, args.checkpoint, args.out, keypoint_layout=layout, detector=detector,
+                    keypoint_checkpoint=args.keypoint_checkpoint, keypoint_config=args.keypoint_config,
+                    crop=args.crop, box=tuple(args.box) if args.box else None, min_confidence=args.min_confidence,
                     input_layout=args.input_layout, fps=args.fps,
                     image_size=tuple(args.image_size) if args.image_size else None, video=args.video,
                     person=args.person, clip=args.clip, max_gap=args.max_gap, tta=not args.no_tta,
                     render=None if args.render == "none" else args.render, render_limit=args.limit)
     print(f"{res.frames} frames in {time.perf_counter() - t0:.1f} s; person: {res.person}; {res.gaps}")
-    for p in (res.npz, res.json, res.render):
+    for p in (res.keypoints, res.npz, res.json, res.render):
         if p is not None:
             print(f"wrote {p}")
     return 0
 
 
 def _detect(args) -> int:
-    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, detect, env_dir, setup_env
+    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, DetectionError, detect, env_dir, setup_env
 
     if args.input == "setup":
         t0 = time.perf_counter()
@@ -114,6 +153,28 @@ def _detect(args) -> int:
 
     src = Path(args.input)
     out = args.out or str(src.with_name((src.name if src.is_dir() else src.stem) + "_keypoints.json"))
+    multitask = args.keypoints == "multitask" or (args.keypoints is None and args.keypoint_checkpoint is not None)
+    if multitask:
+        from poseact.infer.multitask_keypoints import (DEFAULT_MIN_CONFIDENCE, KeypointModelError, crop_box,
+                                                       detect_multitask)
+
+        if args.keypoint_checkpoint is None:
+            raise KeypointModelError(f"input {args.input!r}: --keypoints multitask needs --keypoint-checkpoint CKPT")
+        if args.env is not None:
+            raise KeypointModelError("--env is the MediaPipe environment; the multi-task model runs in poseact's")
+        box = tuple(args.box) if args.box else None
+        try:
+            crop_box(1, 1, args.crop, box)
+        except ValueError as e:
+            raise KeypointModelError(f"input {args.input!r}: {e}") from None
+        print(detect_multitask(src, out, args.keypoint_checkpoint, args.keypoint_config, crop=args.crop, box=box,
+                               min_confidence=DEFAULT_MIN_CONFIDENCE if args.min_confidence is None
+                               else args.min_confidence))
+        return 0
+    if args.keypoint_checkpoint or args.keypoint_config or args.box or args.min_confidence is not None \
+            or args.crop != "centre":
+        raise DetectionError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
+                             f"--min-confidence belong to --keypoints multitask")
     print(detect(src, out, env=args.env))
     return 0
 

@@ -20,6 +20,10 @@ from pathlib import Path
 #: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding).
 MEDIAPIPE_REQUIREMENTS = ("mediapipe==0.10.21", "numpy<2", "protobuf<5")
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
+#: Run in the new environment before it is marked ready: the worker's imports and the bundled
+#: full pose model (complexity 1) load, offline.
+SMOKE_TEST = ("import cv2, mediapipe as mp; mp.solutions.pose.Pose(model_complexity=1).close(); "
+              "print(mp.__version__, cv2.__version__)")
 
 
 class DetectionError(RuntimeError):
@@ -48,7 +52,9 @@ def setup_env(path: str | os.PathLike | None = None, python: str | None = None, 
     """Create the MediaPipe environment (idempotent). Returns its folder.
 
     Uses the interpreter running poseact unless ``python`` is given; MediaPipe 0.10.21 has
-    wheels for CPython 3.9–3.12.
+    wheels for CPython 3.9–3.12. Only PyPI is contacted (pip). The environment is marked ready
+    only after :data:`SMOKE_TEST` passes in it; on machines without the system's libGL (slim
+    containers) OpenCV is swapped for its headless build of the same version.
     """
     d = env_dir(path)
     d.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +71,46 @@ def setup_env(path: str | os.PathLike | None = None, python: str | None = None, 
     if r.returncode:
         raise DetectionError(f"creating {d} failed (pip install {' '.join(MEDIAPIPE_REQUIREMENTS)}):\n"
                              f"{(r.stderr or '')[-2000:]}")
-    (d / ".poseact-ready").write_text(" ".join(MEDIAPIPE_REQUIREMENTS) + "\n")
+    note = ""
+    error = _smoke_test(d)
+    if error and _needs_headless_opencv(error):
+        # opencv-contrib-python links the system's libGL, absent on slim/CI images; the headless
+        # build of the same version provides the same cv2 without it (MediaPipe bundles its own GL)
+        note = _swap_to_headless_opencv(d, pip)
+        error = _smoke_test(d)
+    if error:
+        raise DetectionError(f"created {d}, but MediaPipe does not load there:\n{error[-2000:]}")
+    (d / ".poseact-ready").write_text(" ".join(MEDIAPIPE_REQUIREMENTS) + "\n" + note)
     return d
+
+
+def _smoke_test(d: Path) -> str | None:
+    """None when :data:`SMOKE_TEST` passes in the environment ``d``, else its stderr."""
+    r = subprocess.run([str(d / "bin" / "python"), "-c", SMOKE_TEST], capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr or r.stdout or f"exit status {r.returncode}")
+
+
+def _needs_headless_opencv(error: str) -> bool:
+    return "cv2" in error and any(lib in error for lib in ("libGL", "libgthread", "libSM", "libXext"))
+
+
+def _swap_to_headless_opencv(d: Path, pip: list[str]) -> str:
+    """Replace opencv-contrib-python by opencv-contrib-python-headless of the same version."""
+    py = str(d / "bin" / "python")
+    r = subprocess.run([py, "-c", "import importlib.metadata as m; print(m.version('opencv-contrib-python'))"],
+                       capture_output=True, text=True)
+    version = r.stdout.strip()
+    if r.returncode or not version:
+        raise DetectionError(f"created {d}, but cv2 does not load and opencv-contrib-python's version is "
+                             f"unknown:\n{r.stderr[-1000:]}")
+    subprocess.run([py, "-m", "pip", "uninstall", "--yes", "--quiet", "opencv-contrib-python"],
+                   capture_output=True, text=True, check=False)
+    headless = f"opencv-contrib-python-headless=={version}"
+    r = subprocess.run(pip + ["--no-deps", headless], capture_output=True, text=True)
+    if r.returncode:
+        raise DetectionError(f"created {d}, but cv2 needs the system's libGL and installing {headless} "
+                             f"failed:\n{r.stderr[-2000:]}")
+    return f"{headless} (the system has no libGL for opencv-contrib-python)\n"
 
 
 def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | os.PathLike | None = None,

@@ -1,4 +1,4 @@
-"""2-D keypoint layout conversions (COCO-17, Halpe-26, MediaPipe-33 → H36M-17 or COCO-17).
+"""2-D keypoint layout conversions (COCO-17, Halpe-26, MediaPipe-33, MPII-16 → H36M-17; → COCO-17).
 
 Every conversion takes ``keypoints (T, J_src, 2)`` pixels and ``confidence (T, J_src)`` and
 returns the same pair in the target layout. A joint made from several source joints is their
@@ -26,6 +26,11 @@ Halpe-26 has its own ``hip`` (19) and ``neck`` (18); the mid-points above are us
 that the three sources agree on where the pelvis and thorax are. Halpe-26 → COCO-17 keeps the
 first 17 joints; MediaPipe-33 → COCO-17 picks nose 0, eyes 2/5, ears 7/8, shoulders 11/12,
 elbows 13/14, wrists 15/16, hips 23/24, knees 25/26, ankles 27/28.
+
+MPII-16 → H36M-17 (for a multi-task model trained on the MPII layout): pelvis 6, right
+hip/knee/ankle 2/1/0, left 3/4/5, spine = mid(pelvis, thorax), thorax 7, neck = upper neck 8,
+head = head top 9, left shoulder/elbow/wrist 13/14/15, right 12/11/10. H36M-17 input (what the
+synthetic-image multi-task model predicts) goes to an H36M-17 lifter unchanged.
 """
 
 from __future__ import annotations
@@ -49,11 +54,16 @@ _MEDIAPIPE_TO_H36M: Recipe = (
 )
 _MEDIAPIPE_TO_COCO: Recipe = tuple((j,) for j in (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28))
 _HALPE_TO_COCO: Recipe = tuple((j,) for j in range(17))
+_MPII_TO_H36M: Recipe = (
+    (6,), (2,), (1,), (0,), (3,), (4,), (5,), "spine", (7,), (8,), (9,),
+    (13,), (14,), (15,), (12,), (11,), (10,),
+)
 
 CONVERSIONS: dict[tuple[str, str], Recipe] = {
     ("coco17", "h36m17"): _COCO_LIKE_TO_H36M,
     ("halpe26", "h36m17"): _HALPE_TO_H36M,
     ("mediapipe33", "h36m17"): _MEDIAPIPE_TO_H36M,
+    ("mpii16", "h36m17"): _MPII_TO_H36M,
     ("halpe26", "coco17"): _HALPE_TO_COCO,
     ("mediapipe33", "coco17"): _MEDIAPIPE_TO_COCO,
 }

@@ -151,56 +151,33 @@ def _x_key(rows: list[dict], keys: list[str]) -> str | None:
 def plot(rows: list[dict], varying: list[str], metric: str, path: Path, title: str = "") -> Path:
     """Left: final ``metric`` vs budget, one line per schedule (other swept keys), seeds as dots
     and a ±std band. Right: every trial's per-epoch curve against the training samples it had
-    seen (epochs where a run does not log ``budget/samples``); pruned ones dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    seen (epochs where a run does not log ``budget/samples``); pruned ones dashed. Drawn by
+    :func:`poseact.viz.plots.plot_sweep`, the module every poseact plot comes from."""
+    from poseact.viz.plots import plot_sweep
 
     keys = [k for k in varying if not is_seed(k)]
     done = [r for r in rows if r["state"] == "complete" and r.get(metric) is not None]
     x_key = _x_key(done, keys)
     series_keys = [k for k in keys if k != x_key]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+
+    def label_of(r: dict) -> str:
+        return ", ".join(f"{k.split('.')[-1]}={_fmt(r.get(k))}" for k in series_keys) or "all"
+
     series: dict[str, list[dict]] = defaultdict(list)
     for r in done:
-        series[", ".join(f"{k.split('.')[-1]}={_fmt(r.get(k))}" for k in series_keys) or "all"].append(r)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        series[label_of(r)].append(r)
+    points: dict[str, dict[float, list[float]]] = {}
     for i, (label, members) in enumerate(sorted(series.items())):
-        c = colors[i % len(colors)]
-        xs = sorted({r.get(x_key) for r in members}) if x_key else [i]  # no numeric key: one slot per setting
-        means, stds = [], []
-        for x in xs:
-            vals = [float(r[metric]) for r in members if x_key is None or r.get(x_key) == x]
-            ax.scatter([x] * len(vals), vals, color=c, s=12, alpha=0.6)
-            mean = sum(vals) / len(vals)
-            means.append(mean)
-            stds.append(math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0)
-        ax.plot(xs, means, "-o", color=c, label=label, ms=4)
-        ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=c, alpha=0.15)
-    xs_all = [r[x_key] for r in done if x_key and isinstance(r.get(x_key), (int, float)) and r[x_key] > 0]
-    if xs_all and max(xs_all) / min(xs_all) >= 100:
-        ax.set_xscale("log")
-    ax.set_xlabel(x_key or "")
-    ax.set_ylabel(metric)
-    ax.set_title("final value (dots: seeds, band: ±1 std)")
-    if x_key is None and series:
-        ax.set_xticks(range(len(series)), sorted(series), rotation=15, fontsize=7)
-    if series:
-        ax.legend(fontsize=7)
-    color_of = {label: colors[i % len(colors)] for i, label in enumerate(sorted(series))}
-    x_name = "epoch"
+        by_x: dict[float, list[float]] = defaultdict(list)
+        for r in members:
+            x = float(i) if x_key is None else r.get(x_key)  # no numeric key: one slot per setting
+            if x is not None:
+                by_x[float(x)].append(float(r[metric]))
+        points[label] = by_x
+    x_name, curves = "epoch", []
     for r in rows:
-        x_name, points = r["_curve"]
-        if points:
-            label = ", ".join(f"{k.split('.')[-1]}={_fmt(r.get(k))}" for k in series_keys) or "all"
-            ax2.plot([p[0] for p in points], [p[1] for p in points], "--" if r["state"] == "pruned" else "-",
-                     lw=1, alpha=0.8, color=color_of.get(label))
-    ax2.set_xlabel("training samples" if x_name == "budget/samples" else "epoch")
-    ax2.set_ylabel("per-epoch value")
-    ax2.set_title("per-epoch curves, coloured as left (dashed: stopped)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        x_name, pts = r["_curve"]
+        curves.append((label_of(r), pts, r["state"] == "pruned"))
+    return plot_sweep(points, curves, path, metric, x_label=x_key or "",
+                      curve_x_label="training samples" if x_name == "budget/samples" else "epoch",
+                      title=title, categorical=x_key is None)

@@ -7,6 +7,9 @@
   later versions win on repeated steps).
 * :func:`plot_metric_vs_budget` — one metric against a budget (epochs, labeled fraction, ...)
   per group, mean over seeds with the min–max spread shaded.
+* :func:`plot_sweep` — a sweep's comparison: final metric vs budget per setting (seeds as dots,
+  ±1 std band) beside every trial's per-epoch curve (what ``poseact sweep``'s report draws,
+  through :func:`poseact.sweep.report.plot`).
 * :func:`write_run_plots` — the first two into ``results/`` (what ``experiment`` calls).
 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), so this is safe to
@@ -95,10 +98,13 @@ def read_metrics(run_dir: str | os.PathLike) -> dict[str, list[tuple[float, floa
 
 
 def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path | None:
-    """Loss per step, val P1/P2 per epoch, lr per epoch → PNG; None when nothing was logged."""
+    """Loss per step, validation metrics per epoch (P1/P2 in mm for the lifter; MPJPE mm, PCKh and
+    clip accuracy % for the multi-task model), lr per epoch → PNG; None when nothing was logged."""
     m = read_metrics(run_dir)
-    loss_keys = [k for k in m if k.startswith("train/loss") and not k.endswith("_epoch")]
-    val_keys = [k for k in ("val/p1", "val/p2", "val/p1_action_wise") if k in m]
+    # lifting: train/loss_3d, ...; multi-task: train/pose_loss, train/action_loss, val/mpjpe (mm), val/pckh (%)
+    loss_keys = [k for k in m if k.startswith("train/") and "loss" in k and not k.endswith("_epoch")]
+    val_keys = [k for k in ("val/p1", "val/p2", "val/p1_action_wise", "val/mpjpe", "val/pckh", "val/acc_clip")
+                if k in m]
     if not loss_keys and not val_keys:
         return None
     fig = _figure(11, 3.2)
@@ -126,6 +132,31 @@ def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike) 
     return _save(fig, output)
 
 
+def _draw_groups(ax, points: Mapping[str, Mapping[float, list[float]]], band: str = "minmax",
+                 show_n: bool = True) -> dict[str, str]:
+    """One line per group: mean of the values at each x, every value a dot, and a band —
+    ``"minmax"`` (min to max) or ``"std"`` (mean ± 1 sample std, 0 for a single value).
+    Returns each group's colour."""
+    colors = {}
+    for name, by_x in sorted(points.items()):
+        xs = np.array(sorted(by_x))
+        vals = [np.asarray(by_x[v], dtype=float) for v in xs]
+        mean = np.array([v.mean() for v in vals])
+        label = f"{name}" + (f" (n={max(map(len, vals))})" if show_n else "")
+        line, = ax.plot(xs, mean, marker="o", ms=4, label=label)
+        c = line.get_color()
+        if band == "std":
+            std = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals])
+            lo, hi = mean - std, mean + std
+        else:
+            lo, hi = [v.min() for v in vals], [v.max() for v in vals]
+        ax.fill_between(xs, lo, hi, color=c, alpha=0.2)
+        for xv, v in zip(xs, vals):
+            ax.scatter(np.full(len(v), xv), v, s=10, color=c, alpha=0.7)
+        colors[name] = c
+    return colors
+
+
 def plot_metric_vs_budget(records: Iterable[Mapping], x: str, y: str, group: str | None,
                           output: str | os.PathLike, title: str | None = None, logx: bool = False) -> Path:
     """``records``: dicts holding ``x``, ``y`` and (optionally) ``group`` — one per run, several
@@ -141,20 +172,50 @@ def plot_metric_vs_budget(records: Iterable[Mapping], x: str, y: str, group: str
         raise ValueError(f"no record has both {x!r} and {y!r}")
     fig = _figure(5.5, 3.6)
     ax = fig.add_subplot()
-    for name, by_x in sorted(points.items()):
-        xs = np.array(sorted(by_x))
-        vals = [np.asarray(by_x[v]) for v in xs]
-        mean = np.array([v.mean() for v in vals])
-        line, = ax.plot(xs, mean, marker="o", label=f"{name}" + (f" (n={max(map(len, vals))})" if group else ""))
-        ax.fill_between(xs, [v.min() for v in vals], [v.max() for v in vals], color=line.get_color(), alpha=0.2)
-        for xv, v in zip(xs, vals):
-            ax.scatter(np.full(len(v), xv), v, s=8, color=line.get_color())
+    _draw_groups(ax, points, band="minmax", show_n=group is not None)
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(title or f"{y} vs {x}")
     ax.legend(fontsize=7, title=group)
+    return _save(fig, output)
+
+
+def plot_sweep(points: Mapping[str, Mapping[float, list[float]]],
+               curves: Iterable[tuple[str, list[tuple[float, float]], bool]], output: str | os.PathLike,
+               metric: str, x_label: str = "", curve_x_label: str = "epoch", title: str = "",
+               categorical: bool = False) -> Path:
+    """A sweep's comparison figure → PNG.
+
+    Left: ``points[setting][x] = [final metric per seed]`` — one line per setting (mean), seeds as
+    dots, ±1 std band; ``x`` is the budget (log scale when it spans 100× or more), or with
+    ``categorical`` one slot per setting (x = its index, labelled by name). Right: ``curves`` =
+    ``(setting, [(x, value) per epoch], stopped)`` — every trial's per-epoch curve in its
+    setting's colour, dashed when stopped early (pruned).
+    """
+    fig = _figure(12, 4.5)
+    ax, ax2 = fig.subplots(1, 2)
+    colors = _draw_groups(ax, points, band="std", show_n=False)
+    xs = [x for by_x in points.values() for x in by_x if x > 0]
+    if not categorical and xs and max(xs) / min(xs) >= 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(metric)
+    ax.set_title("final value (dots: seeds, band: ±1 std)")
+    if categorical and points:
+        ax.set_xticks(range(len(points)), sorted(points), rotation=15, fontsize=7)
+    if points:
+        ax.legend(fontsize=7)
+    for label, pts, stopped in curves:
+        if pts:
+            ax2.plot([p[0] for p in pts], [p[1] for p in pts], "--" if stopped else "-", lw=1, alpha=0.8,
+                     color=colors.get(label))
+    ax2.set_xlabel(curve_x_label)
+    ax2.set_ylabel("per-epoch value")
+    ax2.set_title("per-epoch curves, coloured as left (dashed: stopped)")
+    if title:
+        fig.suptitle(title)
     return _save(fig, output)
 
 

@@ -4,6 +4,13 @@
 * :func:`convert_humaneva` — ``data_3d_humaneva15.npz`` + ``data_2d_humaneva15_<detector>.npz``
 * :func:`convert_custom` — ``data_2d_custom_<name>.npz`` (in-the-wild detections)
 
+Image datasets (stores with ``frames/image_ref``, person boxes, NaN for joints not annotated):
+
+* :func:`convert_mpii` — MPII Human Pose ``mpii_human_pose_v1_u12_1.mat`` + ``images/``
+* :func:`convert_penn_action` — Penn Action ``labels/*.mat`` + ``frames/``
+* :func:`convert_ntu` — NTU RGB+D ``*.skeleton`` + frames extracted from the RGB videos
+* :func:`convert_h36m_frames` — a Human3.6M pose store + frames extracted from the videos
+
 Pure numpy + h5py on the data side; every error is a :class:`ConversionError` (a
 ``ValueError``; a missing input file is also a ``FileNotFoundError``) naming the file and the
 offending subject / take / camera. Output is written atomically by
@@ -11,7 +18,9 @@ offending subject / take / camera. Output is written atomically by
 """
 
 from poseact.data.converters.custom import convert_custom
+from poseact.data.converters.h36m_frames import convert_h36m_frames
 from poseact.data.converters.mocap import convert_h36m, convert_humaneva
+from poseact.data.converters.mpii import convert_mpii
 from poseact.data.converters.npz import (
     ConversionError,
     ConversionWarning,
@@ -20,8 +29,11 @@ from poseact.data.converters.npz import (
     action_group,
     load_npz_dict,
 )
+from poseact.data.converters.ntu import convert_ntu, read_skeleton
+from poseact.data.converters.penn import convert_penn_action
 
 __all__ = [
     "ConversionError", "ConversionWarning", "InputNotFoundError", "Layout2D", "action_group",
-    "convert_custom", "convert_h36m", "convert_humaneva", "load_npz_dict",
+    "convert_custom", "convert_h36m", "convert_h36m_frames", "convert_humaneva", "convert_mpii", "convert_ntu",
+    "convert_penn_action", "load_npz_dict", "read_skeleton",
 ]

@@ -1,0 +1,264 @@
+"""2-D keypoints from poseact's own multi-task model (deephar SPNet) — a detector for ``poseact infer``.
+
+A checkpoint of ``poseact fit configs/experiment/multitask_*.yaml`` (task ``multitask``) is run
+frame by frame on a video or a folder of images; its last pose output (soft-argmax ``x, y`` in
+[0, 1] of the crop, and a joint confidence) is mapped back to frame pixels and written as a
+poseact keypoint file, which :func:`poseact.infer.formats.read_keypoints` reads like MediaPipe's.
+
+**The crop.** The model sees one square crop per frame, resized to its ``input_size``; it was
+trained on person-centred crops (the synthetic renderer fills a crop with a 2.2 m square around
+the root), so its keypoints are only as good as the crop is tight. No person box is known here,
+so the crop is fixed for the whole clip:
+
+* ``centre`` (default): the largest centred square, side ``min(W, H)``; parts of a wide frame
+  left and right of it are not seen (keypoints there cannot be found);
+* ``full``: the whole frame, padded with black to a centred square of side ``max(W, H)``;
+* ``box = (x0, y0, side)``: a square the user knows the person stays in (pixels; may extend
+  past the frame, padded with black).
+
+**The person.** The model always predicts one pose. A frame counts as *no person* when the mean
+joint confidence is below ``min_confidence`` (:data:`DEFAULT_MIN_CONFIDENCE`); such frames are
+written empty and ``poseact infer`` interpolates over them like missing detections (and stops
+with "no person" when every frame is empty). Joints keep the model's confidence.
+
+**The configuration** (the network's size is not in the weights alone: ``input_size`` and the
+soft-argmax ramps are not stored) comes from, in order: ``config`` (an experiment YAML or a
+run's ``config.yaml``), the checkpoint's hyper-parameters when it has them, or the run's
+``config.yaml`` beside the checkpoint (``outputs/<run>/checkpoints/x.ckpt`` →
+``outputs/<run>/config.yaml``). The joint layout is the checkpoint's ``layout`` hyper-parameter
+when present, else ``h36m17`` for 17 joints (the synthetic image store) or ``mpii16`` for 16.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from poseact.models.multitask import SPNet, SPNetConfig
+
+CROP_MODES = ("centre", "full")
+#: frames whose mean joint confidence is below this hold no person (confidence of a flat heat
+#: map over an ``h × w`` output is ``4 / (h·w)``: 0.06 at 64 px input, 0.004 at 256 px)
+DEFAULT_MIN_CONFIDENCE = 0.2
+LAYOUT_BY_JOINTS = {17: "h36m17", 16: "mpii16"}
+BATCH_FRAMES = 16
+
+
+class KeypointModelError(ValueError):
+    """A multi-task checkpoint that cannot be loaded or used; the message names the file."""
+
+
+@dataclass
+class KeypointModel:
+    """An eval-mode SPNet with the joint layout it predicts."""
+
+    model: SPNet
+    layout: str
+    source: str          # the checkpoint
+    config_source: str   # where its configuration came from
+
+    @property
+    def input_size(self) -> int:
+        return int(self.model.cfg.input_size)
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.model.cfg.num_joints)
+
+
+def _model_config(model) -> SPNetConfig:
+    """A ``model`` section (an :class:`SPNetConfig`, a dataclass or a mapping) → SPNetConfig."""
+    if isinstance(model, SPNetConfig):
+        return model
+    if not isinstance(model, dict):
+        from dataclasses import asdict, is_dataclass
+
+        if is_dataclass(model):
+            model = asdict(model)
+        else:
+            from omegaconf import OmegaConf
+
+            model = OmegaConf.to_container(model)
+    known = SPNetConfig.__dataclass_fields__
+    return SPNetConfig(**{k: v for k, v in dict(model).items() if k in known})
+
+
+def _config_from_yaml(path: Path, where: str) -> SPNetConfig:
+    from poseact.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        raise KeypointModelError(f"{where}: config {str(path)!r}: {e}") from None
+    if getattr(cfg, "task", None) != "multitask":
+        raise KeypointModelError(f"{where}: config {str(path)!r} is a {getattr(cfg, 'task', '?')!r} "
+                                 f"config, not a multitask one")
+    return cfg.model
+
+
+def _find_config(raw: dict, path: Path, config: str | os.PathLike | None) -> tuple[SPNetConfig, str]:
+    where = f"keypoint checkpoint {str(path)!r}"
+    if config is not None:
+        c = Path(config)
+        if not c.is_file():
+            raise FileNotFoundError(f"keypoint model config {str(c)!r} not found")
+        return _config_from_yaml(c, where), str(c)
+    hp = raw.get("hyper_parameters") or {}
+    cfg = hp.get("cfg")
+    model = getattr(cfg, "model", None) if cfg is not None and not isinstance(cfg, dict) else \
+        (cfg or {}).get("model")
+    if model is None:
+        model = hp.get("model")
+    if model is not None:
+        return _model_config(model), f"{path} (hyper-parameters)"
+    run_cfg = path.resolve().parent.parent / "config.yaml"
+    if run_cfg.is_file():
+        return _config_from_yaml(run_cfg, where), str(run_cfg)
+    raise KeypointModelError(f"{where}: holds no model configuration and there is no run config at "
+                             f"{str(run_cfg)!r}; pass --keypoint-config (the experiment YAML it was trained "
+                             f"with, or its run's config.yaml)")
+
+
+def load_keypoint_model(path: str | os.PathLike, config: str | os.PathLike | None = None) -> KeypointModel:
+    """Read a multi-task checkpoint (``.ckpt`` of ``poseact fit``) → :class:`KeypointModel`.
+
+    ``config``: an experiment YAML or run ``config.yaml`` giving the network's size (see the
+    module docstring for the fallbacks). Errors name the checkpoint.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"keypoint checkpoint {str(p)!r} not found")
+    where = f"keypoint checkpoint {str(p)!r}"
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - pickle/zip errors of many kinds
+        raise KeypointModelError(f"{where}: cannot be read as a PyTorch checkpoint ({e})") from None
+    if not isinstance(raw, dict):
+        raise KeypointModelError(f"{where}: not a checkpoint (a {type(raw).__name__})")
+    state = raw.get("state_dict", raw)
+    if any(k.startswith("model.") for k in state):
+        state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    if not any(k.startswith("entry.") for k in state):
+        raise KeypointModelError(f"{where}: holds no multi-task SPNet weights (a lifter checkpoint? those go to "
+                                 f"--checkpoint)")
+    cfg, cfg_source = _find_config(raw, p, config)
+    try:
+        model = SPNet(cfg)
+    except ValueError as e:
+        raise KeypointModelError(f"{where}: configuration from {cfg_source}: {e}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise KeypointModelError(f"{where}: its weights do not fit the SPNet configured by {cfg_source} "
+                                 f"({' '.join(first[:2])[:300]})") from None
+    hp = raw.get("hyper_parameters") or {}
+    layout = hp.get("layout") or LAYOUT_BY_JOINTS.get(cfg.num_joints)
+    if layout is None:
+        raise KeypointModelError(f"{where}: predicts {cfg.num_joints} joints; known layouts: {LAYOUT_BY_JOINTS}")
+    return KeypointModel(model.eval(), layout, str(p), cfg_source)
+
+
+def crop_box(width: int, height: int, crop: str = "centre",
+             box: tuple[float, float, float] | None = None) -> tuple[int, int, int]:
+    """The square the model sees: ``(x0, y0, side)`` in frame pixels (integers; ``x0``/``y0``
+    negative when the square extends past the frame, e.g. ``crop="full"`` on a wide frame)."""
+    if box is not None:
+        x0, y0, side = (int(round(v)) for v in box)
+        if side < 1:
+            raise ValueError(f"crop box side must be >= 1 pixel, got {side}")
+        return x0, y0, side
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop {crop!r}: use one of {CROP_MODES} or a box")
+    side = min(width, height) if crop == "centre" else max(width, height)
+    return (width - side) // 2, (height - side) // 2, side
+
+
+def crop_frames(frames: np.ndarray, box: tuple[int, int, int], size: int) -> torch.Tensor:
+    """``frames (N, H, W, 3)`` uint8 RGB → model input ``(N, 3, size, size)`` float in [-1, 1]
+    (``2·pixel/255 − 1``, the training normalisation at gamma 1). The square ``box`` is cut out
+    (black outside the frame) and resized with antialiasing; crop pixel ``u ∈ [0, size]`` is
+    frame pixel ``x0 + u·side/size``."""
+    x0, y0, side = box
+    n, h, w = frames.shape[:3]
+    out = np.zeros((n, side, side, 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frames[:, sy0:sy1, sx0:sx1, :3]
+    x = torch.from_numpy(out).permute(0, 3, 1, 2).float() / 255.0
+    if side != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=side > size)
+    return 2 * x.clamp(0, 1) - 1
+
+
+@torch.no_grad()
+def predict_keypoints(km: KeypointModel, frames: Iterable[np.ndarray], box: tuple[int, int, int],
+                      batch: int = BATCH_FRAMES) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(keypoints (J, 2) frame pixels, confidence (J,) in [0, 1])`` per frame: the last pose
+    output of the SPNet (pose stream only), mapped out of the crop ``box``."""
+    x0, y0, side = box
+    offset = np.array([x0, y0], np.float32)
+    pending: list[np.ndarray] = []
+
+    def run(chunk: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        poses, _ = km.model(crop_frames(np.stack(chunk), box, km.input_size), with_action=False)
+        last = poses[-1][:, 0].numpy()  # (N, J, dim+1): x, y in [0, 1] of the crop, ..., confidence
+        for p in last:
+            yield (offset + p[:, :2] * side).astype(np.float32), np.clip(p[:, -1], 0, 1).astype(np.float32)
+
+    for frame in frames:
+        pending.append(frame)
+        if len(pending) == batch:
+            yield from run(pending)
+            pending = []
+    if pending:
+        yield from run(pending)
+
+
+def detect_multitask(input_path: str | os.PathLike, output: str | os.PathLike,
+                     checkpoint: str | os.PathLike | KeypointModel, config: str | os.PathLike | None = None,
+                     crop: str = "centre", box: tuple[float, float, float] | None = None,
+                     min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Path:
+    """Run the multi-task model on a video or a folder of frames → poseact keypoint JSON.
+
+    The file (written atomically) is ``{"format": "poseact-keypoints/1", "layout", "width",
+    "height", "fps", "source", "detector", "crop": {"mode", "box": [x0, y0, side]},
+    "min_confidence", "frames": [[{"keypoints": [[x_px, y_px, confidence] * J], "score"}] or [], ...]}``.
+    """
+    from poseact.viz.video import iter_frames, video_info
+
+    src, out = Path(input_path), Path(output)
+    if not src.exists():
+        raise FileNotFoundError(f"input {str(src)!r} not found")
+    km = checkpoint if isinstance(checkpoint, KeypointModel) else load_keypoint_model(checkpoint, config)
+    info = video_info(src)  # an undecodable video fails here, naming the file
+    b = crop_box(info["width"], info["height"], crop, box)
+    frames: list[list[dict]] = []
+    found = 0
+    for kps, conf in predict_keypoints(km, iter_frames(src), b):
+        score = float(conf.mean())
+        if score < min_confidence:
+            frames.append([])
+            continue
+        found += 1
+        frames.append([{"keypoints": np.round(np.c_[kps, conf], 3).tolist(), "score": round(score, 4)}])
+    doc = {"format": "poseact-keypoints/1", "layout": km.layout, "width": info["width"], "height": info["height"],
+           "fps": info["fps"], "source": str(src.absolute()),
+           "detector": f"poseact multitask SPNet {km.source} ({km.input_size} px input, config {km.config_source})",
+           "crop": {"mode": "box" if box is not None else crop, "box": list(b)},
+           "min_confidence": min_confidence, "person_frames": found, "frames": frames}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
