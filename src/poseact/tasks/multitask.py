@@ -4,15 +4,23 @@ manual optimisation, NaN-masked losses (§4), PCKh / MPJPE / action accuracy (§
 Training batches are ``{"pose": clips, "action": clips}`` (see :mod:`poseact.data.clips`). One
 training step = one optimizer step on the pose loss of the pose batch (pseudo-clips of independent
 frames, action stream skipped), then one on ``action_weight``·CE of the action batch — the
-reference's ``MultiModelTrainer``. ``train.mode`` = ``pose`` / ``action`` keeps one of the two
-steps (the sharing ablation). During the first ``freeze_pose_epochs`` only action layers (the
-action stream and the replica regressors) train.
+reference's ``MultiModelTrainer``. The two steps use two optimizers over the same parameters, each
+with its own RMSprop/Adam state: the reference compiles the pose and the action sub-models with one
+Keras optimizer object, and Keras 2 creates fresh accumulators in every ``get_updates`` call, i.e.
+per compiled model. A single shared state (``train.shared_optimizer_state=true``, an ablation) lets
+the action step's gradients — 10–100× the pose step's on the shared trunk — dominate the second
+moment, which shrinks the pose updates until the pose error stalls (docs/multitask.md).
+``train.mode`` = ``pose`` / ``action`` keeps one of the two steps (the sharing ablation). During
+the first ``freeze_pose_epochs`` only action layers (the action stream and the replica
+regressors) train.
 
 Metrics (validation/test on centred clips, no flip): ``val/pckh`` (PCKh@0.5 on the last pose
-output, in crop coordinates, joints except pelvis and thorax), ``val/mpjpe`` (mm, last output;
+output, in crop coordinates, joints except pelvis and thorax), ``val/err2d_px`` (mean 2-D error of
+the last output over joints inside the crop, in pixels of the model's input crop), ``val/mpjpe`` (mm, last output;
 predicted u, v back-projected with the GT root depth, root-aligned on joint 0: the reference H36M
 protocol, Protocol 1 without Procrustes), ``val/mpjpe_best`` (min over outputs, chosen on the same
-set: the reference's reporting), ``val/acc_clip`` (last action output, centred clip) and, in test,
+set: the reference's reporting), ``val/acc_clip`` (last action output, centred clip),
+``val/action_ce`` (its cross-entropy, nats) and, in test,
 ``test/acc_video`` (product of softmaxes over sliding clips × {no flip, flip}).
 """
 
@@ -50,14 +58,21 @@ class MultitaskTask(pl.LightningModule):
         self.last_results: dict[str, float] = {}
 
     # ----------------------------------------------------------------------------- training
-    def configure_optimizers(self):
+    def _make_optimizer(self) -> torch.optim.Optimizer:
         t = self.cfg.train
         if t.optimizer == "rmsprop":
-            opt = torch.optim.RMSprop(self.parameters(), lr=t.lr, alpha=0.9, eps=1e-7)
-        else:
-            opt = torch.optim.Adam(self.parameters(), lr=t.lr)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(t.lr_milestones), gamma=t.lr_gamma)
-        return [opt], [sched]
+            return torch.optim.RMSprop(self.parameters(), lr=t.lr, alpha=0.9, eps=1e-7)
+        return torch.optim.Adam(self.parameters(), lr=t.lr)
+
+    def configure_optimizers(self):
+        """Two optimizers over all parameters, ``[pose, action]``, each with its own state and the same
+        lr schedule (one when ``train.shared_optimizer_state``); a parameter a step does not reach has
+        no gradient and is left alone by that step's optimizer."""
+        t = self.cfg.train
+        opts = [self._make_optimizer()] if t.shared_optimizer_state else [self._make_optimizer(), self._make_optimizer()]
+        scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(t.lr_milestones), gamma=t.lr_gamma)
+                  for o in opts]
+        return opts, scheds
 
     def _pose_loss(self, poses, batch) -> torch.Tensor:
         t = self.cfg.train
@@ -74,7 +89,9 @@ class MultitaskTask(pl.LightningModule):
         opt.step()
 
     def training_step(self, batch, batch_idx):
-        opt = self.optimizers()
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        opt_pose, opt_action = opts[0], opts[-1]
         mode = self.cfg.train.mode
         frozen = self.current_epoch < self.cfg.train.freeze_pose_epochs
         for name, p in self.model.named_parameters():
@@ -82,17 +99,17 @@ class MultitaskTask(pl.LightningModule):
         if mode in ("multitask", "pose") and not frozen:
             poses, _ = self.model(batch["pose"]["frames"], with_action=False)
             loss = self._pose_loss(poses, batch["pose"])
-            self._step(loss, opt)
+            self._step(loss, opt_pose)
             self.log("train/pose_loss", loss.detach(), prog_bar=True)
         if mode in ("multitask", "action"):
             _, actions = self.model(batch["action"]["frames"])
             loss = self._action_loss(actions, batch["action"])
-            self._step(loss, opt)
+            self._step(loss, opt_action)
             self.log("train/action_loss", loss.detach(), prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
-        sched = self.lr_schedulers()
-        if sched is not None:
+        scheds = self.lr_schedulers()
+        for sched in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
             sched.step()
 
     # ----------------------------------------------------------------------------- evaluation
@@ -102,6 +119,9 @@ class MultitaskTask(pl.LightningModule):
         dim = self.cfg.model.dim
         hits, total = pckh(poses[-1][..., :2], batch["pose"][..., :2], batch["head_size"], self.pckh_joints)
         self._eval["pckh"].append(torch.stack([hits, total]).float())
+        err = (poses[-1][..., :2] - batch["pose"][..., :2]).norm(dim=-1)  # (B, T, J) normalised crop units
+        ok = torch.isfinite(err)
+        self._eval["err2d"].append(torch.stack([err[ok].sum(), ok.sum()]).float())
         if dim == 3 and torch.isfinite(batch["pose3d"]).all():
             root_z = batch["pose3d"][..., 0, 2]
             errs = torch.stack([root_aligned_error(camera_space(p[..., :3], batch["intrinsics"], root_z),
@@ -111,12 +131,19 @@ class MultitaskTask(pl.LightningModule):
             labels = batch["action"][:, 0]
             for k, a in enumerate(actions):
                 self._eval[f"acc/{k}"].append((a[0].argmax(-1) == labels).float())
+            known = labels >= 0
+            self._eval["action_ce"].append(F.cross_entropy(actions[-1][0][known], labels[known], reduction="none"))
 
     def _summarise(self, prefix: str) -> dict[str, float]:
         out: dict[str, float] = {}
         if self._eval["pckh"]:
             h = torch.stack(self._eval["pckh"]).sum(0)
             out[f"{prefix}/pckh"] = float(100 * h[0] / h[1].clamp_min(1))
+        if self._eval["err2d"]:
+            e = torch.stack(self._eval["err2d"]).sum(0)
+            out[f"{prefix}/err2d_px"] = float(self.cfg.model.input_size * e[0] / e[1].clamp_min(1))
+        if self._eval["action_ce"]:
+            out[f"{prefix}/action_ce"] = float(torch.cat(self._eval["action_ce"]).mean())
         if self._eval["mpjpe"]:
             e = torch.cat(self._eval["mpjpe"], dim=1).mean(1)
             out[f"{prefix}/mpjpe"] = float(e[-1])

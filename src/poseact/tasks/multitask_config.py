@@ -31,6 +31,8 @@ class ImageDataConfig:
 class MultitaskTrainConfig:
     mode: str = "multitask"  # multitask | pose | action (the sharing ablation)
     optimizer: str = "rmsprop"  # rmsprop (Keras: alpha 0.9, eps 1e-7) | adam
+    #: one optimizer state for the pose and the action steps (ablation); default: one each (the reference)
+    shared_optimizer_state: bool = False
     lr: float = 1e-3
     lr_milestones: list[int] = field(default_factory=list)  # epochs after which lr ×= lr_gamma
     lr_gamma: float = 0.1
