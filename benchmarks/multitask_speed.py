@@ -6,6 +6,7 @@ fps = frames / wall time. MACs are counted analytically with forward hooks on ev
 
     python benchmarks/multitask_speed.py                       # full (Penn speed config) and small
     python benchmarks/multitask_speed.py --configs small --clips 20
+    python benchmarks/multitask_speed.py --threads 1   # on a shared CPU: 2 threads ran 4-65x slower under load
 """
 
 from __future__ import annotations

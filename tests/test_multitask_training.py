@@ -55,10 +55,12 @@ def test_training_lowers_pose_and_action_error(tmp_path, tmp_path_factory, one_t
     dm = ImageClipDataModule(cfg)
     task = build_task(cfg, dm)
     trainer = build_trainer(cfg, tmp_path / "run", enable_checkpointing=False)
-    held0, train0 = _validate(trainer, task, cfg, cfg.data.subjects_test), _validate(trainer, task, cfg, cfg.data.subjects_train)
+    held0 = _validate(trainer, task, cfg, cfg.data.subjects_test)
+    train0 = _validate(trainer, task, cfg, cfg.data.subjects_train)
     trainer.fit(task, datamodule=dm)
     assert trainer.global_step == 2 * 200  # two optimizer steps (pose, action) per training batch
-    held1, train1 = _validate(trainer, task, cfg, cfg.data.subjects_test), _validate(trainer, task, cfg, cfg.data.subjects_train)
+    held1 = _validate(trainer, task, cfg, cfg.data.subjects_test)
+    train1 = _validate(trainer, task, cfg, cfg.data.subjects_train)
     msg = f"held-out {held0} -> {held1}; training subject {train0} -> {train1}"
     assert held1["val/err2d_px"] < 0.7 * held0["val/err2d_px"], msg
     assert held1["val/pckh"] > held0["val/pckh"] + 15, msg
@@ -67,23 +69,26 @@ def test_training_lowers_pose_and_action_error(tmp_path, tmp_path_factory, one_t
     assert train1["val/acc_clip"] >= 50, msg
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_pose_and_action_steps_have_their_own_optimizer_state(shared, one_thread):
-    """Two optimizers over all parameters (one with ``train.shared_optimizer_state``), each with the
-    lr schedule; a pose-only backward leaves the action optimizer's state untouched."""
+@pytest.mark.parametrize(("mode", "shared", "count"), [("multitask", False, 2), ("multitask", True, 1),
+                                                     ("pose", False, 1), ("action", False, 1)])
+def test_pose_and_action_steps_have_their_own_optimizer_state(mode, shared, count, one_thread):
+    """Multi-task training has two optimizers over all parameters (one with
+    ``train.shared_optimizer_state``, one for a single-task mode), each with the lr schedule; a
+    pose step leaves the action optimizer's state untouched."""
     import torch
 
     from poseact.config import load_config
     from poseact.tasks.multitask import MultitaskTask
 
-    cfg = load_config(TINY, [f"train.shared_optimizer_state={str(shared).lower()}", "train.lr_milestones=[1]"])
+    cfg = load_config(TINY, [f"train.mode={mode}", f"train.shared_optimizer_state={str(shared).lower()}",
+                             "train.lr_milestones=[1]"])
     task = MultitaskTask(cfg)
     opts, scheds = task.configure_optimizers()
-    assert len(opts) == len(scheds) == (1 if shared else 2)
+    assert len(opts) == len(scheds) == count
     n = sum(1 for _ in task.parameters())
     assert all(sum(len(g["params"]) for g in o.param_groups) == n for o in opts)
     frames = torch.zeros(1, 2, 3, cfg.model.input_size, cfg.model.input_size)
     poses, _ = task.model(frames, with_action=False)
     sum(p.sum() for p in poses).backward()
     opts[0].step()
-    assert opts[0].state and (shared or not opts[-1].state)
+    assert opts[0].state and (count == 1 or not opts[1].state)

@@ -66,10 +66,11 @@ class MultitaskTask(pl.LightningModule):
 
     def configure_optimizers(self):
         """Two optimizers over all parameters, ``[pose, action]``, each with its own state and the same
-        lr schedule (one when ``train.shared_optimizer_state``); a parameter a step does not reach has
-        no gradient and is left alone by that step's optimizer."""
+        lr schedule; one when ``train.shared_optimizer_state`` or when ``train.mode`` keeps one step.
+        A parameter a step does not reach has no gradient and is left alone by that step's optimizer."""
         t = self.cfg.train
-        opts = [self._make_optimizer()] if t.shared_optimizer_state else [self._make_optimizer(), self._make_optimizer()]
+        two = t.mode == "multitask" and not t.shared_optimizer_state
+        opts = [self._make_optimizer(), self._make_optimizer()] if two else [self._make_optimizer()]
         scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(t.lr_milestones), gamma=t.lr_gamma)
                   for o in opts]
         return opts, scheds
