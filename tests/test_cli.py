@@ -35,6 +35,17 @@ def test_missing_store_is_a_clear_error(tmp_path, capsys):
     assert "missing.h5" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("config", ["demo.yaml", "multitask_tiny.yaml"])
+def test_test_without_a_checkpoint_is_a_clear_error(config, tmp_path, capsys):
+    """``poseact test`` on a run folder that never trained names the checkpoint it looked for."""
+    args = ["test", str(REPO / "configs/experiment" / config), f"output_dir={tmp_path}", "logger.wandb=false"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "checkpoints" / "last.ckpt") in err and "Traceback" not in err
+    assert main([*args, f"checkpoint={tmp_path / 'nowhere.ckpt'}"]) == 2
+    assert "nowhere.ckpt" in capsys.readouterr().err
+
+
 def test_empty_action_filter_is_a_clear_error(projected_store, tmp_path, capsys):
     code = main(["fit", DEMO, f"data.store={projected_store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
                  "data.actions=[Sit,Dancing]", f"output_dir={tmp_path}", "logger.wandb=false"])

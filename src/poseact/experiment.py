@@ -222,6 +222,15 @@ def _final_test(cfg: ExperimentConfig, task, datamodule, trainer, out: Path) -> 
     return summary
 
 
+def resolve_test_checkpoint(checkpoint: str | None, out: Path) -> Path:
+    """The checkpoint ``test`` evaluates: the one given, else the run's ``checkpoints/last.ckpt``."""
+    path = Path(checkpoint) if checkpoint else out / "checkpoints" / LAST_CHECKPOINT
+    if not path.exists():
+        what = f"checkpoint {checkpoint!r}" if checkpoint else f"no checkpoint given (checkpoint=...) and none at {path}"
+        raise FileNotFoundError(what + (" not found" if checkpoint else ""))
+    return path
+
+
 def write_summary(out: Path, summary: dict[str, float]) -> Path:
     """``results/summary.json``: the final metrics (mm) — what sweeps and scripts read back."""
     path = out / "results" / "summary.json"
@@ -248,11 +257,7 @@ def test(cfg: ExperimentConfig) -> dict[str, float]:
     from poseact.data.modules import LiftingDataModule
 
     out = Path(cfg.output_dir)
-    if not cfg.checkpoint:
-        last = out / "checkpoints" / LAST_CHECKPOINT
-        if not last.exists():
-            raise FileNotFoundError(f"no checkpoint given (checkpoint=...) and none at {last}")
-        cfg.checkpoint = str(last)
+    cfg.checkpoint = str(resolve_test_checkpoint(cfg.checkpoint, out))
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule = LiftingDataModule(cfg)
     task = build_task(cfg, datamodule)

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.experiment import LAST_CHECKPOINT, _finish_wandb, _loggers, _quiet_third_party, _write_config, write_summary
+from poseact.experiment import (
+    LAST_CHECKPOINT,
+    _finish_wandb,
+    _loggers,
+    _quiet_third_party,
+    _write_config,
+    resolve_test_checkpoint,
+    write_summary,
+)
 
 log = logging.getLogger("poseact")
 
@@ -87,6 +95,9 @@ def _final_test(task, dm, trainer, out: Path) -> dict[str, float]:
     if trainer.is_global_zero and results:
         write_summary(out, results)
         print("\n".join(f"{k:24s} {v:8.2f}" for k, v in sorted(results.items())))
+        from poseact.viz.plots import write_run_plots
+
+        write_run_plots(out, "test")  # results/training_curves.png
     _finish_wandb(trainer)
     return results
 
@@ -98,11 +109,7 @@ def test(cfg) -> dict[str, float]:
     from poseact.data.image_module import ImageClipDataModule
 
     out = Path(cfg.output_dir)
-    if not cfg.checkpoint:
-        last = out / "checkpoints" / LAST_CHECKPOINT
-        if not last.exists():
-            raise FileNotFoundError(f"no checkpoint given (checkpoint=...) and none at {last}")
-        cfg.checkpoint = str(last)
+    cfg.checkpoint = str(resolve_test_checkpoint(cfg.checkpoint, out))
     pl.seed_everything(cfg.seed, verbose=False)
     dm = ImageClipDataModule(cfg)
     task = build_task(cfg, dm)

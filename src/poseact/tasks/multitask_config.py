@@ -11,7 +11,7 @@ from poseact.models.multitask import SPNetConfig
 
 @dataclass
 class ImageDataConfig:
-    store: str | None = None  # a store with frames/images; None = render the synthetic motion
+    store: str | None = None  # an image store (rendered frames or data_prep image references); None = render the synthetic motion
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
     render_size: int = 64  # crop side of the rendered synthetic images, pixels
     render_frame_step: int = 5  # 50 fps -> 10 fps
