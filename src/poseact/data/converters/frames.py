@@ -86,6 +86,16 @@ def image_ref(path: Path, out: PathLike) -> str:
     return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(Path(out).parent))).as_posix()
 
 
+def frame_paths(frame_dir: Path, pattern: str, indices, fields: dict) -> list[Path]:
+    """The frame files of 0-based frame ``indices``: ``pattern`` formatted with ``frame`` (1-based),
+    ``index`` (0-based) and ``fields``; a pattern naming another field is a ``ConversionError``."""
+    try:
+        return [frame_dir / pattern.format(frame=int(i) + 1, index=int(i), **fields) for i in indices]
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConversionError(f"frame pattern {pattern!r} is invalid ({e!r}); fields: frame, index, "
+                              f"{', '.join(fields)}") from None
+
+
 def missing_files(paths: list[Path]) -> list[Path]:
     """The entries of ``paths`` that are not files."""
     return [p for p in paths if not p.is_file()]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from poseact.data.builder import StoreBuilder
-from poseact.data.converters.frames import BadInput, check_boxes, image_ref, missing_files, require_path
+from poseact.data.converters.frames import BadInput, check_boxes, frame_paths, image_ref, missing_files, require_path
 from poseact.data.converters.npz import ConversionError, PathLike
 from poseact.data.store import StoreError, open_store, write_store
 from poseact.geometry import image_coordinates, project_to_2d
@@ -85,11 +85,7 @@ def convert_h36m_frames(pose_store: PathLike, frames: PathLike, out: PathLike, l
         width, height = (int(v) for v in src.cameras.res[cam])
         idx = np.arange(0, int(c.length[row]), frame_step)
         fields = dict(subject=c.subject[row], take=c.take[row], camera=src.cameras.name[cam])
-        try:
-            paths = [frame_dir / pattern.format(frame=int(i) + 1, index=int(i), **fields) for i in idx]
-        except (KeyError, IndexError, ValueError) as e:
-            raise ConversionError(f"frame pattern {pattern!r} is invalid ({e!r}); fields: frame, index, "
-                                  f"{', '.join(fields)}") from None
+        paths = frame_paths(frame_dir, pattern, idx, fields)
         lost = missing_files(paths)
         if lost:
             log.bad("clips with missing frames", f"clip {name}: {len(lost)} of {len(paths)} frame files missing "

@@ -40,6 +40,7 @@ from poseact.data.builder import StoreBuilder
 from poseact.data.converters.frames import (
     BadInput,
     check_boxes,
+    frame_paths,
     image_ref,
     left_right_decision,
     missing_files,
@@ -209,11 +210,7 @@ def convert_ntu(skeletons: PathLike, frames: PathLike, out: PathLike, layout: st
         joints = joints[keep]
         fields = dict(name=path.stem, setup=setup, camera=camera, performer=performer, replication=replication,
                       action=action)
-        try:
-            paths = [frame_dir / pattern.format(frame=int(f) + 1, index=int(f), **fields) for f in keep]
-        except (KeyError, IndexError, ValueError) as e:
-            raise ConversionError(f"frame pattern {pattern!r} is invalid ({e!r}); fields: frame, index, "
-                                  f"{', '.join(fields)}") from None
+        paths = frame_paths(frame_dir, pattern, keep, fields)
         lost = missing_files(paths)
         if lost:
             log.bad("sequences with missing frames",
