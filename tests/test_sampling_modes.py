@@ -16,7 +16,7 @@ from poseact.config import ConfigError, load_config
 from poseact.data.lifting import SelectionError
 from poseact.data.sampling import BalancedActions, CycledActions, ShardedBatchSampler
 from poseact.metrics import bn_momentum
-from poseact.schedule import make_schedule
+from poseact.schedule import make_schedule, short_run_warning
 
 DEMO = REPO / "configs/experiment/demo.yaml"
 ACTIONS = np.repeat([0, 1, 2], [50, 20, 31])
@@ -81,6 +81,16 @@ def test_unit_epoch_and_sample_schedules():
     assert single.bn_momentum_at(3000) == pytest.approx(bn_momentum(0.5, 1.0))
     steps = make_schedule("steps", 10, 400, 1500, 1, 64, 1e-3, 0.95, 0.1, 0.001)
     assert steps.total_samples == 640
+
+
+def test_short_runs_are_warned_about_the_batchnorm_momentum():
+    reference = make_schedule("epochs", 80, 1_500_000, 1_500_000, 15, 1024, 1e-3, 0.95, 0.1, 0.001)
+    assert short_run_warning(reference, 80 * 1465) is None  # the reference's run: a 1,000-step window is ~1 %
+    message = short_run_warning(reference, 627)  # a 4-epoch synthetic budget
+    assert "optim.bn_momentum_end=0.001" in message and "627 steps" in message
+    assert "optim.bn_momentum_end=0.016" in message  # a window of ~63 steps, a tenth of the run
+    short = make_schedule("epochs", 4, 160_000, 160_000, 10, 1024, 1e-3, 0.95, 0.1, 0.01)
+    assert short_run_warning(short, 627) is None
 
 
 # -- data module ---------------------------------------------------------------------------------

@@ -68,21 +68,35 @@ def _loggers(cfg: ExperimentConfig, out: Path) -> list:
     return loggers
 
 
+def checkpoint_callbacks(directory: Path, monitor: str, mode: str) -> list:
+    """Two checkpoint callbacks: the best epoch by ``monitor`` (``epochNNN.ckpt``, the only one
+    kept) and ``last.ckpt`` rewritten at the end of every training epoch (and where a budget ends
+    mid-epoch), which is what a resumed run starts from.
+
+    One callback cannot do both: Lightning ≥ 2.5 rewrites ``save_last`` only when a top-k
+    checkpoint was saved at the same step, so with a monitor ``last.ckpt`` would stay at the best
+    epoch and a resumed run would repeat epochs."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    best = ModelCheckpoint(dirpath=directory, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                           save_top_k=1, monitor=monitor, mode=mode)
+    last = ModelCheckpoint(dirpath=directory, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1,
+                           save_on_train_epoch_end=True, enable_version_counter=False)
+    return [best, last]
+
+
 def build_trainer(cfg: ExperimentConfig, out: Path, enable_checkpointing: bool = True, callbacks: list | None = None,
                   datamodule=None):
     """A Lightning Trainer with W&B + CSV loggers and epoch-end checkpoints in ``out/checkpoints``
     (plus any extra ``callbacks``). With a set-up ``datamodule`` and a ``budget.amount``, training
     stops when the budget is spent, and ``eval.validate_every`` validates at budget intervals."""
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ModelCheckpoint
 
     _quiet_third_party()
     t = cfg.trainer
     callbacks = list(callbacks or [])
     if enable_checkpointing:
-        callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}",
-                                         auto_insert_metric_name=False, save_last=True, save_top_k=1,
-                                         monitor="val/p1", mode="min"))
+        callbacks += checkpoint_callbacks(out / "checkpoints", "val/p1", "min")
     limits = {k: v for k, v in (("limit_train_batches", t.limit_train_batches),
                                  ("limit_val_batches", t.limit_val_batches)) if v != 1.0}
     length = {"max_epochs": t.max_epochs, "check_val_every_n_epoch": cfg.eval.validate_every_n_epochs}
@@ -176,6 +190,7 @@ def fit(cfg: ExperimentConfig, callbacks: list | None = None) -> dict[str, float
     import pytorch_lightning as pl
 
     from poseact.data.modules import LiftingDataModule
+    from poseact.schedule import short_run_warning
 
     out = Path(cfg.output_dir)
     _write_config(cfg, out)
@@ -184,7 +199,11 @@ def fit(cfg: ExperimentConfig, callbacks: list | None = None) -> dict[str, float
     task = build_task(cfg, datamodule)
     datamodule.setup("fit")
     trainer = build_trainer(cfg, out, callbacks=callbacks, datamodule=datamodule)
-    log.info("budget: %s", datamodule.schedule())
+    schedule = datamodule.schedule()
+    log.info("budget: %s", schedule)
+    warning = short_run_warning(schedule, datamodule.steps_for(schedule.total_samples))
+    if warning:
+        log.warning(warning)
     last = out / "checkpoints" / LAST_CHECKPOINT
     ckpt_path = str(last) if cfg.resume and last.exists() else None
     if ckpt_path:

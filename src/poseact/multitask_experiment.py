@@ -17,6 +17,7 @@ from poseact.experiment import (
     _loggers,
     _quiet_third_party,
     _write_config,
+    checkpoint_callbacks,
     resolve_test_checkpoint,
     write_summary,
 )
@@ -28,16 +29,13 @@ def build_trainer(cfg, out: Path, enable_checkpointing: bool = True, callbacks: 
     """Trainer with the project's loggers; checkpoints keep the best ``val/mpjpe`` (3-D) or
     ``val/pckh`` (2-D) and ``last.ckpt``."""
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import ModelCheckpoint
 
     _quiet_third_party()
     t = cfg.trainer
     callbacks = list(callbacks or [])
     if enable_checkpointing:
         monitor, mode = ("val/mpjpe", "min") if cfg.model.dim == 3 else ("val/pckh", "max")
-        callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", filename="epoch{epoch:03d}",
-                                         auto_insert_metric_name=False, save_last=True, save_top_k=1,
-                                         monitor=monitor, mode=mode))
+        callbacks += checkpoint_callbacks(out / "checkpoints", monitor, mode)
     limits = {k: v for k, v in (("limit_train_batches", t.limit_train_batches),
                                  ("limit_val_batches", t.limit_val_batches)) if v != 1.0}
     return pl.Trainer(

@@ -63,3 +63,26 @@ def make_schedule(unit: str, amount: float, epoch_samples: int, full_epoch_sampl
     return Schedule(unit=unit, samples_per_unit=per_unit, total_samples=int(round(amount * per_unit)),
                     samples_per_decay=per_decay, stepwise=unit in ("epochs", "unit_epochs"), lr=lr,
                     lr_decay=lr_decay, bn_start=bn_start, bn_end=bn_end)
+
+
+# The final BatchNorm momentum m averages running statistics over about 1/m steps. The reference
+# ends at 0.001 (1,000 steps) after ~100k steps, when the lr has decayed and the weights barely
+# move. Over a short run the same window spans most of the run while the weights still change, and
+# evaluation uses statistics of older weights: measured on the synthetic set (4-epoch, 627-step
+# budget, benchmarks/RESULTS.md), P1 84 mm with the reference's 0.001 against 44 mm with 0.01.
+BN_WINDOW_WARN_FRACTION = 0.25
+
+
+def short_run_warning(schedule: Schedule, total_steps: int) -> str | None:
+    """A warning when the final BatchNorm averaging window (``1 / bn_end`` steps) covers more than
+    :data:`BN_WINDOW_WARN_FRACTION` of a run of ``total_steps`` optimizer steps, else None."""
+    if schedule.bn_end <= 0 or total_steps <= 0:
+        return None
+    window = 1.0 / schedule.bn_end
+    if window <= BN_WINDOW_WARN_FRACTION * total_steps:
+        return None
+    suggestion = 1.0 / (0.1 * total_steps)  # a window of a tenth of the run
+    return (f"BatchNorm momentum ends at optim.bn_momentum_end={schedule.bn_end:g}, i.e. running statistics "
+            f"averaged over the last ~{window:,.0f} steps, but this run has {total_steps:,} steps: evaluation "
+            f"would use statistics of much older weights. The reference's value suits its ~100k-step runs; "
+            f"for this one set optim.bn_momentum_end={min(0.1, suggestion):.2g} or more.")
