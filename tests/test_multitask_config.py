@@ -27,3 +27,23 @@ def test_multitask_config_errors_name_the_key():
         load_config(EXP / "multitask_tiny.yaml", ["model.input_size=48", "data.render_size=48"])
     with pytest.raises(ConfigError, match="data.render_size"):
         load_config(EXP / "multitask_tiny.yaml", ["data.render_size=128"])
+
+
+def test_mixing_example_config_composes():
+    """The dataset-mixing example (stores of the user's own conversions) loads and validates."""
+    cfg = load_config(EXP / "multitask_mpii_h36m_penn.yaml")
+    d = cfg.data
+    assert [(s.store, s.subjects, s.weight) for s in d.pose_sources] == [
+        ("data/mpii/mpii_h36m17.h5", ["train"], 1.0), ("data/h36m/h36m_frames.h5", ["S1", "S5", "S6", "S7", "S8"], 1.0)]
+    assert (d.action_source.store, d.action_source.subjects) == ("data/Penn_Action/penn_h36m17.h5", ["train"])
+    assert (cfg.model.num_joints, cfg.model.dim, cfg.model.num_actions) == (17, 3, [15])
+    assert load_config(EXP / "multitask_tiny.yaml").data.pose_sources == []  # unset: data.store as before
+
+
+def test_mixing_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="Key 'subject' not in 'ActionSourceConfig'"):
+        load_config(EXP / "multitask_tiny.yaml", ["data.action_source={store: a.h5, subject: [S1]}"])
+    with pytest.raises(ConfigError, match=r"data.pose_sources\[0\].store is missing"):
+        load_config(EXP / "multitask_tiny.yaml", ["data.pose_sources=[{subjects: [S1]}]"])
+    with pytest.raises(ConfigError, match=r"data.action_source.subjects is empty \(store 'a.h5'\)"):
+        load_config(EXP / "multitask_tiny.yaml", ["data.action_source={store: a.h5}"])

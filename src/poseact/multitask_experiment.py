@@ -77,6 +77,7 @@ def fit(cfg, callbacks: list | None = None) -> dict[str, float]:
     _write_config(cfg, out)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = ImageClipDataModule(cfg)
+    dm.training_sources()  # open and check data.pose_sources / data.action_source before anything trains
     task = build_task(cfg, dm)
     trainer = build_trainer(cfg, out, callbacks=callbacks)
     last = out / "checkpoints" / LAST_CHECKPOINT

@@ -2,10 +2,17 @@
 (``frames/images``, the synthetic default) or with image files (``frames/image_ref``, written by the
 ``data_prep/`` converters of MPII, Penn Action, NTU RGB+D and Human3.6M frames; decoded lazily and
 cropped to ``model.input_size``) → training pairs ``{"pose": pseudo-clips, "action": clips}``, centred
-test clips and sliding test clips (video-level action accuracy)."""
+test clips and sliding test clips (video-level action accuracy).
+
+Mixing datasets (deephar trains pose steps on MPII + Human3.6M, action steps on Penn or NTU):
+``data.pose_sources`` lists stores, subjects and weights for the pose pseudo-clips and
+``data.action_source`` the store of the action clips; unset, both come from ``data.store`` with
+``data.subjects_train``. Validation and test always use ``data.store`` with ``data.subjects_test``.
+The sources are checked against the model before training (:meth:`ImageClipDataModule.training_sources`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +51,123 @@ class _Pairs(Dataset):
         return {"pose": self.pose[i], "action": self.action[i]}
 
 
+@dataclass
+class TrainingSource:
+    """Clip rows of one store used by the pose or the action steps."""
+
+    store: PoseStore
+    rows: np.ndarray
+    weight: float = 1.0
+
+
+def source_counts(weights: list[float], n: int) -> np.ndarray:
+    """Items per source out of ``n``, proportional to ``weights`` (largest remainder: sums to ``n``)."""
+    w = np.asarray(weights, dtype=np.float64)
+    exact = n * w / w.sum()
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    return counts
+
+
+class MixedPseudoClips(Dataset):
+    """Pose pseudo-clips from several sources: each epoch source k supplies ``source_counts`` of the
+    ``length`` items (its weight's share), in an order shuffled per (seed, epoch); item i is the
+    j-th pseudo-clip of its source's dataset, plus ``source ()`` int64 = k. Deterministic per seed
+    and epoch, like :class:`~poseact.data.clips.ClipDataset`."""
+
+    def __init__(self, parts: list[ClipDataset], weights: list[float], length: int, seed: int = 0) -> None:
+        self.parts, self.length, self.seed = parts, length, seed
+        self.counts = source_counts(weights, length)
+        self.epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+        for part in self.parts:
+            part.epoch = epoch
+        order = np.repeat(np.arange(len(self.parts)), self.counts)
+        self.source = np.random.default_rng([self.seed, epoch, len(self.parts)]).permutation(order)
+        self.local = np.zeros(self.length, dtype=np.int64)  # index of item i within its source
+        for k in range(len(self.parts)):
+            hits = self.source == k
+            self.local[hits] = np.arange(hits.sum())
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        k = int(self.source[i])
+        return {**self.parts[k][int(self.local[i])], "source": torch.tensor(k, dtype=torch.int64)}
+
+
 class ImageClipDataModule(pl.LightningDataModule):
     def __init__(self, cfg) -> None:
         super().__init__()
         self.cfg = cfg
         self.store: PoseStore | None = None
+        self._stores: dict[str, PoseStore] = {}
+        self._sources: tuple[list[TrainingSource], TrainingSource] | None = None
+
+    def _open(self, path: str | Path) -> PoseStore:
+        """One in-memory copy per store file (``data.store`` and the sources may name the same one)."""
+        key = str(Path(path).resolve())
+        if key not in self._stores:
+            self._stores[key] = open_store(path)
+        return self._stores[key]
 
     def load(self) -> PoseStore:
+        """The evaluation store ``data.store`` (also the training store when no sources are set)."""
         if self.store is None:
-            self.store = open_store(resolve_image_store(self.cfg))
+            self.store = self._open(resolve_image_store(self.cfg))
         return self.store
+
+    def _source(self, path: str, subjects: list[str], what: str, weight: float = 1.0,
+                action: bool = False) -> TrainingSource:
+        """Open and check one configured source; errors name the key, the store and the problem."""
+        store = self._open(path)
+        where = f"{what} (store {str(path)!r})"
+        model = self.cfg.model
+        joints = {"frames/keypoints": store.keypoints.shape[1]}
+        if store.pose3d is not None:
+            joints["frames/pose3d"] = store.pose3d.shape[1]
+        for name, j in joints.items():
+            if j != model.num_joints:
+                raise StoreError(f"{where}: {name} has {j} joints (layout {store.layout_2d}), model.num_joints is "
+                                 f"{model.num_joints}; convert the dataset with --layout h36m17 (17) or mpii16 (16)")
+        present = set(store.clips.subject.tolist())
+        missing = [s for s in subjects if s not in present]
+        if missing:
+            raise StoreError(f"{where}: subjects {missing} not in the store; store subjects: {sorted(present)}")
+        rows = np.flatnonzero(np.isin(store.clips.subject, subjects))
+        if action:
+            if not store.actions or not (store.clips.action[rows] >= 0).any():
+                raise StoreError(f"{where}: no action labels in the clips of subjects {list(subjects)} "
+                                 f"(store actions: {len(store.actions)}); an action source needs labelled clips")
+            if model.num_actions and len(store.actions) != model.num_actions[0]:
+                raise StoreError(f"{where}: {len(store.actions)} action classes, model.num_actions[0] is "
+                                 f"{model.num_actions[0]}")
+        return TrainingSource(store, rows, float(weight))
+
+    def training_sources(self) -> tuple[list[TrainingSource], TrainingSource]:
+        """``(pose sources, action source)``, opened and checked once: joint counts against
+        ``model.num_joints``, subjects present in their store, the action source's labels and class
+        count against ``model.num_actions[0]``. Unset sources are ``data.store`` with
+        ``data.subjects_train`` (unchecked, as before)."""
+        if self._sources is None:
+            d = self.cfg.data
+            default = None
+            if not d.pose_sources or d.action_source is None:
+                default = TrainingSource(self.load(), self._rows(d.subjects_train, "subjects_train"))
+            pose = [self._source(s.store, s.subjects, f"data.pose_sources[{i}]", s.weight)
+                    for i, s in enumerate(d.pose_sources)] or [default]
+            action = (self._source(d.action_source.store, d.action_source.subjects, "data.action_source", action=True)
+                      if d.action_source is not None else default)
+            self._sources = (pose, action)
+        return self._sources
 
     def _rows(self, subjects: list[str], what: str) -> np.ndarray:
         store = self.load()
@@ -65,12 +179,18 @@ class ImageClipDataModule(pl.LightningDataModule):
 
     def train_dataloader(self):
         d = self.cfg.data
-        rows = self._rows(d.subjects_train, "subjects_train")
+        pose, action = self.training_sources()
         n = d.steps_per_epoch * d.batch_size
-        common = dict(t=d.clip_length, subsample=list(d.subsample_train), augment=d.augment, length=n,
+        common = dict(t=d.clip_length, subsample=list(d.subsample_train), augment=d.augment,
                       size=self.cfg.model.input_size)
-        pairs = _Pairs(ClipDataset(self.store, rows, pseudo=True, seed=self.cfg.seed, **common),
-                       ClipDataset(self.store, rows, seed=self.cfg.seed + 1, **common))
+        if d.pose_sources:  # source 0 keeps the seed of the single-store pseudo-clips, the others their own
+            counts = source_counts([s.weight for s in pose], n)
+            parts = [ClipDataset(s.store, s.rows, pseudo=True, seed=self.cfg.seed + (k + 1 if k else 0), length=int(c),
+                                 **common) for k, (s, c) in enumerate(zip(pose, counts))]
+            pose_ds = MixedPseudoClips(parts, [s.weight for s in pose], n, seed=self.cfg.seed)
+        else:
+            pose_ds = ClipDataset(pose[0].store, pose[0].rows, pseudo=True, seed=self.cfg.seed, length=n, **common)
+        pairs = _Pairs(pose_ds, ClipDataset(action.store, action.rows, seed=self.cfg.seed + 1, length=n, **common))
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         pairs.pose.epoch = pairs.action.epoch = epoch
         return DataLoader(pairs, batch_size=d.batch_size, shuffle=False, num_workers=d.num_workers,

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from poseact.config import ConfigError, EvalConfig, LoggerConfig, SyntheticDataConfig, TrainerConfig
 from poseact.data.clips import AugmentConfig
 from poseact.models.multitask import SPNetConfig
+
+
+@dataclass
+class PoseSourceConfig:
+    """A store the pose steps draw pseudo-clips from (``data.pose_sources``), ``weight`` = its share."""
+
+    store: str | None = None  # an image store (data_prep/ or rendered); required
+    subjects: list[str] = field(default_factory=list)  # its clips used for pose steps; required
+    weight: float = 1.0  # relative share of the pose pseudo-clips (> 0)
+
+
+@dataclass
+class ActionSourceConfig:
+    """The store the action steps draw clips from (``data.action_source``)."""
+
+    store: str | None = None  # an image store with action labels; required
+    subjects: list[str] = field(default_factory=list)  # required
 
 
 @dataclass
@@ -25,6 +43,11 @@ class ImageDataConfig:
     steps_per_epoch: int = 100
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     num_workers: int = 0
+    #: pose steps: pseudo-clips from these stores in proportion to their weights; empty = ``store`` with
+    #: ``subjects_train``. Validation and test always use ``store`` with ``subjects_test``.
+    pose_sources: list[PoseSourceConfig] = field(default_factory=list)
+    #: action steps: clips of this store; null = ``store`` with ``subjects_train``
+    action_source: ActionSourceConfig | None = None
 
 
 @dataclass
@@ -80,6 +103,21 @@ def validate(cfg: MultitaskExperimentConfig) -> None:
         (t.mode == "pose" or bool(cfg.model.action_pyramids), "model.action_pyramids",
          f"is empty, but train.mode={t.mode} trains actions"),
     ]
+    for i, src in enumerate(d.pose_sources):
+        key = f"data.pose_sources[{i}]"
+        checks += [
+            (src.store is not None, f"{key}.store", "is missing (the path of an image store)"),
+            (bool(src.subjects), f"{key}.subjects", f"is empty (store {src.store!r}): name the subjects to train on"),
+            (math.isfinite(src.weight) and src.weight > 0, f"{key}.weight",
+             f"must be positive, got {src.weight} (store {src.store!r})"),
+        ]
+    if d.action_source is not None:
+        src = d.action_source
+        checks += [
+            (src.store is not None, "data.action_source.store", "is missing (the path of an image store)"),
+            (bool(src.subjects), "data.action_source.subjects",
+             f"is empty (store {src.store!r}): name the subjects to train on"),
+        ]
     for ok, key, msg in checks:
         if not ok:
             raise ConfigError(f"{key} {msg}")
