@@ -67,10 +67,11 @@ def run(out: Path, seed: int, budget: int, every: int, extra: list[str]) -> tupl
 
 def final_on_action(out: Path, action: str) -> float:
     """Final P1 (mm, flip TTA) of one action from the run's ``results/test_per_action.csv``."""
-    with open(out / "results/test_per_action.csv") as f:
-        for r in csv.DictReader(f):
-            if r["action"] == action:
-                return float(r["p1"])  # mm
+    from poseact.viz.plots import read_per_action
+
+    for row in read_per_action(out / "results/test_per_action.csv"):
+        if row["action"] == action:
+            return row["p1"]
     raise KeyError(f"{out}: no test row for action {action!r}")
 
 

@@ -243,11 +243,14 @@ def _final_test(cfg: ExperimentConfig, task, datamodule, trainer, out: Path) -> 
 
 def resolve_test_checkpoint(checkpoint: str | None, out: Path) -> Path:
     """The checkpoint ``test`` evaluates: the one given, else the run's ``checkpoints/last.ckpt``."""
-    path = Path(checkpoint) if checkpoint else out / "checkpoints" / LAST_CHECKPOINT
-    if not path.exists():
-        what = f"checkpoint {checkpoint!r}" if checkpoint else f"no checkpoint given (checkpoint=...) and none at {path}"
-        raise FileNotFoundError(what + (" not found" if checkpoint else ""))
-    return path
+    if checkpoint:
+        if not Path(checkpoint).exists():
+            raise FileNotFoundError(f"checkpoint {checkpoint!r} not found")
+        return Path(checkpoint)
+    last = out / "checkpoints" / LAST_CHECKPOINT
+    if not last.exists():
+        raise FileNotFoundError(f"no checkpoint given (checkpoint=...) and none at {last}")
+    return last
 
 
 def write_summary(out: Path, summary: dict[str, float]) -> Path:

@@ -70,14 +70,15 @@ def source_counts(weights: list[float], n: int) -> np.ndarray:
 
 
 class MixedPseudoClips(Dataset):
-    """Pose pseudo-clips from several sources: each epoch source k supplies ``source_counts`` of the
-    ``length`` items (its weight's share), in an order shuffled per (seed, epoch); item i is the
-    j-th pseudo-clip of its source's dataset, plus ``source ()`` int64 = k. Deterministic per seed
-    and epoch, like :class:`~poseact.data.clips.ClipDataset`."""
+    """Pose pseudo-clips from several sources: each epoch source k supplies all ``len(parts[k])`` of
+    its items (sized by :func:`source_counts`), interleaved in an order shuffled per (seed, epoch);
+    item i is the j-th pseudo-clip of its source's dataset, plus ``source ()`` int64 = k.
+    Deterministic per seed and epoch, like :class:`~poseact.data.clips.ClipDataset`."""
 
-    def __init__(self, parts: list[ClipDataset], weights: list[float], length: int, seed: int = 0) -> None:
-        self.parts, self.length, self.seed = parts, length, seed
-        self.counts = source_counts(weights, length)
+    def __init__(self, parts: list[ClipDataset], seed: int = 0) -> None:
+        self.parts, self.seed = parts, seed
+        self.counts = np.array([len(p) for p in parts], dtype=np.int64)
+        self.length = int(self.counts.sum())
         self.epoch = 0
 
     @property
@@ -187,7 +188,7 @@ class ImageClipDataModule(pl.LightningDataModule):
             counts = source_counts([s.weight for s in pose], n)
             parts = [ClipDataset(s.store, s.rows, pseudo=True, seed=self.cfg.seed + (k + 1 if k else 0), length=int(c),
                                  **common) for k, (s, c) in enumerate(zip(pose, counts))]
-            pose_ds = MixedPseudoClips(parts, [s.weight for s in pose], n, seed=self.cfg.seed)
+            pose_ds = MixedPseudoClips(parts, seed=self.cfg.seed)
         else:
             pose_ds = ClipDataset(pose[0].store, pose[0].rows, pseudo=True, seed=self.cfg.seed, length=n, **common)
         pairs = _Pairs(pose_ds, ClipDataset(action.store, action.rows, seed=self.cfg.seed + 1, length=n, **common))
