@@ -23,10 +23,10 @@ def main() -> None:
     p.add_argument("--render-frames", type=int, default=50)
     args = p.parse_args()
     from poseact.infer.gaps import fill_gaps
-    from poseact.infer.layouts import convert_layout
-    from poseact.infer.lifter import lift, load_lifter
-    from poseact.models.compat import save_videopose3d_checkpoint
-    from poseact.models.temporal import TemporalLifter
+    from poseact.layouts import convert_layout
+    from poseact.lifting.inference import lift, load_lifter
+    from poseact.lifting.checkpoint import save_videopose3d_checkpoint
+    from poseact.lifting.models.temporal import TemporalLifter
     from poseact.viz.render import render_video
 
     torch.set_num_threads(torch.get_num_threads())

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from poseact.data.lifting import LiftingArrays, WindowDataset, select_sequences
-from poseact.data.store import CameraTable, ClipTable, PoseStore
+from poseact.lifting.datasets import LiftingArrays, WindowDataset, select_sequences
+from poseact.store import CameraTable, ClipTable, PoseStore
 from poseact.geometry import h36m_cameras
-from poseact.models.temporal import TemporalLifter
+from poseact.lifting.models.temporal import TemporalLifter
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_JOB = {"wall_s": 240.0, "peak_rss_gb": 0.74}  # quoted in the issue: run.py on this machine kind

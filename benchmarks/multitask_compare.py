@@ -51,9 +51,10 @@ def run(mode: str, seed: int, iterations: int, cache: str, output_dir: Path, ext
     (plus ``time_s``, the wall time of the fit)."""
     import pytorch_lightning as pl
 
-    from poseact.config import load_config
-    from poseact.data.image_module import ImageClipDataModule
-    from poseact.multitask_experiment import build_task, build_trainer
+    from poseact.run.config import load_config
+    from poseact.run.folder import RunFolder
+    from poseact.run.registry import family
+    from poseact.run.trainer import build_trainer
 
     per_epoch = min(iterations, 100)
     if iterations % per_epoch:
@@ -64,9 +65,9 @@ def run(mode: str, seed: int, iterations: int, cache: str, output_dir: Path, ext
                                       f"eval.validate_every_n_epochs={epochs}",
                                       f"output_dir={output_dir / f'{mode}_seed{seed}'}"] + extra)
     pl.seed_everything(seed, verbose=False)
-    dm = ImageClipDataModule(cfg)
-    task = build_task(cfg, dm)
-    trainer = build_trainer(cfg, Path(cfg.output_dir), enable_checkpointing=False)
+    fam = family("multitask")
+    task, dm = fam.build(cfg, "fit")
+    trainer = build_trainer(cfg, RunFolder(cfg.output_dir), None, options=fam.trainer_options(cfg, dm, 1))
     t0 = time.perf_counter()
     trainer.fit(task, datamodule=dm)
     elapsed = time.perf_counter() - t0

@@ -17,7 +17,8 @@ import time
 import torch
 from torch import nn
 
-from poseact.models.multitask import SPNet, SPNetConfig, count_parameters
+from poseact.multitask.models.spnet import SPNet, SPNetConfig
+from poseact.nn import count_parameters
 
 CONFIGS = {
     # the reference's speed model (eval_speed2d): Penn 2-D, 6 pyramids, action in all, replica, F=160
@@ -25,7 +26,7 @@ CONFIGS = {
                         pose_replica=True, pose_features=160, visual_features=160),
     # pose-only 2-D, 8 pyramids at 256 px (the MAC table of spec §3.12)
     "pose8": SPNetConfig(num_joints=16, dim=2, num_pyramids=8),
-    # the CPU test/demo model (configs/model/spnet_small.yaml) at 64 px
+    # the CPU test/demo model (configs/multitask/model/spnet_small.yaml) at 64 px
     "small": SPNetConfig(num_joints=17, dim=3, input_size=64, num_pyramids=2, num_levels=3, growth=32,
                          stem_channels=32, kernel_size=3, action_pyramids=[1, 2], num_actions=[10],
                          pose_features=64, visual_features=64),

@@ -39,11 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def epoch_samples(overrides: list[str]) -> int:
     """Samples in one mixed training epoch of the demo setup (to express budgets in epochs)."""
-    from poseact.config import load_config
-    from poseact.data.modules import LiftingDataModule
+    from poseact.run.config import load_config
+    from poseact.run.registry import family
 
-    dm = LiftingDataModule(load_config(REPO / "configs/experiment/demo.yaml", overrides))
-    dm.setup("fit")
+    _, dm = family("lifting").build(load_config(REPO / "configs/experiment/demo.yaml", overrides), "fit")
     return len(dm.train_set)
 
 

@@ -24,8 +24,8 @@ import numpy as np
 
 CHILD = r"""
 import json, resource, sys, numpy as np
-from poseact.data.store import open_store
-from poseact.data.lifting import LiftingArrays, WindowDataset, select_sequences
+from poseact.store import open_store
+from poseact.lifting.datasets import LiftingArrays, WindowDataset, select_sequences
 def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 base = rss()
 store = open_store(sys.argv[1])
@@ -41,7 +41,7 @@ print(json.dumps({"baseline_gb": base, "peak_gb": rss(), "arrays_gb": nbytes / 1
 
 def write_big_store(path: Path, rows: int, clip_len: int = 2500, chunk: int = 500_000) -> None:
     """An H36M-shaped store (17 joints, 4 cameras) written in chunks, following schema poseact/1."""
-    from poseact.data.store import SCHEMA, STR, CameraTable
+    from poseact.store import SCHEMA, STR, CameraTable
     from poseact.geometry import h36m_cameras
 
     rng = np.random.default_rng(0)

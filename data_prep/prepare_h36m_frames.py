@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from poseact.data.prep_cli import add_image_options, convert_and_describe, split_subjects
+from poseact.convert.cli import add_image_options, convert_and_describe, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.frames.parent / "h36m_frames.h5"
 
-    from poseact.data.converters import convert_h36m_frames
+    from poseact.convert import convert_h36m_frames
 
     return convert_and_describe(parser.prog, lambda: convert_h36m_frames(
         args.pose_store, args.frames, out, layout=args.layout, pattern=args.pattern, frame_step=args.frame_step,

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from poseact.data.prep_cli import convert_and_describe, default_output, split_subjects
+from poseact.convert.cli import convert_and_describe, default_output, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or default_output(args.data_2d)
 
-    from poseact.data.converters import convert_humaneva
+    from poseact.convert import convert_humaneva
 
     return convert_and_describe(parser.prog, lambda: convert_humaneva(
         args.data_3d, args.data_2d, out, subjects=split_subjects(args.subjects)))

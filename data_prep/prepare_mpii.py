@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from poseact.data.prep_cli import add_image_options, convert_and_describe
+from poseact.convert.cli import add_image_options, convert_and_describe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.annotations.with_name("mpii.h5")
 
-    from poseact.data.converters import convert_mpii
+    from poseact.convert import convert_mpii
 
     def convert():
         val = None

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from poseact.data.prep_cli import add_image_options, convert_and_describe, split_subjects
+from poseact.convert.cli import add_image_options, convert_and_describe, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.frames.parent / "ntu.h5"
 
-    from poseact.data.converters import convert_ntu
-    from poseact.data.converters.ntu import KINECT_V2_COLOR
+    from poseact.convert import convert_ntu
+    from poseact.convert.ntu import KINECT_V2_COLOR
 
     return convert_and_describe(parser.prog, lambda: convert_ntu(
         args.skeletons, args.frames, out, layout=args.layout, left_right=args.left_right, pattern=args.pattern,

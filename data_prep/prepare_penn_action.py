@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from poseact.data.prep_cli import add_image_options, convert_and_describe
+from poseact.convert.cli import add_image_options, convert_and_describe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --root, or both --labels and --frames")
     out = args.out or (args.root or args.labels.parent) / "penn_action.h5"
 
-    from poseact.data.converters import convert_penn_action
+    from poseact.convert import convert_penn_action
 
     return convert_and_describe(parser.prog, lambda: convert_penn_action(
         args.root, out, layout=args.layout, left_right=args.left_right, labels=args.labels,

@@ -17,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 def build_projected_store(subjects=("S1", "S9"), actions=("Walking", "Sitting"), frames=60, seed=0,
                           unlabeled=()):
     """A small store whose 2-D is the exact projection of simple 3-D motion (4 H36M cameras)."""
-    from poseact.data.builder import StoreBuilder
-    from poseact.data.store import CameraTable
+    from poseact.store.builder import StoreBuilder
+    from poseact.store import CameraTable
     from poseact.geometry import h36m_cameras, image_coordinates, project_to_2d, world_to_camera
 
     rng = np.random.default_rng(seed)
@@ -44,7 +44,7 @@ def build_projected_store(subjects=("S1", "S9"), actions=("Walking", "Sitting"),
 
 @pytest.fixture
 def projected_store(tmp_path):
-    from poseact.data.store import write_store
+    from poseact.store import write_store
 
     return write_store(tmp_path / "projected.h5", build_projected_store())
 
@@ -52,7 +52,7 @@ def projected_store(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory) -> Path:
     """A small synthetic store (3 subjects, 2-second takes), generated once per session."""
-    from poseact.data.synthetic import SyntheticConfig, synthetic_store
+    from poseact.synthetic import SyntheticConfig, synthetic_store
 
     cfg = SyntheticConfig(subjects=["S1", "S5", "S9"], takes_per_action=1, seconds_per_take=3.0, seed=0)
     return synthetic_store(cfg, tmp_path_factory.mktemp("synthetic"))

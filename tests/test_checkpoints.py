@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from poseact.experiment import checkpoint_callbacks
+from poseact.run.trainer import checkpoint_callbacks
 
 
 class _Regressor:

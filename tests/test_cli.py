@@ -85,8 +85,8 @@ def test_fit_export_and_evaluate_as_videopose3d_checkpoint(projected_store, tmp_
 
 def test_original_checkpoint_sizes_the_model(projected_store, tmp_path, capsys):
     """A 9-frame original file evaluated under the 27-frame demo config: its architecture wins."""
-    from poseact.models.compat import save_videopose3d_checkpoint
-    from poseact.models.temporal import TemporalLifter
+    from poseact.lifting.checkpoint import save_videopose3d_checkpoint
+    from poseact.lifting.models.temporal import TemporalLifter
 
     path = save_videopose3d_checkpoint(tmp_path / "nine.bin", TemporalLifter(17, 2, 17, [3, 3], channels=16))
     assert main(["test", DEMO, f"data.store={projected_store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",

@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from poseact.models.compat import (
-    CheckpointError, infer_architecture, load_videopose3d_checkpoint, save_videopose3d_checkpoint,
-)
-from poseact.models.temporal import TemporalLifter
+from poseact.errors import CheckpointError
+from poseact.lifting.checkpoint import infer_architecture, read_lifter_checkpoint, save_videopose3d_checkpoint
+from poseact.lifting.models.temporal import TemporalLifter
+
+
+def load_videopose3d_checkpoint(path, num_joints_in=None):
+    """The one lifter-checkpoint reader, built into models: ``(pose, trajectory or None, {epoch, lr})``."""
+    ckpt = read_lifter_checkpoint(path, num_joints_in=num_joints_in)
+    pose, traj = ckpt.build()
+    return pose, traj, {"epoch": ckpt.epoch, "lr": ckpt.lr}
 
 
 def _original_file(path, widths=(3, 3, 3), channels=64, traj="none", drop_bn_counters=False, in_features=2):
@@ -71,8 +77,8 @@ def test_bad_checkpoints(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.bin"):
         load_videopose3d_checkpoint(tmp_path / "nope.bin")
     torch.save({"something": 1}, tmp_path / "other.bin")
-    with pytest.raises(CheckpointError, match="no 'model_pos'"):
+    with pytest.raises(CheckpointError, match="not a poseact or VideoPose3D checkpoint"):
         load_videopose3d_checkpoint(tmp_path / "other.bin")
     (tmp_path / "junk.bin").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="could not be read"):
+    with pytest.raises(CheckpointError, match="unreadable"):
         load_videopose3d_checkpoint(tmp_path / "junk.bin")

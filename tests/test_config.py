@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from poseact.config import ConfigError, load_config
+from poseact.run.config import ConfigError, load_config
 
 
 def test_demo_config_composes_defaults_and_overrides():

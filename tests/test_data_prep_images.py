@@ -18,8 +18,8 @@ import scipy.io
 import torch
 from PIL import Image
 
-from poseact.data.clips import AugmentConfig, ClipDataset
-from poseact.data.converters import (
+from poseact.multitask.clips import AugmentConfig, ClipDataset
+from poseact.convert import (
     ConversionError,
     ConversionWarning,
     InputNotFoundError,
@@ -29,10 +29,12 @@ from poseact.data.converters import (
     convert_penn_action,
     read_skeleton,
 )
-from poseact.data.converters.ntu import KINECT_V2_COLOR
-from poseact.data.images import FrameImageError
-from poseact.data.store import StoreError, open_store, write_store
-from poseact.skeleton import LayoutMappingError, get_skeleton, joint_map
+from poseact.convert.ntu import KINECT_V2_COLOR
+from poseact.store.images import FrameImageError
+from poseact.store import StoreError, open_store, write_store
+from poseact.errors import LayoutError
+from poseact.layouts import joint_map
+from poseact.skeleton import get_skeleton
 
 from conftest import REPO, build_projected_store
 from helpers.image_datasets import (
@@ -134,7 +136,7 @@ def test_mpii_bad_input(mpii, tmp_path):
     scipy.io.savemat(tmp_path / "other.mat", {"annolist": np.zeros(3)})
     with pytest.raises(ConversionError, match="no MATLAB struct 'RELEASE'"):
         convert_mpii(tmp_path / "other.mat", tmp_path / "o.h5", images=images)
-    with pytest.raises(LayoutMappingError, match="coco17"):
+    with pytest.raises(LayoutError, match="coco17"):
         convert_mpii(mpii["mat"], tmp_path / "o.h5", images=images, layout="coco17")
     # a missing image: an error naming it, or a counted skip
     (images / "a.jpg").rename(images / "x.jpg")
@@ -223,7 +225,7 @@ def test_penn_bad_input(penn, tmp_path):
     scipy.io.savemat(root / "labels" / "0001.mat", {**mat, "x": mat["x"] + 500, "bbox": np.zeros((0, 4))})
     with pytest.raises(ConversionError, match="lies outside the image 96x80"):
         convert_penn_action(root, tmp_path / "o.h5")
-    with pytest.raises(LayoutMappingError, match="to 'humaneva15'"):
+    with pytest.raises(LayoutError, match="to 'humaneva15'"):
         convert_penn_action(root, tmp_path / "o.h5", layout="humaneva15")
 
 
@@ -430,7 +432,7 @@ def test_h36m_frames_store_and_batch(h36m, tmp_path):
 
 def test_h36m_frames_bad_input(h36m, tmp_path):
     frames = h36m["frames"]
-    with pytest.raises(LayoutMappingError, match="coco17"):
+    with pytest.raises(LayoutError, match="coco17"):
         convert_h36m_frames(h36m["pose"], frames, tmp_path / "o.h5", layout="coco17")
     with pytest.raises(ConversionError, match=r"subjects \['S9'\] not in the store"):
         convert_h36m_frames(h36m["pose"], frames, tmp_path / "o.h5", subjects=["S9"])
@@ -474,15 +476,16 @@ def test_partial_store_schema(penn, tmp_path):
     store.clips.action[0] = -1
     again = open_store(write_store(tmp_path / "ok.h5", store))
     assert again.partial and again.clips.action[0] == -1 and np.isnan(again.boxes[1]).all()
-    from poseact.data.lifting import LiftingArrays, SelectionError
+    from poseact.errors import SelectionError
+    from poseact.lifting.datasets import LiftingArrays
 
     with pytest.raises(SelectionError, match="partial"):
         LiftingArrays.from_store(again)
 
 
 def test_image_data_module_reads_a_converted_store(penn, tmp_path):
-    from poseact.config import load_config
-    from poseact.data.image_module import ImageClipDataModule
+    from poseact.run.config import load_config
+    from poseact.multitask.datamodule import ImageClipDataModule
 
     store = convert_penn_action(penn["root"], tmp_path / "penn.h5")
     cfg = load_config(REPO / "configs" / "experiment" / "multitask_tiny.yaml", [
@@ -528,7 +531,7 @@ def test_scripts(mpii, penn, ntu, tmp_path, capsys):
 def test_crop_file_decodes_small_and_keeps_geometry(tmp_path):
     """A large image cropped small: JPEG via a reduced decode (draft), PNG via a box-filtered region;
     both put the dots where the affine says, and agree with each other."""
-    from poseact.data.images import crop_file, to_crop
+    from poseact.store.images import crop_file, to_crop
 
     points = np.array([[250.0, 180.0], [520.0, 260.0], [400.0, 420.0], [610.0, 450.0]])
     crops = {}

@@ -10,9 +10,9 @@ import torch
 
 from conftest import REPO
 from poseact.cli import main
-from poseact.infer.lifter import lift, load_lifter
-from poseact.models.compat import save_videopose3d_checkpoint
-from poseact.models.temporal import TemporalLifter
+from poseact.lifting.inference import lift, load_lifter
+from poseact.lifting.checkpoint import save_videopose3d_checkpoint
+from poseact.lifting.models.temporal import TemporalLifter
 from poseact.skeleton import get_skeleton
 from poseact.viz.video import VideoError, iter_frames, video_info, write_video
 
@@ -78,9 +78,9 @@ def test_infer_ckpt_with_trajectory_converts_mediapipe(tmp_path):
 
 
 def test_lift_equals_the_evaluation_path(tmp_path):
-    """Inference pads and flips exactly as ``LiftingTask`` evaluates (spec §6.2–6.3)."""
+    """Inference pads and flips exactly as ``LiftingModule`` evaluates (spec §6.2–6.3)."""
     from poseact.geometry import normalize_screen_coordinates
-    from poseact.tasks.lifting import flip_tta
+    from poseact.lifting.tta import flip_tta
 
     lifter = load_lifter(_bin(tmp_path / "h36m.bin", seed=3))
     kps = np.random.default_rng(0).uniform(0, 1000, (40, 17, 2)).astype(np.float32)

@@ -18,9 +18,9 @@ from conftest import REPO
 from poseact.cli import main
 from poseact.infer import multitask_keypoints as mk
 from poseact.infer.formats import read_keypoints
-from poseact.models.compat import save_videopose3d_checkpoint
-from poseact.models.multitask import SPNetConfig
-from poseact.models.temporal import TemporalLifter
+from poseact.lifting.checkpoint import save_videopose3d_checkpoint
+from poseact.multitask.models.spnet import SPNetConfig
+from poseact.lifting.models.temporal import TemporalLifter
 from poseact.viz.video import iter_frames, write_video
 
 TINY = REPO / "configs" / "experiment" / "multitask_tiny.yaml"
@@ -93,10 +93,19 @@ def test_detect_frames_with_a_box_and_a_moved_checkpoint(multitask_ckpt, tmp_pat
     assert track.layout == "h36m17" and track.keypoints.shape == (3, 17, 2) and (track.width, track.height) == (60, 40)
     assert (track.keypoints[..., 0] >= 10).all() and (track.keypoints[..., 0] <= 40).all()
     assert (track.keypoints[..., 1] >= -5).all() and (track.keypoints[..., 1] <= 25).all()
-    # a checkpoint away from its run folder needs its config
+    # a checkpoint describes its network: it works away from its run folder
     moved = tmp_path / "elsewhere" / "mt.ckpt"
     moved.parent.mkdir()
     shutil.copy(multitask_ckpt, moved)
+    assert main(["detect", str(folder), "--keypoint-checkpoint", str(moved), "--min-confidence", "0",
+                 "--out", str(tmp_path / "k1.json")]) == 0
+    # one written before checkpoints described their network needs its config away from its run
+    import torch
+
+    raw = torch.load(moved, weights_only=False)
+    raw["hyper_parameters"].pop("model")
+    torch.save(raw, moved)
+    capsys.readouterr()
     assert main(["detect", str(folder), "--keypoint-checkpoint", str(moved), "--out", str(tmp_path / "k2.json")]) == 2
     err = capsys.readouterr().err
     assert "mt.ckpt" in err and "--keypoint-config" in err
@@ -128,7 +137,7 @@ def test_bad_input_names_the_file_and_leaves_nothing(multitask_ckpt, tmp_path, c
           expect=["humaneva.bin", "last.ckpt", "15 joints", "h36m17"])
     # a lifter checkpoint where the keypoint model should be
     fails(str(video), "--checkpoint", lifter, "--keypoint-checkpoint", lifter,
-          expect=["lifter.bin", "no multi-task SPNet weights"])
+          expect=["lifter.bin", "lifter checkpoint, not a multitask one"])
     # an undecodable video
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00not a video" * 50)

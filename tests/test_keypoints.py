@@ -9,10 +9,32 @@ import pytest
 
 from poseact.infer.formats import KeypointFileError, read_keypoints
 from poseact.infer.gaps import NoPersonError, fill_gaps
-from poseact.infer.layouts import CONVERSIONS, LayoutError, convert_layout
+from poseact.layouts import LayoutError, can_convert, convert_layout, input_recipe
 from poseact.skeleton import get_skeleton
 
 H36M = {n: i for i, n in enumerate(get_skeleton("h36m17").joint_names)}
+DETECTOR_CONVERSIONS = [("coco17", "h36m17"), ("halpe26", "h36m17"), ("mediapipe33", "h36m17"), ("mpii16", "h36m17"),
+                        ("halpe26", "coco17"), ("mediapipe33", "coco17")]
+
+
+def test_name_derived_recipes_equal_the_documented_tables():
+    """The conversions are derived from joint names (poseact.layouts.DERIVED); joint by joint they are
+    the tables in the module docstring (source indices averaged; -1 - j = target joint j)."""
+    coco = ((11, 12), (12,), (14,), (16,), (11,), (13,), (15,), (-1, -9), (5, 6), (0,), (1, 2), (5,), (7,), (9,),
+            (6,), (8,), (10,))
+    expected = {
+        ("coco17", "h36m17"): coco,
+        ("halpe26", "h36m17"): coco[:10] + ((17,),) + coco[11:],
+        ("mediapipe33", "h36m17"): ((23, 24), (24,), (26,), (28,), (23,), (25,), (27,), (-1, -9), (11, 12), (0,),
+                                    (2, 5), (11,), (13,), (15,), (12,), (14,), (16,)),
+        ("mpii16", "h36m17"): ((6,), (2,), (1,), (0,), (3,), (4,), (5,), (-1, -9), (7,), (8,), (9,), (13,), (14,),
+                               (15,), (12,), (11,), (10,)),
+        ("mediapipe33", "coco17"): tuple((j,) for j in (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)),
+        ("halpe26", "coco17"): tuple((j,) for j in range(17)),
+    }
+    for pair, recipe in expected.items():
+        assert input_recipe(*pair) == recipe, pair
+    assert not can_convert("h36m17", "coco17") and not can_convert("humaneva15", "h36m17")
 
 
 def _named(layout: str, rng) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -65,7 +87,7 @@ def _mirror(layout: str) -> np.ndarray:
 
 def test_conversions_map_left_to_left():
     """Mirroring then converting equals converting then mirroring: no left/right mix-ups."""
-    for (src, dst) in CONVERSIONS:
+    for (src, dst) in DETECTOR_CONVERSIONS:
         kps, _ = _named(src, np.random.default_rng(2))
         conf = np.ones(kps.shape[:2], np.float32)
         a, _ = convert_layout(kps[:, _mirror(src)], conf, src, dst)

@@ -62,8 +62,8 @@ def test_astronaut_keypoints_are_plausible(mediapipe_env, astronaut_frames, tmp_
 
 
 def test_infer_from_frames_runs_detection(mediapipe_env, astronaut_frames, tmp_path, monkeypatch):
-    from poseact.models.compat import save_videopose3d_checkpoint
-    from poseact.models.temporal import TemporalLifter
+    from poseact.lifting.checkpoint import save_videopose3d_checkpoint
+    from poseact.lifting.models.temporal import TemporalLifter
 
     monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
     ckpt = save_videopose3d_checkpoint(tmp_path / "m.bin", TemporalLifter(17, 2, 17, [3], channels=16))

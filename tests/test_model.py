@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from poseact.models.temporal import TemporalLifter, count_parameters
+from poseact.lifting.models.temporal import TemporalLifter
+from poseact.nn import count_parameters
 
 
 @pytest.mark.parametrize("widths,params,traj,keys", [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from poseact.config import ConfigError, load_config, task_spec
+from poseact.run.config import ConfigError, load_config
+from poseact.run.registry import family
 from conftest import REPO
 
 EXP = REPO / "configs" / "experiment"
@@ -12,12 +13,12 @@ EXP = REPO / "configs" / "experiment"
 
 @pytest.mark.parametrize("name", ["multitask_synthetic.yaml", "multitask_tiny.yaml"])
 def test_multitask_configs_load(name):
-    from poseact.tasks.multitask_config import MultitaskExperimentConfig
+    from poseact.multitask.config import MultitaskConfig
 
     cfg = load_config(EXP / name)
-    assert isinstance(cfg, MultitaskExperimentConfig) and cfg.task == "multitask"
+    assert isinstance(cfg, MultitaskConfig) and cfg.task == "multitask"
     assert cfg.model.input_size == cfg.data.render_size and cfg.model.action_pyramids
-    assert task_spec("multitask").runner == "poseact.multitask_experiment"
+    assert family("multitask").schema is MultitaskConfig
 
 
 def test_multitask_config_errors_name_the_key():

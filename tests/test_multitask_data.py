@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from poseact.data.clips import AugmentConfig, ClipDataset, clip_frame_index, multi_clip_starts
-from poseact.data.store import StoreError, open_store, write_store
-from poseact.tasks.multitask_losses import action_loss, camera_space, pckh, pose_loss, root_aligned_error
+from poseact.multitask.clips import AugmentConfig, ClipDataset, clip_frame_index, multi_clip_starts
+from poseact.store import StoreError, open_store, write_store
+from poseact.multitask.losses import action_loss, camera_space, pckh, pose_loss, root_aligned_error
 
 
 @pytest.fixture(scope="module")
 def image_store(tmp_path_factory):
-    from poseact.data.render import RenderConfig, rendered_store
-    from poseact.data.synthetic import SyntheticConfig
+    from poseact.synthetic.render import RenderConfig, rendered_store
+    from poseact.synthetic import SyntheticConfig
 
     cfg = RenderConfig(SyntheticConfig(subjects=["S1"], actions=["Walking", "Sitting"], takes_per_action=1,
                                        seconds_per_take=2.0), size=64, frame_step=5, cameras=[0, 2])

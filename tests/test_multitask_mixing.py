@@ -16,9 +16,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from poseact.config import ConfigError, load_config
-from poseact.data.converters.penn import PENN_ACTIONS
-from poseact.data.store import StoreError
+from poseact.run.config import ConfigError, load_config
+from poseact.convert.penn import PENN_ACTIONS
+from poseact.store import StoreError
 
 from conftest import REPO
 from helpers.image_datasets import write_mpii, write_penn
@@ -28,9 +28,9 @@ TINY = REPO / "configs" / "experiment" / "multitask_tiny.yaml"
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    from poseact.data.converters import convert_mpii, convert_penn_action
-    from poseact.data.render import RenderConfig, rendered_store
-    from poseact.data.synthetic import SyntheticConfig
+    from poseact.convert import convert_mpii, convert_penn_action
+    from poseact.synthetic.render import RenderConfig, rendered_store
+    from poseact.synthetic import SyntheticConfig
 
     root = tmp_path_factory.mktemp("mixing")
     mpii, penn = write_mpii(root), write_penn(root)
@@ -58,7 +58,7 @@ def mixed_cfg(stores, *overrides: str, mpii_weight: float = 1.0, rendered_weight
 
 
 def test_pose_items_come_from_both_stores_by_weight(stores):
-    from poseact.data.image_module import ImageClipDataModule, source_counts
+    from poseact.multitask.datamodule import ImageClipDataModule, source_counts
 
     assert list(source_counts([1.0, 3.0], 16)) == [4, 12] and list(source_counts([1.0, 1.0, 1.0], 16)) == [6, 5, 5]
     cfg = mixed_cfg(stores)
@@ -90,7 +90,7 @@ def test_pose_items_come_from_both_stores_by_weight(stores):
 
 
 def test_one_pose_source_reproduces_the_single_store_pseudo_clips(stores):
-    from poseact.data.image_module import ImageClipDataModule
+    from poseact.multitask.datamodule import ImageClipDataModule
 
     plain = load_config(TINY, [f"data.store={stores['rendered']}", "data.subjects_train=[S1]",
                                "data.subjects_test=[S1]", "data.clip_length=4", "data.steps_per_epoch=2"])
@@ -120,8 +120,9 @@ class Record(pl.Callback):
 def test_mixed_training_steps_have_finite_losses(stores, tmp_path):
     """Real alternating steps of the tiny SPNet on MPII (2-D) + rendered (3-D) pose pseudo-clips and
     Penn action clips: every loss is finite and the weights move."""
-    from poseact.data.image_module import ImageClipDataModule
-    from poseact.multitask_experiment import build_task, build_trainer
+    from poseact.run.folder import RunFolder
+    from poseact.run.registry import family
+    from poseact.run.trainer import build_trainer
 
     cfg = mixed_cfg(stores, "data.steps_per_epoch=3", "trainer.limit_val_batches=1",
                     "trainer.log_every_n_steps=1",
@@ -130,12 +131,12 @@ def test_mixed_training_steps_have_finite_losses(stores, tmp_path):
     torch.set_num_threads(1)
     try:
         pl.seed_everything(cfg.seed, verbose=False)
-        dm = ImageClipDataModule(cfg)
-        dm.training_sources()
-        task = build_task(cfg, dm)
+        fam = family("multitask")
+        task, dm = fam.build(cfg, "fit")
         start = copy.deepcopy(task.model.state_dict())
         record = Record()
-        trainer = build_trainer(cfg, tmp_path / "run", enable_checkpointing=False, callbacks=[record])
+        trainer = build_trainer(cfg, RunFolder(tmp_path / "run"), None, callbacks=[record],
+                                options=fam.trainer_options(cfg, dm, 1))
         trainer.fit(task, datamodule=dm)
     finally:
         torch.set_num_threads(before)
@@ -148,7 +149,7 @@ def test_mixed_training_steps_have_finite_losses(stores, tmp_path):
 
 def _check(cfg, expect: str, store: str):
     """``training_sources`` (what ``poseact fit`` runs before training) raises naming the store and ``expect``."""
-    from poseact.data.image_module import ImageClipDataModule
+    from poseact.multitask.datamodule import ImageClipDataModule
 
     with pytest.raises(StoreError, match=re.escape(f"(store {str(store)!r})") + ".*" + expect):
         ImageClipDataModule(cfg).training_sources()
@@ -169,7 +170,7 @@ def test_source_errors_name_the_store(stores, tmp_path):
                                                     f"(store {str(stores['rendered'])!r})")):
         mixed_cfg(stores, rendered_weight=0)
     # `poseact fit` stops on them before a trainer exists
-    from poseact.multitask_experiment import fit
+    from poseact.run.commands import fit
 
     with pytest.raises(StoreError, match=re.escape(str(stores["mpii16"]))):
         fit(mixed_cfg(stores, f"data.pose_sources=[{mpii16}]", f"output_dir={tmp_path / 'run'}"))

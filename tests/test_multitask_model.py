@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from poseact.models.multitask import SPNet, SPNetConfig, count_parameters
-from poseact.models.spnet_layers import SoftArgmax2d, joint_confidence, max_min_pool, spatial_softmax
+from poseact.multitask.models.spnet import SPNet, SPNetConfig
+from poseact.nn import count_parameters
+from poseact.multitask.models.layers import SoftArgmax2d, joint_confidence, max_min_pool, spatial_softmax
 
 # (config, millions of parameters in spec §3.12)
 PAPER_SIZES = [

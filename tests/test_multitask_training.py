@@ -15,7 +15,7 @@ LEARN = REPO / "configs" / "experiment" / "multitask_tiny_learn.yaml"
 
 def _validate(trainer, task, cfg, subjects: list[str]) -> dict[str, float]:
     """``val/*`` metrics of ``task`` (eval mode: BN running statistics) on the centred clips of ``subjects``."""
-    from poseact.data.image_module import ImageClipDataModule
+    from poseact.multitask.datamodule import ImageClipDataModule
 
     cfg = copy.deepcopy(cfg)
     cfg.data.subjects_test = list(subjects)
@@ -45,16 +45,17 @@ def test_training_lowers_pose_and_action_error(tmp_path, tmp_path_factory, one_t
     accuracy 90-100 %; the thresholds below leave about a factor 2 of margin."""
     import pytorch_lightning as pl
 
-    from poseact.config import load_config
-    from poseact.data.image_module import ImageClipDataModule
-    from poseact.multitask_experiment import build_task, build_trainer
+    from poseact.run.config import load_config
+    from poseact.run.folder import RunFolder
+    from poseact.run.registry import family
+    from poseact.run.trainer import build_trainer
 
     cfg = load_config(LEARN, [f"output_dir={tmp_path / 'run'}",
                               f"data.synthetic.cache_dir={tmp_path_factory.mktemp('mt_cache')}"])
     pl.seed_everything(cfg.seed, verbose=False)
-    dm = ImageClipDataModule(cfg)
-    task = build_task(cfg, dm)
-    trainer = build_trainer(cfg, tmp_path / "run", enable_checkpointing=False)
+    fam = family("multitask")
+    task, dm = fam.build(cfg, "fit")
+    trainer = build_trainer(cfg, RunFolder(tmp_path / "run"), None, options=fam.trainer_options(cfg, dm, 1))
     held0 = _validate(trainer, task, cfg, cfg.data.subjects_test)
     train0 = _validate(trainer, task, cfg, cfg.data.subjects_train)
     trainer.fit(task, datamodule=dm)
@@ -77,12 +78,12 @@ def test_pose_and_action_steps_have_their_own_optimizer_state(mode, shared, coun
     pose step leaves the action optimizer's state untouched."""
     import torch
 
-    from poseact.config import load_config
-    from poseact.tasks.multitask import MultitaskTask
+    from poseact.run.config import load_config
+    from poseact.multitask.module import MultitaskModule
 
     cfg = load_config(TINY, [f"train.mode={mode}", f"train.shared_optimizer_state={str(shared).lower()}",
                              "train.lr_milestones=[1]"])
-    task = MultitaskTask(cfg)
+    task = MultitaskModule(cfg)
     opts, scheds = task.configure_optimizers()
     assert len(opts) == len(scheds) == count
     n = sum(1 for _ in task.parameters())

@@ -7,7 +7,9 @@ import csv
 import numpy as np
 import pytest
 
-from poseact.viz.plots import plot_metric_vs_budget, read_metrics, write_run_plots
+from poseact.run.commands import write_run_plots
+from poseact.run.folder import RunFolder
+from poseact.viz.plots import plot_metric_vs_budget
 
 
 def _write_csv(path, rows):
@@ -41,11 +43,11 @@ def test_run_plots_from_results_and_resumed_logs(tmp_path):
     _write_csv(run / "csv/version_1/metrics.csv",
                [{"epoch": 1, "step": 25, "train/loss_3d_step": 0.5}, {"epoch": 1, "step": 39, "val/p1": 70.0,
                                                                        "train/lr": 9.5e-4}])
-    m = read_metrics(run)
+    m = RunFolder(run).read_metrics()
     assert [s for s, _, _ in m["train/loss_3d_step"]] == [5, 15, 25]
     assert m["train/loss_3d_step"][-1][2] == 0.5  # the later version wins
     assert [v for _, _, v in m["val/p1"]] == [90.0, 70.0]
-    written = write_run_plots(run)
+    written = write_run_plots(RunFolder(run))
     assert sorted(p.name for p in written) == ["test_per_action.png", "training_curves.png"]
     h, w, _ = _png_size(run / "results/test_per_action.png")
     assert w > 400 and h > 200
@@ -56,7 +58,7 @@ def test_run_plots_never_fail_a_run(tmp_path, capsys):
     run = tmp_path / "run"
     (run / "results").mkdir(parents=True)
     (run / "results/test_per_action.csv").write_text("action,p1\nWalking,not-a-number\n")
-    assert write_run_plots(run) == []
+    assert write_run_plots(RunFolder(run)) == []
     assert "skipped" in capsys.readouterr().out
 
 

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from poseact.config import ConfigError, load_config
-from poseact.data.lifting import SelectionError
-from poseact.data.sampling import BalancedActions, CycledActions, ShardedBatchSampler
-from poseact.metrics import bn_momentum
-from poseact.schedule import make_schedule, short_run_warning
+from poseact.run.config import ConfigError, load_config
+from poseact.errors import SelectionError
+from poseact.lifting.sampling import BalancedActions, CycledActions, ShardedBatchSampler
+from poseact.lifting.clock import bn_momentum
+from poseact.lifting.clock import make_schedule, short_run_warning
+from poseact.run.registry import family
 
 DEMO = REPO / "configs/experiment/demo.yaml"
 ACTIONS = np.repeat([0, 1, 2], [50, 20, 31])
@@ -101,25 +102,22 @@ def _cfg(store, out, *extra):
                               "trainer.enable_progress_bar=false", f"output_dir={out}", "resume=false", *extra])
 
 
-def test_single_mode_restricts_train_and_test(projected_store, tmp_path):
-    from poseact.data.modules import LiftingDataModule
+def _datamodule(cfg):
+    return family("lifting").build(cfg, "fit")[1]
 
-    dm = LiftingDataModule(_cfg(projected_store, tmp_path, "data.sampling.mode=single", "data.sampling.actions=[Sit]"))
-    dm.setup("fit")
+
+def test_single_mode_restricts_train_and_test(projected_store, tmp_path):
+    dm = _datamodule(_cfg(projected_store, tmp_path, "data.sampling.mode=single", "data.sampling.actions=[Sit]"))
     names = {dm.store.actions[a] for a in dm.train_set.sample_actions()}
     assert names == {"Sitting"} and {i["action"] for i in dm.test_set} == {"Sitting"}
-    dm = LiftingDataModule(_cfg(projected_store, tmp_path, "data.sampling.mode=single", "data.sampling.actions=[Sit]",
-                                "data.sampling.eval_all_actions=true"))
-    dm.setup("fit")
+    dm = _datamodule(_cfg(projected_store, tmp_path, "data.sampling.mode=single", "data.sampling.actions=[Sit]",
+                          "data.sampling.eval_all_actions=true"))
     assert {i["action"] for i in dm.test_set} == {"Sitting", "Walking"}
 
 
 def test_bad_sampling_settings(projected_store, tmp_path):
-    from poseact.data.modules import LiftingDataModule
-
     with pytest.raises(SelectionError, match=r"\['Dancing'\] matches no action"):
-        LiftingDataModule(_cfg(projected_store, tmp_path, "data.sampling.mode=single",
-                               "data.sampling.actions=[Dancing]")).setup("fit")
+        _datamodule(_cfg(projected_store, tmp_path, "data.sampling.mode=single", "data.sampling.actions=[Dancing]"))
     with pytest.raises(ConfigError, match="budget.amount"):
         _cfg(projected_store, tmp_path, "budget.amount=0")
     with pytest.raises(ConfigError, match="data.sampling.mode"):
@@ -130,7 +128,7 @@ def test_bad_sampling_settings(projected_store, tmp_path):
 
 @pytest.mark.slow
 def test_sample_budget_is_spent_exactly_by_every_mode(projected_store, tmp_path):
-    from poseact.experiment import fit
+    from poseact.run.commands import fit
 
     for mode in ("mixed", "cycled", "balanced"):
         out = tmp_path / mode

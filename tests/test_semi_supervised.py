@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import REPO, build_projected_store
-from poseact.config import ConfigError, load_config
-from poseact.data.lifting import SelectionError
-from poseact.data.sampling import EndlessPermutation, EpochPermutation, SemiSupervisedBatchSampler, ShardedBatchSampler
-from poseact.data.store import write_store
+from poseact.run.config import ConfigError, load_config
+from poseact.errors import SelectionError
+from poseact.lifting.sampling import EndlessPermutation, EpochPermutation, SemiSupervisedBatchSampler, ShardedBatchSampler
+from poseact.store import write_store
 from poseact.geometry import h36m_cameras, project_to_2d
-from poseact.losses import bone_length_loss, bone_lengths, reprojection_loss, trajectory_loss
+from poseact.lifting.losses import bone_length_loss, bone_lengths, reprojection_loss, trajectory_loss
 from poseact.skeleton import H36M17
 
 DEMO = REPO / "configs/experiment/demo.yaml"
@@ -53,7 +53,7 @@ def test_bone_length_terms_by_hand():
 
 
 def test_reprojection_gradients_reach_pose_and_trajectory_models():
-    from poseact.models.temporal import TemporalLifter
+    from poseact.lifting.models.temporal import TemporalLifter
 
     torch.manual_seed(0)
     pose_model = TemporalLifter(17, 2, 17, [3, 3], channels=16)
@@ -101,8 +101,8 @@ def test_overlapping_subjects_and_zero_subset_are_errors():
 
 
 def test_unlabeled_clips_without_intrinsics_are_an_error(projected_store, tmp_path):
-    from poseact.data.converters import convert_custom
-    from poseact.experiment import fit
+    from poseact.convert import convert_custom
+    from poseact.run.commands import fit
 
     custom = tmp_path / "data_2d_custom_clip.npz"
     kp = np.random.default_rng(0).uniform(100, 500, (80, 17, 2)).astype(np.float32)
@@ -134,7 +134,7 @@ def _epoch_metric(out, name):
 
 @pytest.mark.slow
 def test_unlabeled_reprojection_loss_falls(tmp_path):
-    from poseact.experiment import fit
+    from poseact.run.commands import fit
 
     store = write_store(tmp_path / "s.h5", build_projected_store(frames=120, unlabeled=("S2",)))
     out = tmp_path / "run"
@@ -149,7 +149,7 @@ def test_unlabeled_reprojection_loss_falls(tmp_path):
 @pytest.mark.slow
 def test_unlabeled_3d_never_reaches_the_loss(tmp_path):
     """Poisoning the unlabeled subject's 3-D changes nothing: it is never read."""
-    from poseact.experiment import fit
+    from poseact.run.commands import fit
 
     clean = build_projected_store(frames=60, subjects=("S1", "S2", "S9"))
     poisoned = build_projected_store(frames=60, subjects=("S1", "S2", "S9"))
@@ -168,11 +168,10 @@ def test_unlabeled_3d_never_reaches_the_loss(tmp_path):
 
 
 def test_causal_target_is_the_output_aligned_frame(tmp_path, projected_store):
-    from poseact.data.modules import LiftingDataModule
-    from poseact.experiment import build_task
+    from poseact.run.registry import family
 
     cfg = load_config(DEMO, [f"data.store={projected_store}", "data.subjects_train=[S1]",
                              "data.subjects_test=[S9]", "model.causal=true", "model.channels=8",
                              "model.filter_widths=[3,3]"])
-    task = build_task(cfg, LiftingDataModule(cfg))
+    task, _ = family("lifting").build(cfg, "test")
     assert task.output_frame == 8  # window of 9 frames, causal: the last one (reference: the centre, 4)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import build_projected_store
-from poseact.data.store import SCHEMA, StoreError, describe, open_store, write_store
+from poseact.store import SCHEMA, StoreError, describe, open_store, write_store
 
 
 def test_round_trip_preserves_everything(tmp_path):

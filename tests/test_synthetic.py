@@ -1,4 +1,4 @@
-"""Tests for the synthetic dataset (poseact.data.synthetic, poseact.data.motion): determinism,
+"""Tests for the synthetic dataset (poseact.synthetic, poseact.synthetic.motion): determinism,
 bodies, actions, smoothness, projection, detector noise, unlabeled subjects and the cache."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from poseact.data.motion import body_model, generate_motion
-from poseact.data.store import open_store
-from poseact.data.synthetic import (
+from poseact.synthetic.motion import body_model, generate_motion
+from poseact.store import open_store
+from poseact.synthetic import (
     DEFAULT_ACTIONS,
     DEFAULT_SUBJECTS,
     SyntheticConfig,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from poseact.config import load_config
+from poseact.run.config import load_config
 
 SMALL = ["model.channels=64", "data.batch_size=256", "logger.wandb=false", "trainer.enable_progress_bar=false",
          "data.subjects_train=[S1,S5]", "data.subjects_test=[S9]"]
@@ -27,16 +27,15 @@ def _cfg(store: Path, out: Path, *extra: str):
 def test_27_frame_lifter_learns(tiny_synthetic, tmp_path):
     import pytorch_lightning as pl
 
-    from poseact import experiment
-    from poseact.data.modules import LiftingDataModule
+    from poseact.run import commands
+    from poseact.run.registry import family
 
     cfg = _cfg(tiny_synthetic, tmp_path / "run", "trainer.max_epochs=6")
     # the untrained network's error, measured by the same evaluation code
-    dm = LiftingDataModule(cfg)
-    task = experiment.build_task(cfg, dm)
+    task, dm = family("lifting").build(cfg, "test")
     pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(task, datamodule=dm, verbose=False)
     untrained = task.last_results.action_wise()["p1"] * 1000
-    final = experiment.fit(cfg)
+    final = commands.fit(cfg)
     assert final["p1"] < 0.5 * untrained, (final, untrained)
     assert final["p2"] < final["p1"] and final["n_mpjpe"] <= final["p1"] + 1e-6
     table = (tmp_path / "run/results/test_per_action.md").read_text()

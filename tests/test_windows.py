@@ -3,10 +3,13 @@
 import numpy as np
 import pytest
 
-from poseact.data.sampling import EpochPermutation, ShardedBatchSampler
-from poseact.data.windows import (
-    SequenceViews, deterministic_random, flip_xy, gather_windows, sequence_rows, subset_window, window_rows,
+import torch
+
+from poseact.geometry import mirror_points
+from poseact.lifting.windows import (
+    SequenceViews, deterministic_random, gather_windows, pad_sequence, sequence_rows, subset_window, window_rows,
 )
+from poseact.run.sharding import EpochPermutation, ShardedBatchSampler
 
 
 def _views(lengths, steps=None):
@@ -45,10 +48,21 @@ def test_sequence_rows_pad_for_the_dilated_model():
     assert (sequence_rows(v, 0, pad=2, causal_shift=2) - 100).tolist() == [0, 0, 0, 0, 0, 1, 2, 3]
 
 
-def test_flip_negates_x_and_swaps():
-    pts = np.arange(3 * 2, dtype=np.float32).reshape(3, 2)
-    out = flip_xy(pts, np.array([0, 2, 1]))
-    assert out.tolist() == [[-0.0, 1], [-4, 5], [-2, 3]]
+def test_mirror_negates_x_and_swaps_for_numpy_and_torch():
+    pts = np.arange(3 * 3, dtype=np.float32).reshape(3, 3)  # x, y, confidence
+    out = mirror_points(pts, np.array([0, 2, 1]))
+    assert out.tolist() == [[-0.0, 1, 2], [-6, 7, 8], [-3, 4, 5]] and pts[0, 0] == 0  # a copy
+    assert torch.equal(mirror_points(torch.from_numpy(pts), np.array([0, 2, 1])), torch.from_numpy(out))
+
+
+def test_one_padding_rule_for_rows_and_arrays():
+    """Evaluation pads store rows, inference pads arrays: both edge-replicate pad + shift frames before."""
+    views = _views([5])
+    x = np.arange(100, 105)
+    for pad, shift in ((2, 0), (2, 2), (0, 0)):
+        rows = sequence_rows(views, 0, pad, shift)
+        assert pad_sequence(x, pad, shift).tolist() == rows.tolist()
+    assert pad_sequence(x, 2, 2).tolist() == [100, 100, 100, 100, 100, 101, 102, 103, 104]
 
 
 def test_subset_rule_matches_reference_examples():

@@ -5,7 +5,7 @@ Usage::
     poseact fit CONFIG [key=value ...]       train; resumes from the run's last checkpoint
     poseact test CONFIG [key=value ...]      evaluate checkpoint=... (or the run's last)
     poseact predict CONFIG [key=value ...]   3-D for every test sequence -> predictions.npz
-    poseact export CKPT OUT.bin              a poseact checkpoint in VideoPose3D's format
+    poseact export CKPT OUT.bin              a lifter checkpoint in VideoPose3D's format
     poseact data describe STORE              what a store holds
     poseact data synthetic [key=value ...]   generate (or find) the synthetic store
     poseact sweep SWEEP.yaml [--workers N]   run a W&B sweep YAML offline (Optuna; resumable)
@@ -22,11 +22,13 @@ import argparse
 import sys
 
 EPILOG = "Overrides are OmegaConf dot-lists, e.g. model.channels=256 data.subjects_train=[S1,S5]."
+EXPORT_FORMATS = ("videopose3d",)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="poseact", description="3-D pose experiments (VideoPose3D lifter).",
-                                epilog=EPILOG)
+    p = argparse.ArgumentParser(prog="poseact", epilog=EPILOG,
+                                description="3-D pose and action experiments (VideoPose3D lifter, deephar "
+                                            "multi-task model).")
     sub = p.add_subparsers(dest="command", required=True)
     for name, help_ in (("fit", "train a model (resumes from the run's last checkpoint)"),
                         ("test", "evaluate checkpoint=... on the test subjects"),
@@ -36,9 +38,11 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("overrides", nargs="*", help="key=value overrides")
         if name == "predict":
             c.add_argument("--out", default=None, help="output .npz (default OUTPUT_DIR/predictions.npz)")
-    e = sub.add_parser("export", help="convert a poseact .ckpt to a VideoPose3D .bin")
+    e = sub.add_parser("export", help="write a checkpoint's model in another format (default: VideoPose3D .bin)")
     e.add_argument("checkpoint")
     e.add_argument("output")
+    e.add_argument("--format", default="videopose3d", choices=EXPORT_FORMATS,
+                   help="videopose3d: an original .bin (lifters)")
     d = sub.add_parser("data", help="inspect or generate stores")
     dsub = d.add_subparsers(dest="data_command", required=True)
     desc = dsub.add_parser("describe", help="summarise a store")
@@ -60,64 +64,71 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. The one error boundary: a user error (:class:`poseact.errors.PoseactError`, or
+    an operating-system error naming a file) prints one line ``poseact: error: ...`` and returns 2;
+    Ctrl-C returns 130; anything else is a bug and keeps its traceback."""
     args = _parser().parse_args(argv)
+    from poseact.errors import PoseactError
+
+    try:
+        return _run(args)
+    except PoseactError as e:
+        print(f"poseact: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.filename is None:
+            raise
+        print(f"poseact: error: {e.filename!s}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("poseact: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
     if args.command in ("infer", "detect", "render"):
         from poseact.infer.commands import run as run_media
 
         return run_media(args)
     if args.command == "sweep":
         return _sweep(args)
-    from poseact.config import ConfigError, load_config
-    from poseact.data.lifting import SelectionError
-    from poseact.data.store import StoreError
+    if args.command in ("fit", "test", "predict"):
+        from poseact.run import commands
+        from poseact.run.config import load_config
 
-    try:
-        if args.command in ("fit", "test", "predict"):
-            import importlib
+        cfg = load_config(args.config, args.overrides)
+        if args.command == "fit":
+            commands.fit(cfg)
+        elif args.command == "test":
+            commands.test(cfg)
+        else:
+            commands.predict(cfg, args.out)
+    elif args.command == "export":
+        from poseact.run.commands import export
 
-            from poseact.config import task_spec
+        print(export(args.checkpoint, args.output, args.format))
+    elif args.command == "data":
+        from poseact.store import describe, open_store
 
-            cfg = load_config(args.config, args.overrides)
-            runner = importlib.import_module(task_spec(cfg.task).runner)
-            if args.command == "fit":
-                runner.fit(cfg)
-            elif args.command == "test":
-                runner.test(cfg)
-            else:
-                runner.predict(cfg, args.out)
-        elif args.command == "export":
-            from poseact.experiment import export_videopose3d
+        if args.data_command == "describe":
+            print(describe(open_store(args.store)))
+        else:
+            from poseact.lifting.datasets import resolve_store_path
+            from poseact.run.config import load_config
 
-            print(export_videopose3d(args.checkpoint, args.output))
-        elif args.command == "data":
-            from poseact.data.store import describe, open_store
-
-            if args.data_command == "describe":
-                print(describe(open_store(args.store)))
-            else:
-                from poseact.data.modules import resolve_store_path
-
-                cfg = load_config(None, args.overrides)
-                print(describe(open_store(resolve_store_path(cfg.data))))
-    except (ConfigError, StoreError, SelectionError, FileNotFoundError) as e:
-        print(f"poseact: error: {e}", file=sys.stderr)
-        return 2
+            cfg = load_config(None, args.overrides)
+            print(describe(open_store(resolve_store_path(cfg.data))))
     return 0
 
 
 def _sweep(args) -> int:
-    from poseact.config import ConfigError
-    from poseact.sweep import SweepError, dry_run, load_sweep, run_sweep
+    from poseact.sweep import dry_run, load_sweep, run_sweep
 
-    try:
-        if args.dry_run:
-            print(dry_run(load_sweep(args.sweep)))
-        else:
-            run_sweep(args.sweep, output=args.output, storage=args.storage, workers=args.workers,
-                      max_trials=args.max_trials, seed=args.seed)
-    except (SweepError, ConfigError) as e:
-        print(f"poseact: error: {e}", file=sys.stderr)
-        return 2
+    if args.dry_run:
+        print(dry_run(load_sweep(args.sweep), max_trials=args.max_trials))
+    else:
+        run_sweep(args.sweep, output=args.output, storage=args.storage, workers=args.workers,
+                  max_trials=args.max_trials, seed=args.seed)
     return 0
 
 

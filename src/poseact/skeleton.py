@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from poseact.errors import UnknownLayoutError
+
 
 def mirror_joint_name(name: str) -> str:
     """The joint's name on the other side: ``left_knee`` -> ``right_knee``, ``mouth_right`` ->
@@ -192,7 +194,7 @@ NTU25 = Skeleton(
     # 3 Head, 4-7 left shoulder/elbow/wrist/hand, 8-11 right ..., 12-15 left hip/knee/ankle/foot,
     # 16-19 right ..., 20 SpineShoulder, 21 HandTipLeft, 22 ThumbLeft, 23 HandTipRight, 24 ThumbRight.
     # Names follow our vocabulary (SpineBase = pelvis, SpineMid = spine, SpineShoulder = thorax) so
-    # that joint_map() finds them; the Kinect names are the dataset's. Kinect's tree hangs the neck
+    # that poseact.layouts.joint_map finds them; the Kinect names are the dataset's. Kinect's tree hangs the neck
     # and shoulders on SpineShoulder (20); here they hang on SpineMid (1) because a parent must
     # precede its child (drawing and flipping only).
     parents=(-1, 0, 1, 2, 1, 4, 5, 6, 1, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 7, 11, 11),
@@ -207,53 +209,6 @@ NTU25 = Skeleton(
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (H36M32, H36M17, HUMANEVA15, COCO17, MPII16,
                                                       HALPE26, MEDIAPIPE33, PENN13, NTU25)}
 
-#: Layouts the image datasets are converted into (the multitask model's training layouts).
-TRAINING_LAYOUTS: tuple[str, ...] = ("h36m17", "mpii16")
-
-#: Source layouts with a mapping into every training layout (by joint name, see joint_map).
-MAPPABLE_LAYOUTS: tuple[str, ...] = ("h36m17", "mpii16", "penn13", "ntu25")
-
-
-class LayoutMappingError(ValueError):
-    """No joint mapping is defined between two layouts."""
-
-
-def _swap_side(name: str) -> str:
-    if name.startswith("left_"):
-        return "right_" + name[5:]
-    if name.startswith("right_"):
-        return "left_" + name[6:]
-    return name
-
-
-def joint_map(source: str, target: str, swap_sides: bool = False) -> np.ndarray:
-    """Index map from layout ``source`` into training layout ``target``: ``(J_target,)`` int64,
-    ``map[j]`` = the source joint that fills target joint ``j``, -1 = the source lacks it (NaN).
-
-    Joints are matched by name; names mean the same body point in every layout up to the
-    annotators' conventions (MPII's upper neck and H36M's neck joint are both ``neck``; MPII's and
-    H36M's head top and NTU's head centre are all ``head``; NTU's SpineShoulder is ``thorax``).
-    ``swap_sides`` reads the source's ``left_*`` joints as ``right_*`` and vice versa (spec §10
-    quirk 6: datasets whose "left" is the viewer's left). Raises :class:`LayoutMappingError` for
-    a pair outside ``MAPPABLE_LAYOUTS`` x ``TRAINING_LAYOUTS``.
-    """
-    if source not in MAPPABLE_LAYOUTS or target not in TRAINING_LAYOUTS:
-        raise LayoutMappingError(
-            f"no joint mapping from layout {source!r} to {target!r}: sources with a mapping are "
-            f"{list(MAPPABLE_LAYOUTS)}, targets {list(TRAINING_LAYOUTS)}")
-    names = [_swap_side(n) if swap_sides else n for n in get_skeleton(source).joint_names]
-    index = {n: i for i, n in enumerate(names)}
-    return np.array([index.get(n, -1) for n in get_skeleton(target).joint_names], dtype=np.int64)
-
-
-def map_joints(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Apply a :func:`joint_map` to ``values (..., J_source, C)``: ``(..., J_target, C)`` float32,
-    NaN where the map is -1."""
-    out = np.full((*values.shape[:-2], len(index), values.shape[-1]), np.nan, dtype=np.float32)
-    ok = index >= 0
-    out[..., ok, :] = values[..., index[ok], :]
-    return out
-
 #: Layout names used by VideoPose3D's 2-D metadata, mapped to ours.
 REFERENCE_LAYOUT_NAMES: dict[str, str] = {
     "h36m": "h36m17", "coco": "coco17", "humaneva15": "humaneva15", "mpii": "mpii16",
@@ -265,7 +220,7 @@ def get_skeleton(name: str) -> Skeleton:
     try:
         return SKELETONS[name]
     except KeyError:
-        raise KeyError(f"unknown joint layout {name!r}; known: {sorted(SKELETONS)}") from None
+        raise UnknownLayoutError(f"unknown joint layout {name!r}; known: {sorted(SKELETONS)}") from None
 
 
 def h36m32_to_17(positions: np.ndarray) -> np.ndarray:

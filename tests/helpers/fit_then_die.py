@@ -10,8 +10,8 @@ import sys
 
 import pytorch_lightning as pl
 
-from poseact import experiment
-from poseact.config import load_config
+from poseact.run import commands
+from poseact.run.config import load_config
 
 
 class DieAtStep(pl.Callback):
@@ -25,4 +25,4 @@ class DieAtStep(pl.Callback):
 
 if __name__ == "__main__":
     step, config, *overrides = sys.argv[1:]
-    experiment.fit(load_config(config, overrides), callbacks=[DieAtStep(int(step))])
+    commands.fit(load_config(config, overrides), callbacks=[DieAtStep(int(step))])

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from poseact import experiment
-from poseact.config import load_config
+from poseact.run import commands
+from poseact.run.config import load_config
 
 
 class RecordSamples(pl.Callback):
@@ -29,4 +29,4 @@ class RecordSamples(pl.Callback):
 
 if __name__ == "__main__":
     out, config, *overrides = sys.argv[1:]
-    experiment.fit(load_config(config, overrides), callbacks=[RecordSamples(Path(out))])
+    commands.fit(load_config(config, overrides), callbacks=[RecordSamples(Path(out))])

@@ -5,6 +5,7 @@ from poseact.geometry.camera import (
     flip_intrinsics,
     image_coordinates,
     intrinsics_vector,
+    mirror_points,
     normalize_screen_coordinates,
     project_to_2d,
     project_to_2d_linear,
@@ -14,7 +15,7 @@ from poseact.geometry.quaternion import qinverse, qrot
 from poseact.geometry.tables import CameraCalibration, h36m_cameras, humaneva_cameras
 
 __all__ = [
-    "CameraCalibration", "camera_to_world", "flip_intrinsics", "h36m_cameras", "humaneva_cameras",
+    "CameraCalibration", "camera_to_world", "flip_intrinsics", "h36m_cameras", "humaneva_cameras", "mirror_points",
     "image_coordinates", "intrinsics_vector", "normalize_screen_coordinates", "project_to_2d",
     "project_to_2d_linear", "qinverse", "qrot", "world_to_camera",
 ]

@@ -127,3 +127,12 @@ def flip_intrinsics(intrinsics: ArrayLike) -> ArrayLike:
     for i in FLIP_INTRINSICS_SIGN:
         out[..., i] = -out[..., i]
     return out
+
+
+def mirror_points(points: ArrayLike, swap: ArrayLike) -> ArrayLike:
+    """Mirror ``(..., J, C)`` points horizontally: the left/right joint permutation ``swap``
+    (:meth:`poseact.skeleton.Skeleton.flip_permutation`) applied, then channel 0 (x) negated;
+    further channels (y, z, a confidence) are kept. A new array or tensor of the input's kind."""
+    out = points[..., swap, :]  # advanced indexing copies, for numpy and torch alike
+    out[..., 0] = -out[..., 0]
+    return out

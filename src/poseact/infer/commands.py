@@ -92,32 +92,12 @@ def add_parsers(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one of :data:`COMMANDS`; known failures print one line naming the file and return 2."""
-    from poseact.config import ConfigError
-    from poseact.data.store import StoreError
-    from poseact.infer.detect import DetectionError
-    from poseact.infer.formats import KeypointFileError
-    from poseact.infer.gaps import NoPersonError
-    from poseact.infer.layouts import LayoutError
-    from poseact.infer.lifter import CheckpointMismatch
-    from poseact.infer.multitask_keypoints import KeypointModelError
-    from poseact.infer.pipeline import InferUsageError
-    from poseact.models.compat import CheckpointError
-    from poseact.viz.video import VideoError
-
-    known = (DetectionError, KeypointFileError, NoPersonError, LayoutError, CheckpointMismatch,
-             CheckpointError, VideoError, ConfigError, StoreError, FileNotFoundError, KeyError,
-             KeypointModelError, InferUsageError)
-    try:
-        if args.command == "infer":
-            return _infer(args)
-        if args.command == "detect":
-            return _detect(args)
-        return _render(args)
-    except known as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"poseact: error: {msg}", file=sys.stderr)
-        return 2
+    """Run one of :data:`COMMANDS` (user errors reach ``poseact.cli.main``'s error boundary)."""
+    if args.command == "infer":
+        return _infer(args)
+    if args.command == "detect":
+        return _detect(args)
+    return _render(args)
 
 
 def _infer(args) -> int:
@@ -141,7 +121,8 @@ def _infer(args) -> int:
 
 
 def _detect(args) -> int:
-    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, DetectionError, detect, env_dir, setup_env
+    from poseact.errors import UsageError
+    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, detect, env_dir, setup_env
 
     if args.input == "setup":
         t0 = time.perf_counter()
@@ -155,25 +136,24 @@ def _detect(args) -> int:
     out = args.out or str(src.with_name((src.name if src.is_dir() else src.stem) + "_keypoints.json"))
     multitask = args.keypoints == "multitask" or (args.keypoints is None and args.keypoint_checkpoint is not None)
     if multitask:
-        from poseact.infer.multitask_keypoints import (DEFAULT_MIN_CONFIDENCE, KeypointModelError, crop_box,
-                                                       detect_multitask)
+        from poseact.infer.multitask_keypoints import DEFAULT_MIN_CONFIDENCE, crop_box, detect_multitask
 
         if args.keypoint_checkpoint is None:
-            raise KeypointModelError(f"input {args.input!r}: --keypoints multitask needs --keypoint-checkpoint CKPT")
+            raise UsageError(f"input {args.input!r}: --keypoints multitask needs --keypoint-checkpoint CKPT")
         if args.env is not None:
-            raise KeypointModelError("--env is the MediaPipe environment; the multi-task model runs in poseact's")
+            raise UsageError("--env is the MediaPipe environment; the multi-task model runs in poseact's")
         box = tuple(args.box) if args.box else None
         try:
             crop_box(1, 1, args.crop, box)
         except ValueError as e:
-            raise KeypointModelError(f"input {args.input!r}: {e}") from None
+            raise UsageError(f"input {args.input!r}: {e}") from None
         print(detect_multitask(src, out, args.keypoint_checkpoint, args.keypoint_config, crop=args.crop, box=box,
                                min_confidence=DEFAULT_MIN_CONFIDENCE if args.min_confidence is None
                                else args.min_confidence))
         return 0
     if args.keypoint_checkpoint or args.keypoint_config or args.box or args.min_confidence is not None \
             or args.crop != "centre":
-        raise DetectionError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
+        raise UsageError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
                              f"--min-confidence belong to --keypoints multitask")
     print(detect(src, out, env=args.env))
     return 0
@@ -182,11 +162,12 @@ def _detect(args) -> int:
 def _render(args) -> int:
     from pathlib import Path
 
-    from poseact.config import load_config
-    from poseact.viz.sequence import render_sequence
+    from poseact.infer.sequence import render_sequence
+    from poseact.run.config import load_config
+    from poseact.run.folder import RunFolder
 
     cfg = load_config(args.config, args.overrides)
-    out = args.out or str(Path(cfg.output_dir) / "renders" /
+    out = args.out or str(RunFolder(cfg.output_dir).renders /
                           f"{args.subject}_{args.take.replace(' ', '_')}_{args.camera}.mp4")
     print(render_sequence(cfg, args.subject, args.take, args.camera, out, size=args.size, fps=args.fps,
                           azimuth=args.azimuth, limit=args.limit, tta=not args.no_tta))

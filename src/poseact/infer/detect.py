@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from poseact.errors import DetectionError, MissingFileError
+
 #: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding).
 MEDIAPIPE_REQUIREMENTS = ("mediapipe==0.10.21", "numpy<2", "protobuf<5")
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
@@ -24,10 +26,6 @@ WORKER = Path(__file__).with_name("mediapipe_worker.py")
 #: full pose model (complexity 1) load, offline.
 SMOKE_TEST = ("import cv2, mediapipe as mp; mp.solutions.pose.Pose(model_complexity=1).close(); "
               "print(mp.__version__, cv2.__version__)")
-
-
-class DetectionError(RuntimeError):
-    """The detection stage failed; the message names the input."""
 
 
 def env_dir(path: str | os.PathLike | None = None) -> Path:
@@ -118,7 +116,7 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
     """Run MediaPipe Pose on a video or a folder of frames → MediaPipe-33 keypoint JSON."""
     input_path, output = Path(input_path), Path(output)
     if not input_path.exists():
-        raise FileNotFoundError(f"input {str(input_path)!r} not found")
+        raise MissingFileError(f"input {str(input_path)!r} not found")
     if not env_ready(env):
         raise DetectionError(f"no MediaPipe environment at {env_dir(env)}: run `poseact detect setup` "
                              f"first (one time, about a minute)")

@@ -30,15 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from poseact.errors import KeypointFileError, MissingFileError
 from poseact.skeleton import get_skeleton
 
 FORMATS = ("json", "npz")
 LAYOUT_BY_JOINTS = {17: "coco17", 26: "halpe26", 33: "mediapipe33"}
 PERSON_RULES = ("largest", "confident")
-
-
-class KeypointFileError(ValueError):
-    """A keypoint file that cannot be read as one of the supported formats; names the file."""
 
 
 @dataclass
@@ -65,7 +62,7 @@ def read_keypoints(path: str | Path, layout: str | None = None, person: str = "l
     """Read ``path`` (format from the suffix); ``layout`` checks the joint layout when given."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"keypoint file {str(path)!r} not found")
+        raise MissingFileError(f"keypoint file {str(path)!r} not found")
     if person not in PERSON_RULES:
         raise ValueError(f"person rule {person!r}: use one of {PERSON_RULES}")
     if path.suffix == ".npz":

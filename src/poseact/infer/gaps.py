@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class NoPersonError(ValueError):
-    """Nothing to lift: no frame (or a joint in no frame) was seen; names the file."""
+from poseact.errors import NoPersonError
 
 
 @dataclass

@@ -41,18 +41,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from poseact.models.multitask import SPNet, SPNetConfig
+from poseact.errors import MissingFileError
+from poseact.atomic import write_json
+from poseact.multitask.checkpoint import build_spnet, read_multitask_checkpoint
+from poseact.multitask.models.spnet import SPNet
 
 CROP_MODES = ("centre", "full")
 #: frames whose mean joint confidence is below this hold no person (confidence of a flat heat
 #: map over an ``h × w`` output is ``4 / (h·w)``: 0.06 at 64 px input, 0.004 at 256 px)
 DEFAULT_MIN_CONFIDENCE = 0.2
-LAYOUT_BY_JOINTS = {17: "h36m17", 16: "mpii16"}
 BATCH_FRAMES = 16
-
-
-class KeypointModelError(ValueError):
-    """A multi-task checkpoint that cannot be loaded or used; the message names the file."""
 
 
 @dataclass
@@ -73,97 +71,15 @@ class KeypointModel:
         return int(self.model.cfg.num_joints)
 
 
-def _model_config(model) -> SPNetConfig:
-    """A ``model`` section (an :class:`SPNetConfig`, a dataclass or a mapping) → SPNetConfig."""
-    if isinstance(model, SPNetConfig):
-        return model
-    if not isinstance(model, dict):
-        from dataclasses import asdict, is_dataclass
-
-        if is_dataclass(model):
-            model = asdict(model)
-        else:
-            from omegaconf import OmegaConf
-
-            model = OmegaConf.to_container(model)
-    known = SPNetConfig.__dataclass_fields__
-    return SPNetConfig(**{k: v for k, v in dict(model).items() if k in known})
-
-
-def _config_from_yaml(path: Path, where: str) -> SPNetConfig:
-    from poseact.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(path)
-    except ConfigError as e:
-        raise KeypointModelError(f"{where}: config {str(path)!r}: {e}") from None
-    if getattr(cfg, "task", None) != "multitask":
-        raise KeypointModelError(f"{where}: config {str(path)!r} is a {getattr(cfg, 'task', '?')!r} "
-                                 f"config, not a multitask one")
-    return cfg.model
-
-
-def _find_config(raw: dict, path: Path, config: str | os.PathLike | None) -> tuple[SPNetConfig, str]:
-    where = f"keypoint checkpoint {str(path)!r}"
-    if config is not None:
-        c = Path(config)
-        if not c.is_file():
-            raise FileNotFoundError(f"keypoint model config {str(c)!r} not found")
-        return _config_from_yaml(c, where), str(c)
-    hp = raw.get("hyper_parameters") or {}
-    cfg = hp.get("cfg")
-    model = getattr(cfg, "model", None) if cfg is not None and not isinstance(cfg, dict) else \
-        (cfg or {}).get("model")
-    if model is None:
-        model = hp.get("model")
-    if model is not None:
-        return _model_config(model), f"{path} (hyper-parameters)"
-    run_cfg = path.resolve().parent.parent / "config.yaml"
-    if run_cfg.is_file():
-        return _config_from_yaml(run_cfg, where), str(run_cfg)
-    raise KeypointModelError(f"{where}: holds no model configuration and there is no run config at "
-                             f"{str(run_cfg)!r}; pass --keypoint-config (the experiment YAML it was trained "
-                             f"with, or its run's config.yaml)")
-
-
 def load_keypoint_model(path: str | os.PathLike, config: str | os.PathLike | None = None) -> KeypointModel:
     """Read a multi-task checkpoint (``.ckpt`` of ``poseact fit``) → :class:`KeypointModel`.
 
     ``config``: an experiment YAML or run ``config.yaml`` giving the network's size (see the
     module docstring for the fallbacks). Errors name the checkpoint.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"keypoint checkpoint {str(p)!r} not found")
-    where = f"keypoint checkpoint {str(p)!r}"
-    try:
-        raw = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - pickle/zip errors of many kinds
-        raise KeypointModelError(f"{where}: cannot be read as a PyTorch checkpoint ({e})") from None
-    if not isinstance(raw, dict):
-        raise KeypointModelError(f"{where}: not a checkpoint (a {type(raw).__name__})")
-    state = raw.get("state_dict", raw)
-    if any(k.startswith("model.") for k in state):
-        state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    if not any(k.startswith("entry.") for k in state):
-        raise KeypointModelError(f"{where}: holds no multi-task SPNet weights (a lifter checkpoint? those go to "
-                                 f"--checkpoint)")
-    cfg, cfg_source = _find_config(raw, p, config)
-    try:
-        model = SPNet(cfg)
-    except ValueError as e:
-        raise KeypointModelError(f"{where}: configuration from {cfg_source}: {e}") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise KeypointModelError(f"{where}: its weights do not fit the SPNet configured by {cfg_source} "
-                                 f"({' '.join(first[:2])[:300]})") from None
-    hp = raw.get("hyper_parameters") or {}
-    layout = hp.get("layout") or LAYOUT_BY_JOINTS.get(cfg.num_joints)
-    if layout is None:
-        raise KeypointModelError(f"{where}: predicts {cfg.num_joints} joints; known layouts: {LAYOUT_BY_JOINTS}")
-    return KeypointModel(model.eval(), layout, str(p), cfg_source)
+    ckpt = read_multitask_checkpoint(path, what="keypoint checkpoint", config=config)
+    model, layout = build_spnet(ckpt)
+    return KeypointModel(model, layout, str(ckpt.path), ckpt.config_source)
 
 
 def crop_box(width: int, height: int, crop: str = "centre",
@@ -236,7 +152,7 @@ def detect_multitask(input_path: str | os.PathLike, output: str | os.PathLike,
 
     src, out = Path(input_path), Path(output)
     if not src.exists():
-        raise FileNotFoundError(f"input {str(src)!r} not found")
+        raise MissingFileError(f"input {str(src)!r} not found")
     km = checkpoint if isinstance(checkpoint, KeypointModel) else load_keypoint_model(checkpoint, config)
     info = video_info(src)  # an undecodable video fails here, naming the file
     b = crop_box(info["width"], info["height"], crop, box)
@@ -254,11 +170,5 @@ def detect_multitask(input_path: str | os.PathLike, output: str | os.PathLike,
            "detector": f"poseact multitask SPNet {km.source} ({km.input_size} px input, config {km.config_source})",
            "crop": {"mode": "box" if box is not None else crop, "box": list(b)},
            "min_confidence": min_confidence, "person_frames": found, "frames": frames}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(doc))
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_json(out, doc)
     return out

@@ -34,18 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.infer.formats import KeypointFileError, read_keypoints
+from poseact.errors import CheckpointError, KeypointFileError, LayoutError, MissingFileError, UsageError
+from poseact.infer.formats import read_keypoints
 from poseact.infer.gaps import fill_gaps
-from poseact.infer.layouts import LayoutError, can_convert, convert_layout
-from poseact.infer.lifter import CheckpointMismatch, lift, load_lifter
+from poseact.layouts import can_convert, convert_layout
+from poseact.lifting.inference import lift, load_lifter
 from poseact.skeleton import get_skeleton
 
 DEFAULT_FPS = 50.0  # Human3.6M's rate, what the released models saw
 DETECTORS = ("mediapipe", "multitask")
-
-
-class InferUsageError(ValueError):
-    """Options that do not go together (e.g. a detector for a keypoint file); names the input."""
 
 
 @dataclass
@@ -88,7 +85,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
 
     src = Path(input_path)
     if not src.exists():
-        raise FileNotFoundError(f"input {str(src)!r} not found")
+        raise MissingFileError(f"input {str(src)!r} not found")
     out = Path(out_dir)
     name = _name_of(src)
     is_frames = src.is_dir() or is_video(src)
@@ -96,22 +93,22 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     if detector is None:
         detector = "multitask" if keypoint_checkpoint is not None else "mediapipe"
     if detector not in DETECTORS:
-        raise InferUsageError(f"detector {detector!r}: use one of {DETECTORS}")
+        raise UsageError(f"detector {detector!r}: use one of {DETECTORS}")
     multitask_opts = keypoint_checkpoint is not None or keypoint_config is not None or box is not None \
         or min_confidence is not None or crop != "centre"
     if not is_frames and (multitask_opts or detector_given):
-        raise InferUsageError(f"input {str(src)!r} is a keypoint file: detector options (--keypoints "
+        raise UsageError(f"input {str(src)!r} is a keypoint file: detector options (--keypoints "
                               f"{detector}, --keypoint-checkpoint, --crop, --box, --min-confidence) apply "
                               f"to videos and image folders")
     if is_frames and keypoint_layout is not None:
-        raise InferUsageError(f"input {str(src)!r} is a video or an image folder: --keypoints "
+        raise UsageError(f"input {str(src)!r} is a video or an image folder: --keypoints "
                               f"{keypoint_layout} checks a keypoint file's layout; choose the detector with "
                               f"--keypoints mediapipe|multitask")
     if detector == "mediapipe" and multitask_opts:
-        raise InferUsageError(f"input {str(src)!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
+        raise UsageError(f"input {str(src)!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
                               f"--min-confidence belong to --keypoints multitask")
     if detector == "multitask" and keypoint_checkpoint is None:
-        raise InferUsageError(f"input {str(src)!r}: --keypoints multitask needs --keypoint-checkpoint CKPT "
+        raise UsageError(f"input {str(src)!r}: --keypoints multitask needs --keypoint-checkpoint CKPT "
                               f"(a checkpoint of `poseact fit configs/experiment/multitask_*.yaml`)")
     lifter = load_lifter(checkpoint, input_layout)  # fail on a bad checkpoint before detecting
     frames_source = None
@@ -124,7 +121,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
 
             keypoint_model = load_keypoint_model(keypoint_checkpoint, keypoint_config)
             if not can_convert(keypoint_model.layout, lifter.layout_2d):
-                raise CheckpointMismatch(
+                raise CheckpointError(
                     f"checkpoint {lifter.source!r} takes {get_skeleton(lifter.layout_2d).num_joints} joints "
                     f"({lifter.layout_2d}), but keypoint checkpoint {keypoint_model.source!r} predicts "
                     f"{keypoint_model.num_joints} ({keypoint_model.layout}) and there is no conversion "
@@ -132,7 +129,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             try:
                 crop_box(1, 1, crop, box)  # a bad crop option fails before anything is made
             except ValueError as e:
-                raise InferUsageError(f"input {str(src)!r}: {e}") from None
+                raise UsageError(f"input {str(src)!r}: {e}") from None
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
@@ -184,7 +181,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
         where = f"keypoint file {str(src)!r}" if keypoint_file == src else \
             f"{str(src)!r} ({detector} keypoints)"
         if not can_convert(track.layout, lifter.layout_2d):
-            raise CheckpointMismatch(
+            raise CheckpointError(
                 f"checkpoint {lifter.source!r} takes {get_skeleton(lifter.layout_2d).num_joints} joints "
                 f"({lifter.layout_2d}), but {where} holds {track.keypoints.shape[1]} ({track.layout}) and "
                 f"there is no conversion between them")

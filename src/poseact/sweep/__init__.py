@@ -19,19 +19,19 @@ __all__ = ["SweepError", "SweepSpec", "build_command", "load_sweep", "parse_swee
 DEFAULT_ROOT = Path("outputs/sweeps")
 
 
-def dry_run(spec: SweepSpec, limit: int = 20) -> str:
+def dry_run(spec: SweepSpec, limit: int = 20, max_trials: int | None = None) -> str:
     """Validate, and list the trials a grid would run (or a few random draws) without running them."""
     import optuna
 
     from poseact.sweep.search import suggest
     from poseact.sweep.validate import validate_sweep
 
-    checked = validate_sweep(spec)
-    total = spec.total_trials()
+    checked = validate_sweep(spec, max_trials)
+    total = spec.total_trials() or max_trials
     lines = [f"sweep {spec.name}: method {spec.method}, metric {spec.metric.name} ({spec.metric.goal}), "
              f"{total if total else 'unbounded (no run_cap)'} trials"
              + (f", hyperband bands {spec.hyperband.bands[:6]} eta {spec.hyperband.eta:g}" if spec.hyperband else ""),
-             f"validated: {checked['configs_composed']} configurations composed from {checked['config']}"
+             f"validated: {checked['configs_composed']} {checked['task']} configurations composed from {checked['config']}"
              + (f"; action names checked in {', '.join(checked['stores_checked'])}" if checked["stores_checked"] else "")]
     if spec.method == "grid":
         combos = spec.grid()[: total]
@@ -51,17 +51,19 @@ def run_sweep(path: str | Path, output: str | Path | None = None, storage: str |
     """Validate the sweep, run (or resume) it, write the report; returns the report's paths."""
     import optuna
 
+    from poseact.run.registry import family
     from poseact.sweep.report import write_report
     from poseact.sweep.runner import RunOptions, SweepRunner
     from poseact.sweep.validate import validate_sweep
 
     spec = load_sweep(path)
-    validate_sweep(spec)
+    checked = validate_sweep(spec, max_trials)
     out = Path(output) if output else DEFAULT_ROOT / spec.name
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     runner = SweepRunner(spec, RunOptions(out_dir=out, storage=storage, workers=workers, max_trials=max_trials,
                                           seed=seed, **options))
     study = runner.run()
-    paths = write_report(study, runner.out, spec.metric.name, spec.metric.goal)
+    paths = write_report(study, runner.out, spec.metric.name, spec.metric.goal,
+                         summary_keys=family(checked["task"]).summary_keys)
     print(f"sweep {spec.name}: report {paths['md']}, plot {paths['png']}", file=sys.stderr)
     return paths

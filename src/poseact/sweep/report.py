@@ -16,8 +16,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-#: final metrics (mm) copied from each trial's results/summary.json
-SUMMARY_KEYS = ("p1", "p2", "n_mpjpe", "mpjve")
+from poseact.atomic import atomic_output, write_text
+
 _STATE = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 
@@ -36,7 +36,8 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def trial_rows(study: optuna.Study, metric: str) -> tuple[list[dict[str, Any]], list[str]]:
+def trial_rows(study: optuna.Study, metric: str, summary_keys: tuple[str, ...] = ()
+               ) -> tuple[list[dict[str, Any]], list[str]]:
     """One row per trial (interrupted attempts that were re-queued left out); and the swept keys."""
     rows, keys = [], []
     for t in study.get_trials(deepcopy=False):
@@ -48,14 +49,15 @@ def trial_rows(study: optuna.Study, metric: str) -> tuple[list[dict[str, Any]], 
         value = t.value if t.state == TrialState.COMPLETE else (inter[-1] if inter else None)
         summary = t.user_attrs.get("summary", {})
         rows.append({"trial": t.number, "state": _STATE.get(t.state, str(t.state)), **params, metric: value,
-                     "epochs": len(inter), **{k: summary.get(k) for k in SUMMARY_KEYS},
+                     "epochs": len(inter), **{k: summary.get(k) for k in summary_keys},
                      "seconds": t.user_attrs.get("seconds"), "output_dir": t.user_attrs.get("output_dir"),
                      "_curve": t.user_attrs.get("curve", ["epoch", [[i + 1, v] for i, v in enumerate(inter)]])})
     varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
     return rows, varying
 
 
-def grouped_rows(rows: list[dict], varying: list[str], metric: str) -> list[dict[str, Any]]:
+def grouped_rows(rows: list[dict], varying: list[str], metric: str,
+                 summary_keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Complete trials grouped by every varying parameter except seeds: n, mean and std."""
     keys = [k for k in varying if not is_seed(k)]
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -66,7 +68,7 @@ def grouped_rows(rows: list[dict], varying: list[str], metric: str) -> list[dict
     for members in groups.values():
         g: dict[str, Any] = {k: members[0].get(k) for k in keys}
         g["n"] = len(members)
-        for m in (metric, *SUMMARY_KEYS):
+        for m in (metric, *summary_keys):
             vals = [float(r[m]) for r in members if r.get(m) is not None]
             mean = sum(vals) / len(vals) if vals else None
             std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else None
@@ -79,12 +81,10 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     cols: list[str] = []
     for r in rows:
         cols += [k for k in r if k not in cols and not k.startswith("_")]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         w.writerows({k: r.get(k) for k in cols} for r in rows)
-    tmp.replace(path)
 
 
 def _markdown(rows: list[dict], cols: list[str]) -> str:
@@ -93,33 +93,32 @@ def _markdown(rows: list[dict], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_report(study: optuna.Study, out_dir: Path, metric: str, goal: str = "minimize") -> dict[str, Path]:
+def write_report(study: optuna.Study, out_dir: Path, metric: str, goal: str = "minimize",
+                 summary_keys: tuple[str, ...] = ()) -> dict[str, Path]:
     """Write the tables and the plot; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, varying = trial_rows(study, metric)
-    groups = grouped_rows(rows, varying, metric)
+    rows, varying = trial_rows(study, metric, summary_keys)
+    groups = grouped_rows(rows, varying, metric, summary_keys)
     paths = {"csv": out_dir / "results.csv", "grouped_csv": out_dir / "results_grouped.csv",
              "md": out_dir / "results.md", "png": out_dir / "results.png"}
     _write_csv(paths["csv"], rows)
     _write_csv(paths["grouped_csv"], groups)
-    trial_cols = ["trial", "state", *varying, metric, "epochs", *SUMMARY_KEYS, "seconds"]
+    trial_cols = ["trial", "state", *varying, metric, "epochs", *summary_keys, "seconds"]
     group_keys = [k for k in varying if not is_seed(k)]
-    shown = [{**g, **{m: _mean_std(g, m) for m in (metric, *SUMMARY_KEYS)}} for g in groups]
+    shown = [{**g, **{m: _mean_std(g, m) for m in (metric, *summary_keys)}} for g in groups]
     best = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: r[metric], reverse=goal == "maximize")
     text = [f"# Sweep {study.study_name}", "",
             f"{len(rows)} trials ({', '.join(f'{n} {s}' for s, n in _tally(rows).items())}); metric `{metric}` "
-            f"({goal}); final metrics in mm from each run's results/summary.json.", ""]
+            f"({goal}); final metrics from each run's results/summary.json.", ""]
     if best:
         text += [f"Best: trial {best[0]['trial']} ({', '.join(f'{k}={_fmt(best[0].get(k))}' for k in varying)}): "
                  f"{_fmt(best[0][metric])}", ""]
     text += ["## Trials", "", _markdown(rows, trial_cols), ""]
     if groups:
         text += ["## Mean ± std over seeds" if any(is_seed(k) for k in varying) else "## Settings", "",
-                 _markdown(shown, [*group_keys, "n", metric, *SUMMARY_KEYS]), ""]
-    tmp = paths["md"].with_name(".results.md.tmp")
-    tmp.write_text("\n".join(text))
-    tmp.replace(paths["md"])
+                 _markdown(shown, [*group_keys, "n", metric, *summary_keys]), ""]
+    write_text(paths["md"], "\n".join(text))
     plot(rows, varying, metric, paths["png"], title=study.study_name)
     return paths
 

@@ -17,8 +17,6 @@ so its ``poseact fit`` continues from its last checkpoint.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import shutil
 import signal
@@ -44,6 +42,7 @@ except ImportError:  # pragma: no cover - older optuna
 
     _RETRY_KWARG = "failed_trial_callback"
 
+from poseact.run.folder import RunFolder
 from poseact.sweep.search import WandbHyperband, grid_trials, sampler_for, suggest
 from poseact.sweep.spec import SweepError, SweepSpec, build_command
 
@@ -87,63 +86,6 @@ def visible_gpus() -> list[str]:
             return []
         return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
     return []
-
-
-def metric_history(out: Path, metric: str) -> list[float]:
-    """The values ``metric`` was logged with, one per epoch in epoch order, over every
-    ``csv/version_*`` of a (possibly resumed) run: W&B's metric history."""
-    by_epoch: dict[int, float] = {}
-    versions = sorted((out / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
-    for path in versions:
-        try:
-            with open(path, newline="") as f:
-                for row in csv.DictReader(f):
-                    try:
-                        by_epoch[int(float(row["epoch"]))] = float(row[metric])
-                    except (KeyError, TypeError, ValueError):
-                        continue  # another metric's row, or a line still being written
-        except OSError:
-            continue
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def metric_curve(out: Path, metric: str, x: str = "budget/samples") -> tuple[str, list[list[float]]]:
-    """``[[x, value], ...]`` per epoch: x is the training samples seen (``budget/samples``, logged
-    beside each validation) where the run logs it, else the epoch number."""
-    by_epoch: dict[int, list[float]] = {}
-    found_x = True
-    for path in sorted((out / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])):
-        try:
-            with open(path, newline="") as f:
-                for row in csv.DictReader(f):
-                    try:
-                        epoch, y = int(float(row["epoch"])), float(row[metric])
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    try:
-                        by_epoch[epoch] = [float(row[x]), y]
-                    except (KeyError, TypeError, ValueError):
-                        by_epoch[epoch], found_x = [float(epoch + 1), y], False
-        except OSError:
-            continue
-    return (x if found_x and by_epoch else "epoch"), [by_epoch[e] for e in sorted(by_epoch)]
-
-
-def final_value(out: Path, metric: str) -> float | None:
-    """W&B's summary value of ``metric``: the last one logged (CSV), else ``results/summary.json``."""
-    history = metric_history(out, metric)
-    if history:
-        return history[-1]
-    summary = read_summary(out)
-    key = metric.split("/", 1)[1] if "/" in metric else metric
-    return summary.get(metric, summary.get(key))
-
-
-def read_summary(out: Path) -> dict[str, float]:
-    try:
-        return json.loads((out / "results" / "summary.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _alive(pid: int) -> bool:
@@ -279,7 +221,7 @@ class SweepRunner:
         if time.monotonic() - r.beat >= self.opts.heartbeat_s / 2:
             self.storage.record_heartbeat(r.trial._trial_id)
             r.beat = time.monotonic()
-        history = metric_history(r.out, self.spec.metric.intermediate)
+        history = RunFolder(r.out).metric_history(self.spec.metric.intermediate)
         for step in range(len(r.history), len(history)):
             r.trial.report(history[step], step)
         r.history = history
@@ -291,7 +233,7 @@ class SweepRunner:
             return True
         if rc is None:
             return False
-        value = final_value(r.out, self.spec.metric.name) if rc == 0 else None
+        value = RunFolder(r.out).final_value(self.spec.metric.name) if rc == 0 else None
         r.trial.set_user_attr("exit_code", rc)
         if value is None:
             why = f"exit code {rc}" if rc else f"metric {self.spec.metric.name!r} was never logged"
@@ -302,8 +244,9 @@ class SweepRunner:
 
     def _finish(self, study: optuna.Study, r: _Running, state: TrialState, value: float | None, msg: str) -> None:
         r.trial.set_user_attr("seconds", round(time.monotonic() - r.started, 2))
-        r.trial.set_user_attr("summary", read_summary(r.out))
-        r.trial.set_user_attr("curve", metric_curve(r.out, self.spec.metric.intermediate))
+        folder = RunFolder(r.out)
+        r.trial.set_user_attr("summary", folder.read_summary())
+        r.trial.set_user_attr("curve", folder.metric_curve(self.spec.metric.intermediate))
         r.log.close()
         study.tell(r.trial, value, state=state)
         print(f"sweep {self.spec.name}: trial {r.trial.number} {msg}", file=sys.stderr)

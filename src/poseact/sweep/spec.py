@@ -26,9 +26,7 @@ from typing import Any
 
 import yaml
 
-
-class SweepError(ValueError):
-    """A sweep YAML that cannot run; the message names the file and the key."""
+from poseact.errors import SweepError
 
 
 METHODS = ("grid", "random", "bayes")

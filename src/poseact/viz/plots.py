@@ -3,14 +3,12 @@
 * :func:`plot_per_action` — per-action bars of P1 and P2 (mm) from ``results/<stem>_per_action.csv``,
   with the action-wise and frame-wise averages as lines.
 * :func:`plot_training_curves` — training loss per step, validation P1/P2 per epoch and the
-  learning rate, from every ``csv/version_*/metrics.csv`` of a run (a resumed run has several;
-  later versions win on repeated steps).
+  learning rate, from a run's logged series (:meth:`poseact.run.folder.RunFolder.read_metrics`).
 * :func:`plot_metric_vs_budget` — one metric against a budget (epochs, labeled fraction, ...)
   per group, mean over seeds with the min–max spread shaded.
 * :func:`plot_sweep` — a sweep's comparison: final metric vs budget per setting (seeds as dots,
   ±1 std band) beside every trial's per-epoch curve (what ``poseact sweep``'s report draws,
   through :func:`poseact.sweep.report.plot`).
-* :func:`write_run_plots` — the first two into ``results/`` (what ``experiment`` calls).
 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot state), so this is safe to
 call from any process.
@@ -27,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from poseact.atomic import atomic_output
+
 AVERAGE_ROWS = ("action-wise average", "frame-wise average")
 
 
@@ -37,12 +37,9 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)
 
 
 def read_per_action(csv_path: str | os.PathLike) -> list[dict]:
@@ -76,31 +73,13 @@ def plot_per_action(csv_path: str | os.PathLike, output: str | os.PathLike, titl
     return _save(fig, output)
 
 
-def read_metrics(run_dir: str | os.PathLike) -> dict[str, list[tuple[float, float, float]]]:
-    """Every logged series of a run: ``name → [(step, epoch, value), ...]`` sorted by step.
-
-    Reads ``csv/version_*/metrics.csv`` in version order; a later version's value replaces an
-    earlier one at the same step (a resume repeats nothing, but a crash may have).
-    """
-    series: dict[str, dict[float, tuple[float, float]]] = defaultdict(dict)
-    versions = sorted(Path(run_dir, "csv").glob("version_*/metrics.csv"),
-                      key=lambda p: int(p.parent.name.split("_")[-1]))
-    for path in versions:
-        with open(path, newline="", encoding="utf-8") as fh:
-            for row in csv.DictReader(fh):
-                step = float(row.get("step") or "nan")
-                epoch = float(row.get("epoch") or "nan")
-                for k, v in row.items():
-                    if k in ("step", "epoch") or v in ("", None):
-                        continue
-                    series[k][step] = (epoch, float(v))
-    return {k: [(s, e, v) for s, (e, v) in sorted(d.items())] for k, d in series.items()}
-
-
-def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike) -> Path | None:
+def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]], output: str | os.PathLike,
+                         title: str | None = None) -> Path | None:
     """Loss per step, validation metrics per epoch (P1/P2 in mm for the lifter; MPJPE mm, PCKh and
-    clip accuracy % for the multi-task model), lr per epoch → PNG; None when nothing was logged."""
-    m = read_metrics(run_dir)
+    clip accuracy % for the multi-task model), lr per epoch → PNG; None when nothing was logged.
+
+    ``series``: ``name → [(step, epoch, value), ...]``, as a run folder's ``read_metrics`` gives."""
+    m = series
     # lifting: train/loss_3d, ...; multi-task: train/pose_loss, train/action_loss, val/mpjpe (mm), val/pckh (%)
     loss_keys = [k for k in m if k.startswith("train/") and "loss" in k and not k.endswith("_epoch")]
     val_keys = [k for k in ("val/p1", "val/p2", "val/p1_action_wise", "val/mpjpe", "val/pckh", "val/acc_clip")
@@ -129,6 +108,8 @@ def plot_training_curves(run_dir: str | os.PathLike, output: str | os.PathLike) 
         axes[2].plot(np.asarray(epochs) + 1, values, marker=".")
     axes[2].set_xlabel("epoch")
     axes[2].set_title("learning rate")
+    if title:
+        fig.suptitle(title)
     return _save(fig, output)
 
 
@@ -217,26 +198,3 @@ def plot_sweep(points: Mapping[str, Mapping[float, list[float]]],
     if title:
         fig.suptitle(title)
     return _save(fig, output)
-
-
-def write_run_plots(run_dir: str | os.PathLike, stem: str = "test") -> list[Path]:
-    """``results/<stem>_per_action.png`` and ``results/training_curves.png`` for a run folder.
-
-    Never raises on a plotting problem (a failed figure must not fail a finished run): the
-    error is printed and the figure skipped."""
-    run_dir = Path(run_dir)
-    written = []
-    jobs = [(plot_per_action, run_dir / "results" / f"{stem}_per_action.csv",
-             run_dir / "results" / f"{stem}_per_action.png"),
-            (plot_training_curves, run_dir, run_dir / "results" / "training_curves.png")]
-    for fn, src, dst in jobs:
-        if not Path(src).exists():
-            continue
-        try:
-            p = fn(src, dst)
-        except Exception as e:  # noqa: BLE001 - plots are a by-product
-            print(f"poseact: plot {dst.name} skipped: {e}")
-            continue
-        if p is not None:
-            written.append(p)
-    return written

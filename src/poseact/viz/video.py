@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from poseact.atomic import atomic_output
+from poseact.errors import MissingFileError, VideoError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_FORMATS = (".mp4", ".gif")
-
-
-class VideoError(ValueError):
-    """A video or image folder that cannot be decoded, or an output that cannot be written."""
 
 
 def is_video(path: str | os.PathLike) -> bool:
@@ -72,7 +71,7 @@ def iter_frames(path: str | os.PathLike, limit: int | None = None, skip: int = 0
     """Frames of a video file (decoded by ffmpeg) or of a folder of images (sorted by name)."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"video {str(p)!r} not found")
+        raise MissingFileError(f"video {str(p)!r} not found")
     if p.is_dir():
         files = _image_files(p)[skip:]
         for f in files[:limit] if limit is not None else files:
@@ -116,9 +115,7 @@ def write_video(frames: Iterable[np.ndarray], output: str | os.PathLike, fps: fl
     suffix = out.suffix.lower()
     if suffix not in VIDEO_FORMATS:
         raise VideoError(f"output {str(out)!r}: use one of {VIDEO_FORMATS}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{suffix}")
-    try:
+    with atomic_output(out) as tmp:
         if suffix == ".gif":
             from PIL import Image
 
@@ -139,9 +136,6 @@ def write_video(frames: Iterable[np.ndarray], output: str | os.PathLike, fps: fl
                     n += 1
             if n == 0:
                 raise VideoError(f"output {str(out)!r}: no frames to write")
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 

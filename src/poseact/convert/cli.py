@@ -1,0 +1,56 @@
+"""Shared plumbing of the ``data_prep/`` scripts (light: imports nothing heavy at module level)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def split_subjects(values: list[str] | None) -> list[str] | None:
+    """``--subjects S1 S5`` and ``--subjects S1,S5`` both give ``["S1", "S5"]``."""
+    if values is None:
+        return None
+    return [s for v in values for s in v.split(",") if s]
+
+
+def default_output(data_2d: Path) -> Path:
+    """``data/data_2d_h36m_cpn.npz`` → ``data/h36m_cpn.h5``."""
+    return data_2d.with_name(data_2d.stem.removeprefix("data_2d_") + ".h5")
+
+
+def convert_and_describe(prog: str, convert: Callable[[], Path]) -> int:
+    """Run a conversion, print the store's summary; on bad input print the error, return 1."""
+    import warnings
+
+    from poseact.store import describe, open_store
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            path = convert()
+        except (ValueError, FileNotFoundError) as e:
+            path, error = None, e
+    for w in caught:  # the converters' counted skips and checks, one line each
+        print(f"{prog}: warning: {w.message}", file=sys.stderr)
+    try:
+        if path is None:
+            raise error
+        print(describe(open_store(path)))
+    except (ValueError, FileNotFoundError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_image_options(parser, layout: str, left_right: bool = True) -> None:
+    """Options shared by the image-dataset scripts: ``--layout``, ``--on-bad``, ``--left-right``."""
+    parser.add_argument("--layout", choices=["h36m17", "mpii16"], default=layout,
+                        help=f"joint layout of the store (default {layout}; see data_prep/README.md for the mappings)")
+    parser.add_argument("--on-bad", choices=["error", "skip"], default="error",
+                        help="bad input (missing/unreadable files, boxes outside the image, malformed records): "
+                             "stop with an error naming it (default), or skip the item, counted in the summary")
+    if left_right:
+        parser.add_argument("--left-right", choices=["auto", "keep", "swap"], default="auto",
+                            help="the dataset's left/right labels (spec §10 quirk 6): auto = decided from the "
+                                 "data (default; the check is in the store's notes), keep, or swap (deephar)")

@@ -1,1 +1,0 @@
-"""Data: the HDF5 store, the synthetic generator, windows, samplers and data modules."""

@@ -1,0 +1,91 @@
+"""The catalogue of user errors: every problem a user can cause and fix.
+
+Each class below is raised with a message that names the thing at fault (the file, the config key
+and its value, the clip and frame, the option) and says what would be accepted. ``poseact``'s
+``main`` is the one boundary that turns any :class:`PoseactError` into a single line
+``poseact: error: <message>`` and exit status 2; anything else is a bug and keeps its traceback.
+
+The classes also derive from the built-in exception a caller would expect (``ValueError`` for a
+bad value, ``FileNotFoundError`` for a missing input), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class PoseactError(Exception):
+    """Base of every user error: the message is one line that says what is wrong and where."""
+
+
+class ConfigError(PoseactError, ValueError):
+    """A config file, override or value does not fit the schema or its meaning (names the key)."""
+
+
+class MissingFileError(PoseactError, FileNotFoundError):
+    """An input file or folder the user named does not exist."""
+
+
+class StoreError(PoseactError, ValueError):
+    """A store file is missing, unreadable, corrupt or does not follow the schema."""
+
+
+class FrameImageError(StoreError):
+    """An image file referenced by a store cannot be read or cropped (names store, clip, frame, file)."""
+
+
+class SelectionError(PoseactError, ValueError):
+    """A subject/action filter or subset setting selects nothing or is invalid for the store."""
+
+
+class CheckpointError(PoseactError, ValueError):
+    """A checkpoint is unreadable, not a poseact/VideoPose3D checkpoint, or of another model family
+    or architecture than the command needs."""
+
+
+class RunFolderError(PoseactError, ValueError):
+    """A run's output folder cannot be written, or holds a run that cannot be resumed with this config."""
+
+
+class TrainingError(PoseactError, RuntimeError):
+    """Training cannot go on (a non-finite loss, nothing trained); says at which step and why."""
+
+
+class ConversionError(PoseactError, ValueError):
+    """A dataset file given to a converter cannot be interpreted (names the file and the entry)."""
+
+
+class InputNotFoundError(ConversionError, FileNotFoundError):
+    """A converter input file is missing."""
+
+
+class SweepError(PoseactError, ValueError):
+    """A sweep YAML that cannot run; names the file and the key."""
+
+
+class UsageError(PoseactError, ValueError):
+    """Command-line options that are out of range or do not go together (names the option)."""
+
+
+class KeypointFileError(PoseactError, ValueError):
+    """A 2-D keypoint file that cannot be read or is not in a supported layout."""
+
+
+class LayoutError(PoseactError, ValueError):
+    """Keypoints cannot be brought into the joint layout a model expects."""
+
+
+class UnknownLayoutError(LayoutError, KeyError):
+    """A joint layout name poseact does not know (also a ``KeyError``: a failed lookup)."""
+
+    __str__ = Exception.__str__  # KeyError would quote the message
+
+
+class NoPersonError(PoseactError, ValueError):
+    """Nobody (or too little of a person) was found in the input."""
+
+
+class DetectionError(PoseactError, RuntimeError):
+    """The 2-D detector (its environment, or its run) failed."""
+
+
+class VideoError(PoseactError, ValueError):
+    """A video, GIF, image or image folder cannot be read, or a video cannot be written."""

@@ -1,0 +1,153 @@
+"""Config schema of the ``lifting`` family (VideoPose3D's temporal lifter and its training recipes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from poseact.run.config import RunConfig, check, finite, positive
+from poseact.synthetic import SyntheticConfig
+
+SAMPLING_MODES = ("mixed", "single", "cycled", "balanced")
+BUDGET_UNITS = ("epochs", "unit_epochs", "samples", "steps")
+PROJECTIONS = ("distorted", "linear")
+
+
+@dataclass
+class SamplingConfig:
+    """How training samples are drawn (Bai's per-action training and its alternatives)."""
+
+    mode: str = "mixed"  # mixed | single | cycled | balanced
+    actions: list[str] | None = None  # action-name prefixes: single's action(s); cycled/balanced's set (None = all)
+    cycle_order: str = "fixed"  # cycled: fixed | shuffled (a new order every cycle)
+    eval_all_actions: bool = False  # single: evaluate on every action too, not only the trained one(s)
+
+
+@dataclass
+class BudgetConfig:
+    """How long to train, in the unit the lr and BatchNorm-momentum schedules count."""
+
+    unit: str = "epochs"  # epochs | unit_epochs | samples | steps
+    amount: float | None = None  # None: trainer.max_epochs epochs
+
+
+@dataclass
+class DataConfig:
+    store: str | None = None  # path to a poseact HDF5 store; None = the synthetic dataset
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    subjects_train: list[str] = field(default_factory=lambda: ["S1", "S5", "S6", "S7", "S8"])
+    subjects_test: list[str] = field(default_factory=lambda: ["S9", "S11"])
+    subjects_unlabeled: list[str] = field(default_factory=list)  # 2-D only: semi-supervised training
+    store_unlabeled: str | None = None  # unlabeled clips from another store (None = data.store)
+    actions: list[str] | None = None  # action-name prefixes (None = all)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    subset: float = 1.0  # fraction of each training sequence (reference --subset)
+    downsample: int = 1  # temporal downsampling of every sequence (reference --downsample)
+    flip_augment: bool = True  # train with mirrored copies (reference default on)
+    use_confidence: bool = False  # append frames/confidence as a third input feature
+    batch_size: int = 1024  # output frames per optimizer step, over all devices (the global batch)
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "temporal"  # the lifter architecture: see poseact.lifting.models.LIFTERS
+    filter_widths: list[int] = field(default_factory=lambda: [3, 3, 3])
+    channels: int = 1024
+    dropout: float = 0.25
+    causal: bool = False
+    dense: bool = False
+    trajectory: bool = False  # also train the trajectory model (always on in semi-supervised runs)
+
+
+@dataclass
+class SemiSupervisedConfig:
+    """Back-projection on unlabeled video (VideoPose3D §7.5); active when data.subjects_unlabeled is set."""
+
+    warmup_epochs: int = 1  # epochs of labeled data only at the start
+    projection: str = "distorted"  # distorted (H36M radial + tangential) | linear
+    weight_3d: float = 1.0  # MPJPE on labeled poses
+    weight_trajectory: float = 1.0  # 1/depth-weighted root error on labeled data
+    weight_reprojection: float = 1.0  # 2-D error of projected pose + trajectory on unlabeled data (0 = off)
+    weight_bone_length: float = 1.0  # labeled vs unlabeled mean bone lengths (0 = off)
+    unlabeled_seed_offset: int = 4321  # the unlabeled stream is shuffled with seed + this
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    lr_decay: float = 0.95  # multiplied into lr after every epoch
+    amsgrad: bool = True
+    bn_momentum_start: float = 0.1
+    bn_momentum_end: float = 0.001
+
+
+@dataclass
+class EvalConfig:
+    test_time_flip: bool = True  # flip TTA in `poseact test` and the final evaluation
+    val_time_flip: bool = False  # flip TTA in the per-epoch validation (reference: off)
+    validate_every_n_epochs: int = 1
+    validate_every: float | None = None  # in budget units (e.g. samples), for curves at matched budgets
+
+
+@dataclass
+class LiftingConfig(RunConfig):
+    """A lifting experiment (the VideoPose3D temporal lifter)."""
+
+    task: str = "lifting"
+    name: str = "lifter"
+    checkpoint: str | None = None  # weights to start from / evaluate (.ckpt or VideoPose3D .bin)
+    data: DataConfig = field(default_factory=DataConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    semi: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def validate(cfg: LiftingConfig) -> None:
+    """Semantic checks the type system cannot express; messages name the key and the value."""
+    from poseact.lifting.models import LIFTERS
+
+    d, m, o, s, b, e = cfg.data, cfg.model, cfg.optim, cfg.semi, cfg.budget, cfg.eval
+    unlabeled_overlap = sorted(set(d.subjects_unlabeled) & set(d.subjects_train))
+    check([
+        (m.name in LIFTERS, "model.name", f"must be one of {sorted(LIFTERS)}, got {m.name!r}"),
+        (bool(m.filter_widths) and all(w >= 1 and w % 2 == 1 for w in m.filter_widths),
+         "model.filter_widths", f"must be odd positive integers, got {m.filter_widths}"),
+        (m.channels > 0, "model.channels", f"must be positive, got {m.channels}"),
+        (finite(m.dropout) and 0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}"),
+        (d.batch_size > 0, "data.batch_size", f"must be positive, got {d.batch_size}"),
+        (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
+        (finite(d.subset) and 0 < d.subset <= 1, "data.subset", f"must be in (0, 1], got {d.subset}"),
+        (d.downsample >= 1, "data.downsample", f"must be >= 1, got {d.downsample}"),
+        (bool(d.subjects_train), "data.subjects_train", "is empty"),
+        (bool(d.subjects_test), "data.subjects_test", "is empty"),
+        (d.actions is None or len(d.actions) > 0, "data.actions", "is an empty list (use null for all)"),
+        (not unlabeled_overlap, "data.subjects_unlabeled", f"overlaps data.subjects_train: {unlabeled_overlap}"),
+        (s.projection in PROJECTIONS, "semi.projection", f"must be distorted or linear, got {s.projection!r}"),
+        (s.warmup_epochs >= 0, "semi.warmup_epochs", f"must be >= 0, got {s.warmup_epochs}"),
+        (all(finite(w) and w >= 0 for w in (s.weight_3d, s.weight_trajectory, s.weight_reprojection,
+                                            s.weight_bone_length)),
+         "semi.weight_*", "must be finite and >= 0"),
+        (d.sampling.mode in SAMPLING_MODES, "data.sampling.mode",
+         f"must be one of {SAMPLING_MODES}, got {d.sampling.mode!r}"),
+        (d.sampling.mode != "single" or bool(d.sampling.actions), "data.sampling.actions",
+         "must name the action(s) to train on when data.sampling.mode=single"),
+        (d.sampling.actions is None or len(d.sampling.actions) > 0, "data.sampling.actions",
+         "is an empty list (use null for all)"),
+        (d.sampling.cycle_order in ("fixed", "shuffled"), "data.sampling.cycle_order",
+         f"must be fixed or shuffled, got {d.sampling.cycle_order!r}"),
+        (b.unit in BUDGET_UNITS, "budget.unit", f"must be one of {BUDGET_UNITS}, got {b.unit!r}"),
+        (b.amount is None or positive(b.amount), "budget.amount",
+         f"must be positive (or null for trainer.max_epochs epochs), got {b.amount}"),
+        (e.validate_every is None or positive(e.validate_every), "eval.validate_every",
+         f"must be positive or null, got {e.validate_every}"),
+        (e.validate_every_n_epochs >= 1, "eval.validate_every_n_epochs", f"must be >= 1, got {e.validate_every_n_epochs}"),
+        (positive(o.lr), "optim.lr", f"must be positive and finite, got {o.lr}"),
+        (finite(o.lr_decay) and 0 < o.lr_decay <= 1, "optim.lr_decay", f"must be in (0, 1], got {o.lr_decay}"),
+        (finite(o.bn_momentum_start) and 0 < o.bn_momentum_start <= 1, "optim.bn_momentum_start",
+         f"must be in (0, 1] (PyTorch's BatchNorm momentum: the weight of the newest batch), got {o.bn_momentum_start}"),
+        (finite(o.bn_momentum_end) and 0 < o.bn_momentum_end <= 1, "optim.bn_momentum_end",
+         f"must be in (0, 1], got {o.bn_momentum_end}"),
+    ])
+    d.synthetic.validate("data.synthetic")

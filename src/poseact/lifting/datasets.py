@@ -1,0 +1,276 @@
+"""Lifting datasets: 2-D windows → 3-D targets, drawn from a :class:`PoseStore` without copies.
+
+:class:`LiftingArrays` normalises a store's keypoints once, in place; :func:`select_sequences`
+turns subject/action filters, subsets and downsampling into :class:`SequenceViews`;
+:class:`WindowDataset` serves training batches (one vectorised gather per batch) and
+:class:`SequenceDataset` whole padded sequences for evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from poseact.errors import SelectionError
+from poseact.geometry import flip_intrinsics, mirror_points
+from poseact.lifting.windows import SequenceViews, gather_windows, sequence_rows, subset_window
+from poseact.skeleton import get_skeleton
+from poseact.lifting.config import DataConfig
+from poseact.store import PoseStore, open_store
+
+
+@dataclass
+class LiftingArrays:
+    """A store's arrays prepared for lifting (shared by every dataset made from it).
+
+    ``inputs (N, J2, F)`` float32: normalised screen x, y (+ confidence if requested);
+    ``pose3d (N, J3, 3)`` metres camera space (absolute) or None; ``intrinsics (C, 9)``
+    normalised per camera row; flip permutations for the 2-D and 3-D layouts.
+    """
+
+    store: PoseStore
+    inputs: np.ndarray
+    intrinsics: np.ndarray
+    flip_2d: np.ndarray
+    flip_3d: np.ndarray
+
+    @classmethod
+    def from_store(cls, store: PoseStore, use_confidence: bool = False) -> "LiftingArrays":
+        """Normalise ``store.keypoints`` to screen units **in place** (no second copy)."""
+        if store.partial:
+            raise SelectionError(f"store {store.path!r} is partial (NaN marks joints its annotation lacks: an "
+                                 f"image dataset for the multitask task); lifting needs complete 2-D inputs")
+        kp = store.keypoints
+        if not getattr(store, "_normalized", False):
+            res = store.cameras.res[store.clips.camera]
+            for (start, length), (w, h) in zip(zip(store.clips.start, store.clips.length), res):
+                seg = kp[start:start + length]
+                # as the reference: scale in float32, offsets in float64, result stored as float32
+                np.divide(seg, np.float32(w), out=seg)
+                np.multiply(seg, np.float32(2), out=seg)
+                np.subtract(seg[..., 0], np.float64(1.0), out=seg[..., 0], casting="same_kind")
+                np.subtract(seg[..., 1], np.float64(h) / np.float64(w), out=seg[..., 1], casting="same_kind")
+            store._normalized = True  # type: ignore[attr-defined]
+        inputs = kp
+        if use_confidence:
+            if store.confidence is None:
+                raise SelectionError(f"store {store.path!r} has no frames/confidence but data.use_confidence is set")
+            inputs = np.concatenate([kp, store.confidence[..., None]], axis=-1)
+        return cls(store=store, inputs=inputs, intrinsics=store.cameras.normalized_intrinsics(),
+                   flip_2d=get_skeleton(store.layout_2d).flip_permutation(),
+                   flip_3d=get_skeleton(store.layout_3d).flip_permutation())
+
+    @property
+    def num_joints_in(self) -> int:
+        return self.inputs.shape[1]
+
+    @property
+    def in_features(self) -> int:
+        return self.inputs.shape[2]
+
+
+def _match_actions(store: PoseStore, actions: Sequence[str] | None) -> np.ndarray:
+    """Action ids whose group name starts with any of ``actions`` (reference ``--actions``)."""
+    if not actions:
+        return np.arange(len(store.actions))
+    ids = [i for i, name in enumerate(store.actions) if any(name.startswith(a) for a in actions)]
+    unmatched = [a for a in actions if not any(name.startswith(a) for name in store.actions)]
+    if unmatched:
+        raise SelectionError(f"store {store.path!r}: action filter {unmatched} matches no action; "
+                             f"actions are {store.actions}")
+    return np.asarray(ids, dtype=np.int64)
+
+
+def select_sequences(
+    store: PoseStore, subjects: Sequence[str], actions: Sequence[str] | None = None,
+    subset: float = 1.0, downsample: int = 1, labeled: bool | None = None, what: str = "data",
+) -> SequenceViews:
+    """Sequences (clips) of ``subjects`` whose action matches, as views of the flat arrays.
+
+    ``labeled=True`` keeps clips with 3-D only (an error names unlabeled ones), ``False`` keeps
+    all and ignores 3-D. ``subset``/``downsample`` follow the reference (spec §5.7).
+    """
+    if not subjects:
+        raise SelectionError(f"{what}: the subject list is empty")
+    if not 0 < subset <= 1:
+        raise SelectionError(f"{what}: subset must be in (0, 1], got {subset}")
+    if downsample < 1:
+        raise SelectionError(f"{what}: downsample must be >= 1, got {downsample}")
+    present = set(store.clips.subject.tolist())
+    missing = [s for s in subjects if s not in present]
+    if missing:
+        raise SelectionError(f"{what}: subjects {missing} are not in store {store.path!r} "
+                             f"(it has {sorted(present)})")
+    c = store.clips
+    keep = np.isin(c.subject, list(subjects)) & np.isin(c.action, _match_actions(store, actions))
+    if labeled:
+        unlabeled = keep & ~store.labeled_clips()
+        if unlabeled.any():
+            i = int(np.flatnonzero(unlabeled)[0])
+            raise SelectionError(f"{what}: clip {store.clip_name(i)} has no 3-D but is used as labeled data")
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        raise SelectionError(f"{what}: subjects {list(subjects)} with actions {actions} select no clip")
+    # order: subjects in the given order, then store order (as the reference's fetch)
+    rank = {s: i for i, s in enumerate(subjects)}
+    rows = rows[np.argsort([rank[s] for s in c.subject[rows]], kind="stable")]
+    base, length = c.start[rows].copy(), c.length[rows].copy()
+    if subset < 1:
+        for i, n_frames in enumerate(length):
+            start, n = subset_window(int(n_frames), subset, downsample)
+            base[i] += start
+            length[i] = n
+    length = -(-length // downsample)  # ceil: [::downsample]
+    views = SequenceViews(base=base, step=np.full(len(rows), downsample, np.int64), length=length, clip=rows)
+    nonempty = views.length > 0
+    if not nonempty.any():
+        raise SelectionError(f"{what}: subset {subset} leaves no frames")
+    return SequenceViews(*(a[nonempty] for a in (views.base, views.step, views.length, views.clip)))
+
+
+class WindowDataset(Dataset):
+    """Training examples: one window of ``2 * pad + 1`` frames per output frame, optionally also
+    mirrored (the dataset is doubled, as the reference's augmentation).
+
+    ``__getitems__(indices)`` returns a whole batch from one gather:
+    ``keypoints (B, RF, J2, F)``, ``pose3d (B, 1, J3, 3)`` root-relative metres (root joint 0),
+    ``trajectory (B, 1, 1, 3)`` root in camera space, ``intrinsics (B, 9)``.
+    """
+
+    def __init__(self, arrays: LiftingArrays, views: SequenceViews, pad: int, causal_shift: int = 0,
+                 flip: bool = True, with_3d: bool = True) -> None:
+        self.arrays, self.views, self.pad, self.causal_shift = arrays, views, pad, causal_shift
+        self.flip, self.with_3d = flip, with_3d
+        self.seq, self.pos = views.samples()
+        self.num_frames = len(self.seq)
+
+    def __len__(self) -> int:
+        return self.num_frames * (2 if self.flip else 1)
+
+    def sample_actions(self) -> np.ndarray:
+        """Action id ``(len(self),)`` of every sample (mirrored copies included)."""
+        actions = self.arrays.store.clips.action[self.views.clip[self.seq]]
+        return np.tile(actions, 2) if self.flip else actions
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {k: v[0] for k, v in self.__getitems__([index]).items()}
+
+    def __getitems__(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
+        """One batch. Samples come back grouped, plain ones first, then mirrored ones (``flipped``
+        says which): the order inside a batch does not matter for training, and grouping lets
+        the mirrored half be fixed up with slices instead of masked copies."""
+        idx = np.asarray(indices, dtype=np.int64)
+        flipped = idx >= self.num_frames
+        idx = idx[np.argsort(flipped, kind="stable")]
+        n_plain = len(idx) - int(flipped.sum())
+        frame = idx.copy()
+        frame[n_plain:] -= self.num_frames
+        seq, pos = self.seq[frame], self.pos[frame]
+        a, v = self.arrays, self.views
+        keypoints = gather_windows(a.inputs, v, seq, pos, self.pad, self.causal_shift)  # (B, RF, J2, F)
+        intrinsics = a.intrinsics[a.store.clips.camera[v.clip[seq]]]  # (B, 9)
+        batch = {"keypoints": keypoints, "intrinsics": intrinsics}
+        if self.with_3d:
+            pose = a.store.pose3d[v.base[seq] + v.step[seq] * pos][:, None]  # (B, 1, J3, 3)
+            batch["trajectory"] = pose[:, :, :1].copy()
+            batch["pose3d"] = pose - pose[:, :, :1]
+        if n_plain < len(idx):
+            tail = slice(n_plain, None)
+            keypoints[tail] = mirror_points(keypoints[tail], a.flip_2d)  # confidence (if any) follows its joint
+            intrinsics[tail] = flip_intrinsics(intrinsics[tail])
+            if self.with_3d:
+                batch["pose3d"][tail] = mirror_points(batch["pose3d"][tail], a.flip_3d)
+                batch["trajectory"][tail, ..., 0] *= -1
+        out = {k: torch.from_numpy(v) for k, v in batch.items()}
+        out["flipped"] = torch.from_numpy(np.arange(len(idx)) >= n_plain)
+        out["index"] = torch.from_numpy(idx)  # the dataset indices, in batch order
+        return out
+
+
+class SequenceDataset(Dataset):
+    """Whole sequences for evaluation, padded for the dilated model (one item per sequence).
+
+    Item: ``keypoints (T + 2 * pad, J2, F)``, ``pose3d (T, J3, 3)`` root-relative or absent,
+    ``trajectory (T, 1, 3)``, ``intrinsics (9,)`` and the clip's subject/action/take/camera names.
+    """
+
+    def __init__(self, arrays: LiftingArrays, views: SequenceViews, pad: int, causal_shift: int = 0,
+                 with_3d: bool = True) -> None:
+        self.arrays, self.views, self.pad, self.causal_shift, self.with_3d = arrays, views, pad, causal_shift, with_3d
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, s: int) -> dict:
+        a, v, store = self.arrays, self.views, self.arrays.store
+        clip = int(v.clip[s])
+        item = {
+            "keypoints": torch.from_numpy(a.inputs[sequence_rows(v, s, self.pad, self.causal_shift)]),
+            "intrinsics": torch.from_numpy(a.intrinsics[store.clips.camera[clip]].copy()),
+            "subject": str(store.clips.subject[clip]), "action": store.actions[store.clips.action[clip]],
+            "take": str(store.clips.take[clip]), "camera": str(store.cameras.name[store.clips.camera[clip]]),
+            "index": s,
+        }
+        if self.with_3d:
+            pose = store.pose3d[v.frame_rows(s)]
+            item["trajectory"] = torch.from_numpy(pose[:, :1].copy())
+            item["pose3d"] = torch.from_numpy(pose - pose[:, :1])
+        return item
+
+
+class SemiSupervisedWindows(Dataset):
+    """Labeled and unlabeled windows in one batch (labeled first), for one forward pass.
+
+    ``__getitems__((labeled_indices, unlabeled_indices))`` returns the labeled batch of
+    :class:`WindowDataset` with ``keypoints (B_l + B_u, RF, J2, F)`` and ``intrinsics
+    (B_l + B_u, 9)`` extended by the unlabeled samples, and ``num_labeled = B_l``. The unlabeled
+    dataset has no 3-D (``with_3d=False``): nothing of it can reach a 3-D loss.
+    """
+
+    def __init__(self, labeled: WindowDataset, unlabeled: WindowDataset) -> None:
+        if unlabeled.with_3d:
+            raise ValueError("the unlabeled windows must be built with with_3d=False")
+        self.labeled, self.unlabeled = labeled, unlabeled
+
+    def __len__(self) -> int:
+        return len(self.labeled)
+
+    def __getitems__(self, indices: tuple[np.ndarray, np.ndarray]) -> dict[str, torch.Tensor]:
+        labeled_idx, unlabeled_idx = indices
+        batch = self.labeled.__getitems__(labeled_idx)
+        batch["num_labeled"] = torch.tensor(len(labeled_idx))
+        if len(unlabeled_idx):
+            extra = self.unlabeled.__getitems__(unlabeled_idx)
+            for key in ("keypoints", "intrinsics", "flipped"):
+                batch[key] = torch.cat([batch[key], extra[key]])
+            batch["unlabeled_index"] = extra["index"]
+        return batch
+
+
+def check_intrinsics(arrays: LiftingArrays, views: SequenceViews, what: str) -> None:
+    """Every selected clip must have camera intrinsics (needed to project predictions)."""
+    missing = np.isnan(arrays.intrinsics[arrays.store.clips.camera[views.clip]]).any(axis=1)
+    if missing.any():
+        clip = int(views.clip[np.flatnonzero(missing)[0]])
+        raise SelectionError(f"{what}: clip {arrays.store.clip_name(clip)} of store {arrays.store.path!r} has no "
+                             f"camera intrinsics, which projecting its predictions needs "
+                             f"(or set semi.weight_reprojection=0)")
+
+
+def resolve_store_path(data: DataConfig) -> Path:
+    """The configured store, or the cached synthetic store (generated on first use)."""
+    if data.store is not None:
+        return Path(data.store)
+    from poseact.synthetic import synthetic_store
+
+    return synthetic_store(data.synthetic)
+
+
+def load_arrays(data: DataConfig) -> LiftingArrays:
+    """Open the configured store and prepare its arrays for lifting (keypoints normalised in place)."""
+    return LiftingArrays.from_store(open_store(resolve_store_path(data)), use_confidence=data.use_confidence)

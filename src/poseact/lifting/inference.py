@@ -1,0 +1,99 @@
+"""A lifter for inference (no Lightning): load a checkpoint, lift one clip of pixel keypoints.
+
+The checkpoint is read by :func:`~poseact.lifting.checkpoint.read_lifter_checkpoint` (poseact
+``.ckpt`` or VideoPose3D ``.bin``). The 2-D layout the model expects comes from a ``.ckpt``'s
+hyper-parameters (``input_layout`` must then agree); a ``.bin`` does not say, so it is
+``input_layout``, else read from the file name (``coco`` in it → ``coco17``, as VideoPose3D's
+``pretrained_h36m_detectron_coco.bin``), else the first known layout with that many joints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from poseact.errors import CheckpointError
+from poseact.geometry import normalize_screen_coordinates
+from poseact.lifting.checkpoint import read_lifter_checkpoint
+from poseact.lifting.tta import predict_sequence
+from poseact.lifting.windows import pad_sequence
+from poseact.skeleton import SKELETONS, get_skeleton
+
+LAYOUT_3D_BY_JOINTS = {17: "h36m17", 15: "humaneva15"}
+
+
+@dataclass
+class LoadedLifter:
+    """An eval-mode pose model (and trajectory model, if any) with the layouts it speaks."""
+
+    model: nn.Module
+    trajectory: nn.Module | None
+    layout_2d: str
+    layout_3d: str
+    source: str
+
+    @property
+    def in_features(self) -> int:
+        return self.model.in_features
+
+
+def _bin_input_layout(path: Path, num_joints: int, where: str) -> str:
+    if num_joints == 17:
+        return "coco17" if "coco" in path.name.lower() else "h36m17"
+    matches = [n for n, s in SKELETONS.items() if s.num_joints == num_joints]
+    if not matches:
+        raise CheckpointError(f"{where}: takes {num_joints} joints, no known layout has that many")
+    return matches[0]
+
+
+def load_lifter(path: str | os.PathLike, input_layout: str | None = None, causal: bool | None = None,
+                bin_layout: str | None = None) -> LoadedLifter:
+    """Read ``path`` → :class:`LoadedLifter`; errors name the file. ``causal`` and ``bin_layout`` (the
+    2-D layout, when ``input_layout`` is not given) are for ``.bin`` files, which record neither
+    (a poseact checkpoint says itself)."""
+    ckpt = read_lifter_checkpoint(path, causal=causal)
+    where = ckpt.where
+    if ckpt.format == "poseact":
+        layout_2d = ckpt.layout_2d or input_layout or "h36m17"
+        if input_layout is not None and input_layout != layout_2d:
+            raise CheckpointError(f"{where}: was trained on {layout_2d} input, not {input_layout}")
+        layout_3d = ckpt.layout_3d or LAYOUT_3D_BY_JOINTS.get(ckpt.num_joints_out, "h36m17")
+    else:
+        layout_2d = input_layout or bin_layout or _bin_input_layout(ckpt.path, ckpt.num_joints_in, where)
+        layout_3d = LAYOUT_3D_BY_JOINTS.get(ckpt.num_joints_out)
+        if layout_3d is None:
+            raise CheckpointError(f"{where}: predicts {ckpt.num_joints_out} joints; known 3-D layouts: "
+                                  f"{LAYOUT_3D_BY_JOINTS}")
+    if get_skeleton(layout_2d).num_joints != ckpt.num_joints_in:
+        raise CheckpointError(f"{where}: takes {ckpt.num_joints_in} joints per frame, but input layout "
+                              f"{layout_2d!r} has {get_skeleton(layout_2d).num_joints}")
+    pose, trajectory = ckpt.build()
+    return LoadedLifter(pose, trajectory, layout_2d, layout_3d, str(ckpt.path))
+
+
+def lift(lifter: LoadedLifter, keypoints: np.ndarray, confidence: np.ndarray, width: int, height: int,
+         tta: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``keypoints (T, J, 2)`` pixels in ``lifter.layout_2d`` → ``pose (T, J3, 3)`` metres, camera
+    space, root-relative (joint 0 = 0), and ``trajectory (T, 3)`` metres (root in camera space)
+    when the checkpoint has a trajectory model, else None. ``tta``: average with the mirrored input.
+    """
+    x = normalize_screen_coordinates(keypoints.astype(np.float32), w=width, h=height)
+    if lifter.in_features == 3:
+        x = np.concatenate([x, confidence[..., None].astype(np.float32)], axis=-1)
+    elif lifter.in_features != 2:
+        raise CheckpointError(f"checkpoint {lifter.source!r}: takes {lifter.in_features} features per joint")
+    model = lifter.model
+    padded = torch.from_numpy(pad_sequence(x, model.pad, model.causal_shift)).float()
+    flip_2d = get_skeleton(lifter.layout_2d).flip_permutation()
+    flip_3d = get_skeleton(lifter.layout_3d).flip_permutation()
+    pose, trajectory = predict_sequence(model, lifter.trajectory, padded, flip_2d, flip_3d, tta)
+    pose = pose.numpy()
+    pose = pose - pose[:, :1]
+    if trajectory is not None:
+        trajectory = trajectory[:, 0].numpy().astype(np.float32)
+    return pose.astype(np.float32), trajectory

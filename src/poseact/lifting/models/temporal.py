@@ -1,0 +1,177 @@
+"""Dilated temporal convolution lifter (VideoPose3D), with its strided single-frame form.
+
+One module, one set of weights, two ways to run it:
+
+* :meth:`TemporalLifter.forward` — the dilated network over a sequence of any length
+  ``T >= receptive_field``: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``. Used for evaluation
+  and inference over whole sequences.
+* :meth:`TemporalLifter.forward_single` — the strided network for windows of exactly
+  ``receptive_field`` frames: ``(B, RF, J_in, F) -> (B, 1, J_out, 3)``. It computes only the
+  activations that the one output frame needs (kernel ``w`` applied with stride ``w`` instead
+  of dilation), which is what makes training fast. Same parameters, same output.
+
+Parameter names and shapes equal the reference's ``TemporalModel`` / ``TemporalModelOptimized1f``
+(``expand_conv``, ``expand_bn``, ``layers_conv.{i}``, ``layers_bn.{i}``, ``shrink``), so original
+checkpoints load with ``load_state_dict`` unchanged. With ``num_joints_out=1`` the same class is the
+trajectory model (root position in camera space, metres).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+
+class TemporalLifter(nn.Module):
+    """Temporal convolutional 2-D → 3-D lifter.
+
+    Args:
+        num_joints_in: input joints ``J_in``.
+        in_features: features per input joint ``F`` (2 for x, y; 3 with a confidence).
+        num_joints_out: output joints ``J_out`` (1 for the trajectory model).
+        filter_widths: odd kernel widths, e.g. ``[3, 3, 3]`` (27 frames).
+        causal: residuals aligned to the last frame of each window (real-time use).
+        dropout: dropout probability after every ReLU.
+        channels: hidden channels ``C``.
+        dense: the "no dilation" ablation (kernel ``2 * pad + 1``, dilation 1; no strided form).
+    """
+
+    def __init__(
+        self, num_joints_in: int, in_features: int, num_joints_out: int, filter_widths: list[int],
+        causal: bool = False, dropout: float = 0.25, channels: int = 1024, dense: bool = False,
+    ) -> None:
+        super().__init__()
+        widths = list(filter_widths)
+        if not widths or any(w < 1 or w % 2 == 0 for w in widths):
+            raise ValueError(f"filter_widths must be odd positive integers, got {widths}")
+        self.num_joints_in, self.in_features, self.num_joints_out = num_joints_in, in_features, num_joints_out
+        self.filter_widths, self.causal, self.dense, self.channels = widths, causal, dense, channels
+
+        # registration order = state_dict order of the reference
+        self.drop = nn.Dropout(dropout)
+        self.relu = nn.ReLU(inplace=True)
+        self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
+        self.shrink = nn.Conv1d(channels, 3 * num_joints_out, 1)
+        self.expand_conv = nn.Conv1d(num_joints_in * in_features, channels, widths[0], bias=False)
+
+        self.pads = [widths[0] // 2]
+        self.dilations: list[int] = []
+        convs, bns = [], []
+        dilation = widths[0]
+        for w in widths[1:]:
+            pad = (w - 1) * dilation // 2
+            self.pads.append(pad)
+            self.dilations.append(dilation)
+            kernel = 2 * pad + 1 if dense else w
+            convs += [nn.Conv1d(channels, channels, kernel, dilation=1 if dense else dilation, bias=False),
+                      nn.Conv1d(channels, channels, 1, bias=False)]
+            bns += [nn.BatchNorm1d(channels, momentum=0.1), nn.BatchNorm1d(channels, momentum=0.1)]
+            dilation *= w
+        self.layers_conv = nn.ModuleList(convs)
+        self.layers_bn = nn.ModuleList(bns)
+
+    # -- geometry of the receptive field -------------------------------------------------------
+
+    @property
+    def receptive_field(self) -> int:
+        """Input frames per output frame: ``1 + 2 * sum(pads)`` = product of the widths."""
+        return 1 + 2 * sum(self.pads)
+
+    @property
+    def pad(self) -> int:
+        """Frames of context on each side of the output frame: ``(RF - 1) / 2``."""
+        return sum(self.pads)
+
+    @property
+    def causal_shift(self) -> int:
+        """How far windows are shifted into the past in causal mode (``pad``, else 0)."""
+        return self.pad if self.causal else 0
+
+    @classmethod
+    def from_config(cls, model, num_joints_in: int, in_features: int, num_joints_out: int) -> "TemporalLifter":
+        """Build from a ``model`` config section (:class:`poseact.lifting.config.ModelConfig`)."""
+        return cls(num_joints_in, in_features, num_joints_out, list(model.filter_widths), causal=model.causal,
+                   dropout=model.dropout, channels=model.channels, dense=model.dense)
+
+    def architecture(self) -> dict:
+        """The ``model`` config fields that rebuild this network (saved in checkpoints)."""
+        return {"name": "temporal", "filter_widths": list(self.filter_widths), "channels": self.channels,
+                "dropout": self.drop.p, "causal": self.causal, "dense": self.dense}
+
+    def set_bn_momentum(self, momentum: float) -> None:
+        """Set the running-statistics momentum of every BatchNorm layer."""
+        self.expand_bn.momentum = momentum
+        for bn in self.layers_bn:
+            bn.momentum = momentum
+
+    # -- forward passes --------------------------------------------------------------------------
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4 or x.shape[-2:] != (self.num_joints_in, self.in_features):
+            raise ValueError(f"expected input (B, T, {self.num_joints_in}, {self.in_features}), "
+                             f"got {tuple(x.shape)}")
+        if x.shape[1] < self.receptive_field:
+            raise ValueError(f"input has {x.shape[1]} frames, fewer than the receptive field "
+                             f"{self.receptive_field}: pad the sequence first")
+
+    def _block(self, x: Tensor, i: int, conv_out: Tensor) -> Tensor:
+        h = self.drop(self.relu(self.layers_bn[2 * i](conv_out)))
+        return self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](h))))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Dilated network: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``."""
+        self._check_input(x)
+        h = rearrange(x, "b t j f -> b (j f) t")
+        h = self.drop(self.relu(self.expand_bn(self.expand_conv(h))))
+        for i, pad in enumerate(self.pads[1:]):
+            shift = pad if self.causal else 0
+            length = h.shape[-1]
+            res = h[:, :, pad + shift: length - pad + shift]
+            h = res + self._block(h, i, self.layers_conv[2 * i](h))
+        return rearrange(self.shrink(h), "b (j c) t -> b t j c", c=3)
+
+    def forward_single(self, x: Tensor) -> Tensor:
+        """Strided network for windows of exactly RF frames: ``(B, RF, J_in, F) -> (B, 1, J_out, 3)``.
+
+        Runs time-major ``(B, T, C)``: a convolution whose stride equals its kernel is a reshape
+        plus one matrix product, and the 1x1 convolutions are plain matrix products; this is
+        ~3x faster than ``conv1d`` on CPU and gives the same numbers.
+        """
+        if self.dense:
+            return self.forward(x)
+        self._check_input(x)
+        if x.shape[1] != self.receptive_field:
+            raise ValueError(f"forward_single needs exactly {self.receptive_field} frames, got {x.shape[1]}")
+        h = rearrange(x, "b t j f -> b t (j f)")
+        h = _strided_conv(h, self.expand_conv.weight, self.filter_widths[0])
+        h = self.drop(self.relu(_batch_norm(self.expand_bn, h)))
+        for i, w in enumerate(self.filter_widths[1:]):
+            offset = w // 2 + (w // 2 if self.causal else 0)
+            res = h[:, offset::w]
+            h = _strided_conv(h, self.layers_conv[2 * i].weight, w)
+            h = self.drop(self.relu(_batch_norm(self.layers_bn[2 * i], h)))
+            h = h @ self.layers_conv[2 * i + 1].weight[:, :, 0].t()
+            h = res + self.drop(self.relu(_batch_norm(self.layers_bn[2 * i + 1], h)))
+        out = h @ self.shrink.weight[:, :, 0].t() + self.shrink.bias
+        return rearrange(out, "b t (j c) -> b t j c", c=3)
+
+
+def _strided_conv(h: Tensor, weight: Tensor, width: int) -> Tensor:
+    """``conv1d`` with stride = kernel = ``width`` on time-major ``(B, T, C_in) -> (B, T / width, C_out)``."""
+    windows = rearrange(h, "b (t k) c -> b t (k c)", k=width)
+    return windows @ rearrange(weight, "o c k -> (k c) o")
+
+
+def _batch_norm(bn: nn.BatchNorm1d, h: Tensor) -> Tensor:
+    """Apply a ``BatchNorm1d`` (statistics over batch and time) to time-major ``(B, T, C)``."""
+    b, t, c = h.shape
+    return bn(h.reshape(b * t, c)).reshape(b, t, c)
+
+
+def receptive_field_of(filter_widths: list[int]) -> int:
+    """Receptive field of a stack of filter widths (their product)."""
+    return math.prod(filter_widths)

@@ -1,0 +1,233 @@
+"""LightningModule of the lifter: supervised and semi-supervised training, evaluation.
+
+Training runs a lifter's window form (``forward_single``: windows of exactly the receptive field);
+validation/test run its sequence form over whole padded sequences and feed an
+:class:`ActionwiseAccumulator` (per-sequence metrics, frame weighting inside an action, unweighted
+mean over actions, plus the pooled frame-wise average), gathered over DDP ranks. Schedules follow
+the reference — AMSGrad, lr decayed per epoch, BatchNorm momentum 0.1 → 0.001 over the run — and
+are read before every step from the run's :class:`~poseact.lifting.clock.TrainingClock`, so a
+resumed run continues them exactly.
+
+With a trajectory model (``model.trajectory`` or any semi-supervised run) a second lifter with one
+output joint predicts the root position in camera space. Semi-supervised batches carry labeled
+windows first, then unlabeled ones (VideoPose3D §7.5): one forward over both, 3-D and trajectory
+losses on the labeled part, and on the unlabeled part the 2-D error of the projected pose +
+trajectory against the input's output-aligned frame, plus bone-length consistency.
+
+The checkpoint's hyper-parameters say everything that rebuilds the model alone: the family, the
+architecture (``model``: name, widths, channels, causal, dense, ...), the input joints and features
+and the 2-D / 3-D layouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from poseact.errors import TrainingError
+from poseact.lifting.clock import TrainingClock
+from poseact.lifting.config import LiftingConfig
+from poseact.lifting.losses import PROJECTIONS, bone_length_loss, reprojection_loss, trajectory_loss
+from poseact.lifting.models import build_lifter
+from poseact.lifting.tta import predict_sequence
+from poseact.metrics import ActionwiseAccumulator, SequenceResult, mpjpe, sequence_metrics
+from poseact.skeleton import get_skeleton
+
+FAMILY = "lifting"
+
+#: Logged metrics are millimetres (metres x 1000) except these, kept in their own unit.
+UNIT_SCALE = {"reprojection_2d": 1.0}  # normalised screen units
+
+
+def to_mm(name: str, value: float) -> float:
+    """A metric's logged value: millimetres, or its own unit (:data:`UNIT_SCALE`)."""
+    return value * UNIT_SCALE.get(name, 1000.0)
+
+
+class LiftingModule(pl.LightningModule):
+    """2-D → 3-D lifting (VideoPose3D) on batches from :class:`~poseact.lifting.datamodule.LiftingDataModule`."""
+
+    def __init__(self, cfg: LiftingConfig, num_joints_in: int, in_features: int,
+                 layout_2d: str, layout_3d: str) -> None:
+        super().__init__()
+        self.cfg = cfg
+        skeleton = get_skeleton(layout_3d)
+        self.model = build_lifter(cfg.model, num_joints_in, in_features, skeleton.num_joints)
+        self.semi_supervised = bool(cfg.data.subjects_unlabeled)
+        self.trajectory_model = build_lifter(cfg.model, num_joints_in, in_features, 1) \
+            if (cfg.model.trajectory or self.semi_supervised) else None
+        self.save_hyperparameters({"family": FAMILY, "num_joints_in": num_joints_in, "in_features": in_features,
+                                   "num_joints_out": skeleton.num_joints, "layout_2d": layout_2d, "layout_3d": layout_3d,
+                                   "model": {**asdict(cfg.model), **self.model.architecture(),
+                                             "trajectory": self.trajectory_model is not None}})
+        self.parents = skeleton.parents
+        self.flip_2d = get_skeleton(layout_2d).flip_permutation()
+        self.flip_3d = skeleton.flip_permutation()
+        self.accumulator = ActionwiseAccumulator()
+        self.last_results: ActionwiseAccumulator | None = None
+        self.clock: TrainingClock | None = None  # set by the family before training
+        self.samples_seen = 0
+
+    @property
+    def pad(self) -> int:
+        return self.model.pad
+
+    @property
+    def causal_shift(self) -> int:
+        return self.model.causal_shift
+
+    # -- schedules -----------------------------------------------------------------------------
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # lr and BatchNorm momentum are functions of the samples consumed so far (clock.py),
+        # dropout masks of (seed, step, rank): a resumed run repeats an uninterrupted one exactly
+        samples = self.clock.position(self.current_epoch, batch_idx)
+        for group in self.optimizers().param_groups:
+            group["lr"] = self.clock.lr_at(samples)
+        for model in self._lifters():
+            model.set_bn_momentum(self.clock.bn_momentum_at(samples))
+        torch.manual_seed((self.cfg.seed * 1_000_003 + self.global_step) * 64 + self.global_rank)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.samples_seen = self.clock.position(self.current_epoch, batch_idx + 1)
+
+    def _lifters(self) -> list:
+        return [self.model] + ([self.trajectory_model] if self.trajectory_model is not None else [])
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        # the lr is set before every step from the clock (on_train_batch_start)
+        return torch.optim.Adam(self.parameters(), lr=o.lr, amsgrad=o.amsgrad)
+
+    # -- training ------------------------------------------------------------------------------
+
+    @property
+    def output_frame(self) -> int:
+        """Index, inside a training window, of the frame the output belongs to (centre, or the
+        last frame in causal mode — the reference's quirk 2 used the centre there too)."""
+        return self.model.pad + self.model.causal_shift
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        keypoints = batch["keypoints"]
+        n_lab = int(batch["num_labeled"]) if "num_labeled" in batch else keypoints.shape[0]
+        semi = self.cfg.semi
+        pose = self.model.forward_single(keypoints)  # (B, 1, J, 3): labeled rows first
+        target = batch["pose3d"].clone()
+        target[:, :, 0] = 0
+        terms = {"loss_3d": (semi.weight_3d if self.semi_supervised else 1.0, mpjpe(pose[:n_lab], target))}
+        if self.trajectory_model is not None:
+            trajectory = self.trajectory_model.forward_single(keypoints)  # (B, 1, 1, 3)
+            terms["loss_trajectory"] = (semi.weight_trajectory, trajectory_loss(trajectory[:n_lab], batch["trajectory"]))
+        if n_lab < keypoints.shape[0]:  # unlabeled samples present (past the warm-up)
+            intrinsics = batch["intrinsics"]
+            target_2d = keypoints[:, self.output_frame: self.output_frame + 1, :, :2]
+            if semi.weight_reprojection > 0:
+                terms["loss_2d_unlabeled"] = (semi.weight_reprojection, reprojection_loss(
+                    pose[n_lab:], trajectory[n_lab:], intrinsics[n_lab:], target_2d[n_lab:], semi.projection))
+                with torch.no_grad():
+                    self.log("train/loss_2d_labeled", reprojection_loss(
+                        pose[:n_lab], trajectory[:n_lab], intrinsics[:n_lab], target_2d[:n_lab], semi.projection),
+                        on_step=False, on_epoch=True, batch_size=n_lab, sync_dist=True)
+            if semi.weight_bone_length > 0:
+                terms["loss_bone_length"] = (semi.weight_bone_length, bone_length_loss(pose, self.parents, n_lab))
+        loss = sum(weight * value for weight, value in terms.values())
+        if not torch.isfinite(loss):
+            raise TrainingError(self._non_finite_message(terms))
+        for name, (_, value) in terms.items():
+            self.log(f"train/{name}", value, on_step=name == "loss_3d", on_epoch=True, batch_size=n_lab,
+                     prog_bar=name == "loss_3d", sync_dist=True)
+        if len(terms) > 1:
+            self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=n_lab, sync_dist=True)
+        if batch_idx == 0:
+            self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, batch_size=1)
+            self.log("train/bn_momentum", self.model.expand_bn.momentum, on_step=False, on_epoch=True, batch_size=1)
+        return loss
+
+    def _non_finite_message(self, terms: dict[str, tuple[float, Tensor]]) -> str:
+        bad = [name for name, (_, v) in terms.items() if not torch.isfinite(v)]
+        lr = self.optimizers().param_groups[0]["lr"]
+        return (f"the training loss became non-finite at step {self.global_step} (epoch {self.current_epoch}, "
+                f"lr {lr:.3g}; terms {', '.join(bad)}): lower optim.lr, or check the inputs for outliers")
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def predict_sequence(self, keypoints: Tensor, tta: bool) -> tuple[Tensor, Tensor | None]:
+        """Padded ``(T + 2 * pad, J2, F)`` → root-relative pose ``(T, J3, 3)`` metres and the
+        root trajectory ``(T, 1, 3)`` metres in camera space (None without a trajectory model)."""
+        return predict_sequence(self.model, self.trajectory_model, keypoints, self.flip_2d, self.flip_3d, tta)
+
+    def _evaluate(self, item: dict, tta: bool) -> None:
+        pose, trajectory = self.predict_sequence(item["keypoints"], tta)
+        target = item["pose3d"].clone()
+        target[:, 0] = 0
+        values = sequence_metrics(pose.float(), target.float())
+        if trajectory is not None:
+            values["trajectory"] = float(mpjpe(trajectory, item["trajectory"]))
+            inputs = item["keypoints"][self.output_frame: self.output_frame + len(pose), :, :2]
+            if not torch.isnan(item["intrinsics"]).any():
+                projected = PROJECTIONS["distorted"](pose + trajectory, item["intrinsics"][None].expand(len(pose), -1))
+                values["reprojection_2d"] = float(mpjpe(projected, inputs))  # normalised screen units
+        self.accumulator.add(SequenceResult(
+            subject=item["subject"], action=item["action"], take=item["take"], camera=item["camera"],
+            num_frames=int(target.shape[0]), values=values))
+
+    def on_validation_epoch_start(self) -> None:
+        self.accumulator = ActionwiseAccumulator()
+
+    def validation_step(self, item: dict, batch_idx: int) -> None:
+        self._evaluate(item, tta=self.cfg.eval.val_time_flip)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_results("val")
+
+    def on_test_epoch_start(self) -> None:
+        self.accumulator = ActionwiseAccumulator()
+
+    def test_step(self, item: dict, batch_idx: int) -> None:
+        self._evaluate(item, tta=self.cfg.eval.test_time_flip)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_results("test")
+
+    def _log_results(self, stage: str) -> None:
+        results = self.accumulator.gather()
+        self.last_results = results
+        if not len(results):
+            return
+        metrics = {}
+        for name, value in results.frame_wise().items():  # the per-epoch (pooled) numbers
+            metrics[f"{stage}/{name}"] = to_mm(name, value)
+        for name, value in results.action_wise().items():
+            metrics[f"{stage}/{name}_action_wise"] = to_mm(name, value)
+        for action, values in results.per_action().items():
+            for name in ("p1", "p2"):
+                metrics[f"{stage}/{name}/{action}"] = values[name] * 1000
+        if stage == "val" and self.clock is not None:  # where in the budget this evaluation happened
+            metrics["budget/samples"] = float(self.samples_seen)
+            metrics[f"budget/{self.clock.schedule.unit}"] = self.samples_seen / self.clock.schedule.samples_per_unit
+        # every rank holds the gathered results, so the values agree without a reduction
+        self.log(f"{stage}/p1", metrics.pop(f"{stage}/p1"), prog_bar=True, batch_size=1)
+        self.log_dict(metrics, on_epoch=True, batch_size=1, sync_dist=False, rank_zero_only=False)
+
+    def summary(self) -> dict[str, float]:
+        """The final evaluation's averages (mm): action-wise under the metric's name, frame-wise
+        with ``_frame_wise``, and where in the budget training ended."""
+        results = self.last_results
+        if results is None or not len(results):
+            return {}
+        out = {**{k: to_mm(k, v) for k, v in results.action_wise().items()},
+               **{f"{k}_frame_wise": to_mm(k, v) for k, v in results.frame_wise().items()}}
+        if self.samples_seen and self.clock is not None:
+            out["budget_samples"] = float(self.samples_seen)
+            out[f"budget_{self.clock.schedule.unit}"] = self.samples_seen / self.clock.schedule.samples_per_unit
+        return out
+
+    def predict_step(self, item: dict, batch_idx: int) -> dict:
+        pose, trajectory = self.predict_sequence(item["keypoints"], self.cfg.eval.test_time_flip)
+        out = {"key": f"{item['subject']}/{item['take']}/{item['camera']}", "pose3d": pose.cpu().numpy()}
+        if trajectory is not None:
+            out["trajectory"] = trajectory.cpu().numpy()
+        return out

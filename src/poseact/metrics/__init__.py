@@ -1,0 +1,24 @@
+"""Metrics kernel: pose errors (metres), action-wise tables, and their gathering over DDP ranks."""
+
+from poseact.metrics.actionwise import (
+    ACTION_WISE_ROW,
+    FRAME_WISE_ROW,
+    ActionwiseAccumulator,
+    SequenceResult,
+)
+from poseact.metrics.pose import (
+    METRIC_NAMES,
+    mean_velocity_error,
+    mpjpe,
+    n_mpjpe,
+    p_mpjpe,
+    procrustes_align,
+    sequence_metrics,
+    weighted_mpjpe,
+)
+
+__all__ = [
+    "ACTION_WISE_ROW", "FRAME_WISE_ROW", "METRIC_NAMES", "ActionwiseAccumulator", "SequenceResult",
+    "mean_velocity_error", "mpjpe", "n_mpjpe", "p_mpjpe", "procrustes_align", "sequence_metrics",
+    "weighted_mpjpe",
+]

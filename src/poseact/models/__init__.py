@@ -1,1 +1,0 @@
-"""Models: the temporal lifter (VideoPose3D) and checkpoint compatibility."""

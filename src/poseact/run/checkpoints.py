@@ -1,0 +1,67 @@
+"""Reading checkpoint files, and writing Lightning's atomically.
+
+:func:`load_checkpoint_file` is the one place a checkpoint file is opened: whatever the family,
+an unreadable file is one :class:`CheckpointError` naming it. :class:`AtomicCheckpointIO` makes
+Lightning's own saves (``last.ckpt``, ``epochNNN.ckpt``) go through :mod:`poseact.atomic`, so a
+full disk or a kill mid-save never leaves a truncated checkpoint beside the good ones.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from poseact.atomic import atomic_output
+from poseact.errors import CheckpointError, MissingFileError
+
+
+def load_checkpoint_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
+    """``torch.load`` a checkpoint onto the CPU → its top-level dict.
+
+    Original VideoPose3D files pickle numpy RandomState objects, so files are loaded with
+    ``weights_only=False``: only open checkpoints you trust (the released ones, or your own)."""
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise MissingFileError(f"{what} {str(p)!r} not found")
+    if p.is_dir():
+        raise CheckpointError(f"{what} {str(p)!r} is a folder, not a checkpoint file")
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, AttributeError,
+            ImportError, ModuleNotFoundError, UnicodeDecodeError, OSError, TypeError, KeyError, IndexError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{what} {str(p)!r} is unreadable: not a PyTorch checkpoint, or truncated "
+                              f"({type(e).__name__}: {first})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{what} {str(p)!r} is not a poseact or VideoPose3D checkpoint "
+                              f"(it holds a {type(raw).__name__})")
+    return raw
+
+
+def lightning_state(raw: dict, path: str | os.PathLike) -> dict:
+    """The ``state_dict`` of a Lightning checkpoint (a :class:`CheckpointError` if there is none)."""
+    state = raw.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} has no Lightning state_dict "
+                              f"(top-level entries: {sorted(raw)[:6]})")
+    return state
+
+
+def atomic_checkpoint_io():
+    """A Lightning ``CheckpointIO`` whose saves are atomic (see the module docstring)."""
+    import torch
+    from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+            if "://" in str(path):  # a remote file system: Lightning's own way
+                return super().save_checkpoint(checkpoint, path, storage_options)
+            with atomic_output(path) as tmp:
+                torch.save(checkpoint, tmp)
+
+    return AtomicCheckpointIO()

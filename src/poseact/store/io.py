@@ -1,0 +1,134 @@
+"""Reading and writing store files: atomic writes, validation on open, a human summary."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from poseact.atomic import atomic_output
+from poseact.errors import StoreError
+from poseact.store.schema import SCHEMA, CameraTable, ClipTable, PoseStore
+
+STR = h5py.string_dtype()
+
+
+def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
+    """Validate ``store`` and write it to ``path`` atomically (temporary file, then rename)."""
+    path = Path(path)
+    store.path = str(path)
+    store.validate()
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(schema=SCHEMA, layout_2d=store.layout_2d, layout_3d=store.layout_3d,
+                       fps=float(store.fps), units_2d="px", units_3d="m", source=store.source)
+        if store.partial:
+            f.attrs["partial"] = True
+        if store.notes:
+            f.attrs["notes"] = store.notes
+        frames = f.create_group("frames")
+        for name in ("keypoints", "confidence", "pose3d", "pose3d_world", "boxes", "head_size"):
+            arr = getattr(store, name)
+            if arr is not None:
+                frames.create_dataset(name, data=arr)
+        if store.images is not None:
+            frames.create_dataset("images", data=store.images, chunks=(1, *store.images.shape[1:]))
+        if store.image_ref is not None:
+            frames.create_dataset("image_ref", data=store.image_ref.astype(STR))
+        clips = f.create_group("clips")
+        for col in fields(store.clips):
+            data = getattr(store.clips, col.name)
+            clips.create_dataset(col.name, data=data.astype(STR if data.dtype.kind in "UOS" else np.int64))
+        cams = f.create_group("cameras")
+        for col in fields(store.cameras):
+            data = getattr(store.cameras, col.name)
+            cams.create_dataset(col.name, data=data.astype(STR) if data.dtype.kind in "UOS" else data)
+        f.create_dataset("actions", data=np.asarray(store.actions, dtype=object).astype(STR))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _read_strings(ds: h5py.Dataset) -> np.ndarray:
+    return ds.asstr()[...].astype(str) if len(ds) else np.zeros(0, dtype=str)
+
+
+def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
+    """Read a store into memory (one copy per array) and validate it.
+
+    Errors name the file and the problem: missing file, not HDF5 / truncated, wrong schema
+    version, missing groups, wrong joint counts, NaN in labeled frames.
+    """
+    path = Path(path)
+    where = f"store {str(path)!r}"
+    if not path.exists():
+        raise StoreError(f"{where}: file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise StoreError(f"{where}: not a readable HDF5 file (corrupt or truncated?): {e}") from None
+    try:
+        with f:
+            schema = f.attrs.get("schema")
+            if schema != SCHEMA:
+                raise StoreError(f"{where}: schema {schema!r}, this poseact reads {SCHEMA!r}")
+            try:
+                frames, clips, cams = f["frames"], f["clips"], f["cameras"]
+                store = PoseStore(
+                    keypoints=frames["keypoints"][...],
+                    confidence=frames["confidence"][...] if "confidence" in frames else None,
+                    pose3d=frames["pose3d"][...] if load_3d and "pose3d" in frames else None,
+                    pose3d_world=frames["pose3d_world"][...] if load_3d and "pose3d_world" in frames else None,
+                    images=frames["images"][...] if "images" in frames else None,
+                    image_ref=_read_strings(frames["image_ref"]) if "image_ref" in frames else None,
+                    boxes=frames["boxes"][...] if "boxes" in frames else None,
+                    head_size=frames["head_size"][...] if "head_size" in frames else None,
+                    partial=bool(f.attrs.get("partial", False)), notes=str(f.attrs.get("notes", "")),
+                    clips=ClipTable(
+                        subject=_read_strings(clips["subject"]), action=clips["action"][...],
+                        take=_read_strings(clips["take"]), camera=clips["camera"][...],
+                        start=clips["start"][...], length=clips["length"][...]),
+                    cameras=CameraTable(
+                        name=_read_strings(cams["name"]), subject=_read_strings(cams["subject"]),
+                        res=cams["res"][...], intrinsics=cams["intrinsics"][...],
+                        orientation=cams["orientation"][...], translation=cams["translation"][...],
+                        azimuth=cams["azimuth"][...]),
+                    actions=list(_read_strings(f["actions"])),
+                    layout_2d=str(f.attrs["layout_2d"]), layout_3d=str(f.attrs["layout_3d"]),
+                    fps=float(f.attrs["fps"]), source=str(f.attrs.get("source", "")), path=str(path),
+                )
+            except KeyError as e:
+                raise StoreError(f"{where}: missing {e.args[0] if e.args else 'entry'} (not a poseact store?)") from None
+            except OSError as e:
+                raise StoreError(f"{where}: read failed (corrupt or truncated?): {e}") from None
+    except OSError as e:
+        raise StoreError(f"{where}: read failed (corrupt or truncated?): {e}") from None
+    store.validate()
+    return store
+
+
+def describe(store: PoseStore) -> str:
+    """A short human-readable summary: frames, clips, subjects, actions, layouts, labels."""
+    subjects = sorted(set(store.clips.subject))
+    labeled = store.labeled_clips()
+    return "\n".join([
+        f"{store.path}: {store.source or 'poseact store'} ({SCHEMA})",
+        f"  frames   {store.num_frames:,} at {store.fps:g} fps; clips {len(store.clips):,} "
+        f"({int(labeled.sum())} with 3-D)",
+        f"  layouts  2-D {store.layout_2d}, 3-D {store.layout_3d}",
+        f"  subjects {', '.join(subjects)}",
+        f"  actions  {', '.join(store.actions)}",
+        f"  cameras  {len(store.cameras)} (subject, camera) rows, "
+        f"{int(store.cameras.has_intrinsics().sum())} with intrinsics",
+        *([f"  images   {'rendered crops' if store.images is not None else 'files referenced from the store'}"
+           + (", person boxes" if store.boxes is not None else "")
+           + (", head sizes" if store.head_size is not None else "")]
+          if store.images is not None or store.image_ref is not None else []),
+        *([f"  partial  NaN marks joints missing in the annotation "
+           f"({float(np.isnan(store.keypoints[..., 0]).mean()):.1%} of 2-D joints)"] if store.partial else []),
+        *([f"  notes    {line}" for line in store.notes.splitlines()]),
+    ])

@@ -1,1 +1,0 @@
-"""Lightning tasks: the lifter (supervised)."""
