@@ -51,21 +51,15 @@ def _old_sample_actions(ds: WindowDataset) -> np.ndarray:
     return np.tile(actions, 2) if ds.flip else actions
 
 
-class _OldActionSampler(EpochPermutation):
-    def __init__(self, sample_action, seed=0):
-        super().__init__(len(sample_action), seed=seed, shuffle=True)
-        self.actions = np.unique(sample_action)
-        self.pools = [np.flatnonzero(sample_action == a) for a in self.actions]
-
-
-class _OldCycled(_OldActionSampler, CycledActions):
-    def __init__(self, sample_action, seed=0):
-        _OldActionSampler.__init__(self, sample_action, seed)
-        self.shuffle_actions = False
-
-
-class _OldBalanced(_OldActionSampler, BalancedActions):
-    pass
+def _old_segment_sizes(ds: WindowDataset, mode: str) -> list[int]:
+    """What the previous code did at every call: build the epoch sampler (for cycled / balanced: every
+    sample's action, then one pool per action), then ask it for the epoch's segments."""
+    if mode == "mixed":
+        return EpochPermutation(len(ds), seed=0).segment_sizes()
+    sample_action = _old_sample_actions(ds)
+    actions = np.unique(sample_action)
+    pools = [np.flatnonzero(sample_action == a) for a in actions]
+    return [len(p) for p in pools] if mode == "cycled" else [len(sample_action)]
 
 
 def _old_global_bounds(sizes, batch):
@@ -80,14 +74,7 @@ def _old_global_bounds(sizes, batch):
 
 
 def old_position(ds: WindowDataset, mode: str, epoch: int, batch_idx: int) -> int:
-    if mode == "cycled":
-        sampler = _OldCycled(_old_sample_actions(ds), 0)
-    elif mode == "balanced":
-        sampler = _OldBalanced(_old_sample_actions(ds), 0)
-    else:
-        sampler = EpochPermutation(len(ds), seed=0)
-    sampler.set_epoch(epoch)
-    return epoch * len(ds) + _old_global_bounds(sampler.segment_sizes(), BATCH)[batch_idx]
+    return epoch * len(ds) + _old_global_bounds(_old_segment_sizes(ds, mode), BATCH)[batch_idx]
 
 
 # -- measurements ----------------------------------------------------------------------------------

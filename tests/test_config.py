@@ -1,6 +1,5 @@
 """Configs: composition from defaults, overrides, and errors that name the key and the file."""
 
-from pathlib import Path
 
 import pytest
 

@@ -13,7 +13,7 @@ from poseact.run.config import ConfigError, load_config
 from poseact.errors import SelectionError
 from poseact.lifting.sampling import EndlessPermutation, EpochPermutation, SemiSupervisedBatchSampler, ShardedBatchSampler
 from poseact.store import write_store
-from poseact.geometry import h36m_cameras, project_to_2d
+from poseact.geometry import h36m_cameras
 from poseact.lifting.losses import bone_length_loss, bone_lengths, reprojection_loss, trajectory_loss
 from poseact.skeleton import H36M17
 

@@ -73,6 +73,15 @@ def write_json(path: str | os.PathLike, obj: Any, **dumps: Any) -> Path:
     return write_text(path, json.dumps(obj, **dumps))
 
 
+def write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
+    """``np.savez_compressed(path, **arrays)`` written atomically."""
+    import numpy as np
+
+    with atomic_output(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
+    return Path(path)
+
+
 @contextmanager
 def staging_folder(folder: str | os.PathLike, name: str = "output") -> Iterator[Path]:
     """A temporary folder inside ``folder`` for outputs that must appear together: on a clean exit
@@ -90,7 +99,8 @@ def staging_folder(folder: str | os.PathLike, name: str = "output") -> Iterator[
         _remove(stage)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (ours always does)."""
     if pid == os.getpid():
         return True
     try:
@@ -124,7 +134,7 @@ def remove_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> li
     candidates = folder.rglob(f".*.{TEMP_TAG}-*") if recursive else folder.glob(f".*.{TEMP_TAG}-*")
     for p in list(candidates):
         m = _TEMP_NAME.match(p.name)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not pid_alive(int(m.group(1))):
             _remove(p)
             removed.append(p)
     return removed

@@ -53,6 +53,16 @@ class BadInput:
         self.counts[reason] += 1
         self.examples.setdefault(reason, example)
 
+    def boxes_outside(self, boxes: np.ndarray, width: int, height: int, reason: str, where) -> bool:
+        """Whether a person box ``(K, 4)`` misses the ``width`` × ``height`` image (then reported as bad
+        input, ``where(k)`` naming box ``k``'s item); the caller skips the item when True."""
+        k = check_boxes(boxes, width, height)
+        if k < 0:
+            return False
+        self.bad(reason, f"{where(k)}: person box {np.round(boxes[k], 1).tolist()} lies outside the image "
+                         f"{width}x{height}")
+        return True
+
     def note(self, line: str) -> None:
         """A line for the store's ``notes`` (checks, decisions)."""
         self.notes.append(line)

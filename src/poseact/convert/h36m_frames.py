@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.convert.frames import BadInput, check_boxes, frame_paths, image_ref, missing_files, require_path
+from poseact.convert.frames import BadInput, frame_paths, image_ref, missing_files, require_path
 from poseact.convert.npz import ConversionError, PathLike
 from poseact.store import StoreBuilder, StoreError, open_store, write_store
 from poseact.geometry import image_coordinates, project_to_2d
@@ -108,11 +108,8 @@ def convert_h36m_frames(pose_store: PathLike, frames: PathLike, out: PathLike, l
         root_uv, root_z = kp[:, 0], pose3d[:, 0, 2]
         half = CROP_EXTENT_M * f_px / root_z / 2
         boxes = np.concatenate([root_uv - half[:, None], root_uv + half[:, None]], 1)
-        bad_box = check_boxes(boxes, width, height)
-        if bad_box >= 0:
-            log.bad("clips with boxes outside the image",
-                    f"clip {name} frame {int(idx[bad_box])}: person box {np.round(boxes[bad_box], 1).tolist()} lies "
-                    f"outside the image {width}x{height}")
+        if log.boxes_outside(boxes, width, height, "clips with boxes outside the image",
+                             lambda k: f"clip {name} frame {int(idx[k])}"):
             continue
         world = src.pose3d_world[frames_idx] if src.pose3d_world is not None else None
         action = src.actions[c.action[row]] if c.action[row] >= 0 else None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.convert.frames import BadInput, check_boxes, image_ref, require_path
+from poseact.convert.frames import BadInput, image_ref, require_path
 from poseact.convert.matfile import field, items, load_mat, number, text
 from poseact.convert.npz import ConversionError, PathLike
 from poseact.store import CameraTable, StoreBuilder, StoreError, write_store
@@ -156,10 +156,8 @@ def convert_mpii(annotations: PathLike, out: PathLike, images: PathLike | None =
         subject = "val" if name in val else "train"
         seen_val.update([name] if subject == "val" else [])
         for r, kp, box, head_size in people:
-            if check_boxes(box[None], width, height) >= 0:
-                log.bad("people whose box is outside the image",
-                        f"{where_img} ({name}) annorect({r + 1}): person box {np.round(box, 1).tolist()} lies "
-                        f"outside the image {width}x{height}")
+            if log.boxes_outside(box[None], width, height, "people whose box is outside the image",
+                                 lambda _: f"{where_img} ({name}) annorect({r + 1})"):
                 continue
             builder.add_clip(subject, label, f"{name}#{r + 1}", 0 if subject == "train" else 1,
                              map_joints(kp[None], jmap), image_ref=[image_ref(path, out)],

@@ -38,7 +38,6 @@ import numpy as np
 from poseact.geometry.boxes import person_box
 from poseact.convert.frames import (
     BadInput,
-    check_boxes,
     frame_paths,
     image_ref,
     left_right_decision,
@@ -233,11 +232,8 @@ def convert_ntu(skeletons: PathLike, frames: PathLike, out: PathLike, layout: st
         pose3d = np.stack([(uv[..., 0] - cx) * z / fx, (uv[..., 1] - cy) * z / fy, np.where(valid, z, np.nan)], -1)
         kp = uv * r
         boxes = np.stack([person_box(k) for k in kp])
-        bad_box = check_boxes(boxes, width, height)
-        if bad_box >= 0:
-            log.bad("sequences with boxes outside the image",
-                    f"{path}: frame {int(keep[bad_box]) + 1} person box {np.round(boxes[bad_box], 1).tolist()} lies "
-                    f"outside the image {width}x{height}")
+        if log.boxes_outside(boxes, width, height, "sequences with boxes outside the image",
+                             lambda k: f"{path}: frame {int(keep[k]) + 1}"):
             continue
         votes += _facing_votes(pose3d)
         clips.append((path.stem, performer, camera, action, (width, height), kp, pose3d, boxes, paths))

@@ -23,7 +23,6 @@ import numpy as np
 from poseact.geometry.boxes import person_box
 from poseact.convert.frames import (
     BadInput,
-    check_boxes,
     image_ref,
     left_right_decision,
     missing_files,
@@ -163,11 +162,8 @@ def convert_penn_action(root: PathLike | None, out: PathLike, layout: str = "mpi
             bb = video["bbox"]
             good = fill[(bb[fill, 2] > bb[fill, 0]) & (bb[fill, 3] > bb[fill, 1])]
             boxes[good] = bb[good]
-        bad_box = check_boxes(boxes, video["width"], video["height"])
-        if bad_box >= 0:
-            log.bad("videos with boxes outside the image",
-                    f"{path}: frame {bad_box + 1} person box {np.round(boxes[bad_box], 1).tolist()} lies outside the "
-                    f"image {video['width']}x{video['height']}")
+        if log.boxes_outside(boxes, video["width"], video["height"], "videos with boxes outside the image",
+                             lambda k: f"{path}: frame {k + 1}"):
             continue
         votes += _facing_votes(kp, video["view"])
         videos.append((vid, video, kp, boxes, paths))

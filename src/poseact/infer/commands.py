@@ -160,7 +160,6 @@ def _detect(args) -> int:
 
 
 def _render(args) -> int:
-    from pathlib import Path
 
     from poseact.infer.sequence import render_sequence
     from poseact.run.config import load_config

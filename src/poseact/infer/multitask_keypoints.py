@@ -31,7 +31,6 @@ when present, else ``h36m17`` for 17 joints (the synthetic image store) or ``mpi
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from poseact.atomic import atomic_output
 from poseact.errors import CheckpointError
-from poseact.run.checkpoints import lightning_state, load_checkpoint_file
+from poseact.run.checkpoints import has_weights, lightning_state, load_checkpoint_file, saved_family
 
 log = logging.getLogger("poseact")
 
@@ -91,21 +91,10 @@ def load_lifter_state(model: nn.Module, state: dict[str, Tensor], where: str = "
 
 def is_lifter_checkpoint(raw: dict) -> bool:
     """Whether a loaded checkpoint holds a lifter (poseact lifting run or VideoPose3D file)."""
-    if "model_pos" in raw:
-        return True
-    hp = raw.get("hyper_parameters") or {}
-    if hp.get("family") is not None:
-        return hp["family"] == FAMILY
-    state = raw.get("state_dict")
-    return isinstance(state, dict) and any(k.startswith("model.expand_conv.") for k in state)
-
-
-def _family_of(raw: dict) -> str:
-    hp = raw.get("hyper_parameters") or {}
-    if hp.get("family"):
-        return str(hp["family"])
-    state = raw.get("state_dict") or {}
-    return "multitask" if any(k.startswith("model.entry.") for k in state) else "unknown"
+    family = saved_family(raw)
+    if family is not None:
+        return family == FAMILY
+    return "model_pos" in raw or has_weights(raw, "model.expand_conv.")
 
 
 @dataclass
@@ -171,8 +160,9 @@ def read_lifter_checkpoint(path: str | os.PathLike, num_joints_in: int | None = 
         raise CheckpointError(f"{where} is not a poseact or VideoPose3D checkpoint (top-level entries: "
                               f"{sorted(raw)[:6]})")
     if not is_lifter_checkpoint(raw):
-        raise CheckpointError(f"{where} is a {_family_of(raw)} checkpoint, not a lifting one: this command needs "
-                              f"a lifter (a lifting run's .ckpt or a VideoPose3D .bin)")
+        from poseact.run.registry import not_of_family
+
+        raise not_of_family(raw, path, FAMILY)
     state = lightning_state(raw, path)
     parts = {pre: {k.removeprefix(pre): v for k, v in state.items() if k.startswith(pre)}
              for pre in ("model.", "trajectory_model.")}

@@ -15,8 +15,7 @@ from poseact.errors import SelectionError
 from poseact.lifting.clock import Schedule, TrainingClock, make_schedule
 from poseact.lifting.config import LiftingConfig
 from poseact.lifting.datasets import (
-    LiftingArrays, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics, load_arrays,
-    resolve_store_path, select_sequences,
+    LiftingArrays, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics, select_sequences,
 )
 from poseact.lifting.sampling import BalancedActions, CycledActions, EndlessPermutation, SemiSupervisedBatchSampler
 from poseact.run.sharding import EpochPermutation, ShardedBatchSampler, round_robin

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from poseact.errors import CheckpointError, RunFolderError, SweepError
 from poseact.lifting.checkpoint import (
@@ -45,6 +44,7 @@ class LiftingFamily(Family):
     schema = LiftingConfig
     summary_keys = ("p1", "p2", "n_mpjpe", "mpjve")
     monitor = ("val/p1", "min")
+    checkpoint_hint = "a lifter (a lifting run's .ckpt or a VideoPose3D .bin)"
 
     def validate(self, cfg: LiftingConfig) -> None:
         validate(cfg)
@@ -117,7 +117,7 @@ class LiftingFamily(Family):
         """Root-relative 3-D (metres, camera space) of every test sequence → one ``.npz`` keyed
         ``subject/take/camera`` (``(T, J, 3)``), plus ``subject/take/camera/trajectory`` (``(T, 1, 3)``,
         root in camera space) when the model has a trajectory model."""
-        from poseact.atomic import atomic_output
+        from poseact.atomic import write_npz
         from poseact.run.folder import RunFolder
         from poseact.run.trainer import build_trainer
 
@@ -126,8 +126,7 @@ class LiftingFamily(Family):
         batches = trainer.predict(module, datamodule=datamodule)
         arrays = {b["key"]: b["pose3d"] for b in batches}
         arrays.update({f"{b['key']}/trajectory": b["trajectory"] for b in batches if "trajectory" in b})
-        with atomic_output(output) as tmp:
-            np.savez_compressed(tmp, **arrays)
+        write_npz(output, arrays)
         print(f"wrote {len(batches)} sequences to {output}", file=sys.stderr)
         return output
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from poseact.errors import CheckpointError, ConfigError, MissingFileError
 from poseact.multitask.models.spnet import SPNet, SPNetConfig
-from poseact.run.checkpoints import lightning_state, load_checkpoint_file
+from poseact.run.checkpoints import has_weights, lightning_state, load_checkpoint_file, saved_family
 from poseact.run.folder import RunFolder
 
 FAMILY = "multitask"
@@ -24,21 +24,8 @@ LAYOUT_BY_JOINTS = {17: "h36m17", 16: "mpii16"}
 
 
 def is_multitask_checkpoint(raw: dict) -> bool:
-    hp = raw.get("hyper_parameters") or {}
-    if hp.get("family") is not None:
-        return hp["family"] == FAMILY
-    state = raw.get("state_dict")
-    return isinstance(state, dict) and any(k.startswith("model.entry.") for k in state)
-
-
-def _family_of(raw: dict) -> str:
-    hp = raw.get("hyper_parameters") or {}
-    if hp.get("family"):
-        return str(hp["family"])
-    if "model_pos" in raw:
-        return "VideoPose3D lifter"
-    state = raw.get("state_dict") or {}
-    return "lifting" if any(k.startswith("model.expand_conv.") for k in state) else "unknown"
+    family = saved_family(raw)
+    return family == FAMILY if family is not None else has_weights(raw, "model.entry.")
 
 
 def model_config(section) -> SPNetConfig:
@@ -77,8 +64,9 @@ def read_multitask_checkpoint(path: str | os.PathLike, raw: dict | None = None, 
     where = f"{what} {str(path)!r}"
     raw = load_checkpoint_file(path, what) if raw is None else raw
     if not is_multitask_checkpoint(raw):
-        raise CheckpointError(f"{where} is a {_family_of(raw)} checkpoint, not a multitask one: this needs the "
-                              f".ckpt of a multitask run (poseact fit configs/experiment/multitask_*.yaml)")
+        from poseact.run.registry import not_of_family
+
+        raise not_of_family(raw, path, FAMILY, what)
     state = lightning_state(raw, path)
     hp = raw.get("hyper_parameters") or {}
     layout = hp.get("layout")

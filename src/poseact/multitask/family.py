@@ -24,6 +24,7 @@ class MultitaskFamily(Family):
     name = "multitask"
     schema = MultitaskConfig
     summary_keys = ("test/pckh", "test/mpjpe", "test/acc_clip", "test/acc_video")
+    checkpoint_hint = "the .ckpt of a multitask run (poseact fit configs/experiment/multitask_*.yaml)"
 
     def validate(self, cfg: MultitaskConfig) -> None:
         validate(cfg)
@@ -65,7 +66,7 @@ class MultitaskFamily(Family):
         centred test clip → one ``.npz`` (``pose (K, T, J, dim+1)``, ``action (K, A)``, ``video (K,)``)."""
         import torch
 
-        from poseact.atomic import atomic_output
+        from poseact.atomic import write_npz
 
         module, datamodule = self.build(cfg, "predict")
         module.eval()
@@ -80,8 +81,7 @@ class MultitaskFamily(Family):
         arrays = {"pose": np.concatenate(poses), "video": np.concatenate(videos)}
         if probs:
             arrays["action"] = np.concatenate(probs)
-        with atomic_output(output) as tmp:
-            np.savez_compressed(tmp, **arrays)
+        write_npz(output, arrays)
         print(f"wrote {len(arrays['pose'])} clips to {output}", file=sys.stderr)
         return output
 

@@ -43,6 +43,18 @@ def load_checkpoint_file(path: str | os.PathLike, what: str = "checkpoint") -> d
     return raw
 
 
+def saved_family(raw: dict) -> str | None:
+    """The family a poseact checkpoint names in its hyper-parameters (None: it names none)."""
+    family = (raw.get("hyper_parameters") or {}).get("family") if isinstance(raw, dict) else None
+    return None if family is None else str(family)
+
+
+def has_weights(raw: dict, prefix: str) -> bool:
+    """Whether a Lightning checkpoint's ``state_dict`` has a parameter starting with ``prefix``."""
+    state = raw.get("state_dict") if isinstance(raw, dict) else None
+    return isinstance(state, dict) and any(k.startswith(prefix) for k in state)
+
+
 def lightning_state(raw: dict, path: str | os.PathLike) -> dict:
     """The ``state_dict`` of a Lightning checkpoint (a :class:`CheckpointError` if there is none)."""
     state = raw.get("state_dict")

@@ -44,6 +44,8 @@ class Family:
     summary_keys: tuple[str, ...] = ()
     #: the metric and direction that choose the best checkpoint (``epochNNN.ckpt``)
     monitor: tuple[str, str] = ("val/loss", "min")
+    #: what a checkpoint of this family is, for error messages ("the .ckpt of a ... run")
+    checkpoint_hint: str = "a checkpoint of this family"
 
     def validate(self, cfg: Any) -> None:
         """Check the family's sections for meaning; raise :class:`ConfigError` naming the key."""
@@ -120,15 +122,30 @@ def families() -> list[Family]:
     return [family(n) for n in known()]
 
 
+def owner_of_checkpoint(raw: dict) -> Family | None:
+    """The family that wrote a loaded checkpoint, or None."""
+    from poseact.run.checkpoints import saved_family
+
+    tag = saved_family(raw)
+    if tag in known():
+        return family(tag)
+    return next((fam for fam in families() if fam.owns_checkpoint(raw)), None)
+
+
 def family_of_checkpoint(raw: dict, path: Path) -> Family:
     """The family that wrote a loaded checkpoint; a :class:`CheckpointError` names the file when
     none did."""
-    tag = (raw.get("hyper_parameters") or {}).get("family") if isinstance(raw, dict) else None
-    if tag in known():
-        return family(tag)
-    for fam in families():
-        if fam.owns_checkpoint(raw):
-            return fam
-    keys = sorted(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
-    raise CheckpointError(f"checkpoint {str(path)!r} is not a poseact or VideoPose3D checkpoint "
-                          f"(top-level entries: {keys})")
+    fam = owner_of_checkpoint(raw)
+    if fam is None:
+        keys = sorted(raw)[:6] if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a poseact or VideoPose3D checkpoint "
+                              f"(top-level entries: {keys})")
+    return fam
+
+
+def not_of_family(raw: dict, path: Path, wanted: str, what: str = "checkpoint") -> CheckpointError:
+    """The error for a checkpoint given to a command of another family: says which family it is."""
+    fam = owner_of_checkpoint(raw)
+    kind = "a VideoPose3D lifter" if "model_pos" in raw else f"a {fam.name}" if fam else "not a poseact"
+    return CheckpointError(f"{what} {str(path)!r} is {kind} checkpoint, not a {wanted} one: this needs "
+                           f"{family(wanted).checkpoint_hint}")

@@ -35,7 +35,6 @@ before; the lifting task refuses partial stores. The extensions (``partial``, ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 

@@ -42,6 +42,7 @@ except ImportError:  # pragma: no cover - older optuna
 
     _RETRY_KWARG = "failed_trial_callback"
 
+from poseact.atomic import pid_alive
 from poseact.run.folder import RunFolder
 from poseact.sweep.search import WandbHyperband, grid_trials, sampler_for, suggest
 from poseact.sweep.spec import SweepError, SweepSpec, build_command
@@ -88,16 +89,6 @@ def visible_gpus() -> list[str]:
     return []
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _kill_group(pid: int, grace_s: float) -> None:
     """SIGTERM the trial's process group (it was started in a session of its own), then SIGKILL."""
     try:
@@ -110,14 +101,14 @@ def _kill_group(pid: int, grace_s: float) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.1)
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
     try:
-        if _alive(pid):
+        if pid_alive(pid):
             kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
@@ -177,7 +168,7 @@ class SweepRunner:
         stopping their ``poseact fit`` if it survived; other hosts' go by heartbeat."""
         for t in study.get_trials(deepcopy=True, states=(TrialState.RUNNING,)):
             a = t.user_attrs
-            if a.get("host") != self.host or _alive(int(a.get("coordinator_pid", -1))):
+            if a.get("host") != self.host or pid_alive(int(a.get("coordinator_pid", -1))):
                 continue
             for pid in _fits_writing_to(str(a.get("output_dir", "\0"))):
                 _kill_group(pid, self.opts.kill_grace_s)
