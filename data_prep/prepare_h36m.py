@@ -9,15 +9,19 @@ Imports nothing heavy before the arguments are parsed, and never Lightning.
 
 from __future__ import annotations
 
-import argparse
+from poseact.errors import handle_interrupts
+
+handle_interrupts()  # first: a Ctrl-C from here on stops the conversion cleanly (exit 130)
+
 import sys
 from pathlib import Path
 
+from poseact.argtypes import Parser
 from poseact.convert.cli import convert_and_describe, default_output, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prepare_h36m.py",
         description="Human3.6M (VideoPose3D npz files) -> poseact HDF5 store: 3-D reduced to 17 "
                     "joints in every camera's space, 2-D truncated to the mocap length.")
@@ -32,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or default_output(args.data_2d)
 
-    from poseact.convert import convert_h36m
+    import poseact.convert as converters  # the converter is imported inside the error boundary
 
-    return convert_and_describe(parser.prog, lambda: convert_h36m(
+    return convert_and_describe(parser.prog, out, lambda: converters.convert_h36m(
         args.data_3d, args.data_2d, out, subjects=split_subjects(args.subjects)))
 
 

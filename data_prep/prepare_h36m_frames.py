@@ -11,15 +11,19 @@ Imports nothing heavy before the arguments are parsed, and never Lightning.
 
 from __future__ import annotations
 
-import argparse
+from poseact.errors import handle_interrupts
+
+handle_interrupts()  # first: a Ctrl-C from here on stops the conversion cleanly (exit 130)
+
 import sys
 from pathlib import Path
 
+from poseact.argtypes import Parser, positive_int
 from poseact.convert.cli import add_image_options, convert_and_describe, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prepare_h36m_frames.py",
         description="Human3.6M pose store (prepare_h36m.py with --data-3d) + frames extracted from the videos -> "
                     "poseact HDF5 store: 2-D by projection, 3-D, frames referenced, per-frame boxes.")
@@ -30,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pattern", default="{subject}/{take}.{camera}/{frame:06d}.jpg",
                         help="frame file below --frames; fields subject, take, camera, frame (1-based), index "
                              "(0-based) (default: {subject}/{take}.{camera}/{frame:06d}.jpg)")
-    parser.add_argument("--frame-step", type=int, default=5,
+    parser.add_argument("--frame-step", type=positive_int, default=5,
                         help="keep every k-th frame (default 5: 10 fps, deephar's training rate)")
     parser.add_argument("--subjects", nargs="+", default=None, metavar="S",
                         help="subjects to keep, e.g. S1 S5 or S1,S5 (default: all)")
@@ -38,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.frames.parent / "h36m_frames.h5"
 
-    from poseact.convert import convert_h36m_frames
+    import poseact.convert as converters  # the converter is imported inside the error boundary
 
-    return convert_and_describe(parser.prog, lambda: convert_h36m_frames(
+    return convert_and_describe(parser.prog, out, lambda: converters.convert_h36m_frames(
         args.pose_store, args.frames, out, layout=args.layout, pattern=args.pattern, frame_step=args.frame_step,
         subjects=split_subjects(args.subjects), on_bad=args.on_bad))
 

@@ -9,15 +9,19 @@ Imports nothing heavy before the arguments are parsed, and never Lightning.
 
 from __future__ import annotations
 
-import argparse
+from poseact.errors import handle_interrupts
+
+handle_interrupts()  # first: a Ctrl-C from here on stops the conversion cleanly (exit 130)
+
 import sys
 from pathlib import Path
 
+from poseact.argtypes import Parser
 from poseact.convert.cli import convert_and_describe, default_output, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prepare_humaneva.py",
         description="HumanEva-I (VideoPose3D npz files) -> poseact HDF5 store: subjects keep their "
                     "split prefix (Train/S1, Validate/S1, Unlabeled/...), 3-D in every camera's space.")
@@ -33,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or default_output(args.data_2d)
 
-    from poseact.convert import convert_humaneva
+    import poseact.convert as converters  # the converter is imported inside the error boundary
 
-    return convert_and_describe(parser.prog, lambda: convert_humaneva(
+    return convert_and_describe(parser.prog, out, lambda: converters.convert_humaneva(
         args.data_3d, args.data_2d, out, subjects=split_subjects(args.subjects)))
 
 

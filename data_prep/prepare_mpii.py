@@ -9,15 +9,19 @@ Imports nothing heavy before the arguments are parsed, and never Lightning.
 
 from __future__ import annotations
 
-import argparse
+from poseact.errors import handle_interrupts
+
+handle_interrupts()  # first: a Ctrl-C from here on stops the conversion cleanly (exit 130)
+
 import sys
 from pathlib import Path
 
+from poseact.argtypes import Parser
 from poseact.convert.cli import add_image_options, convert_and_describe
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prepare_mpii.py",
         description="MPII Human Pose (mpii_human_pose_v1_u12_1.mat + images/) -> poseact HDF5 store: one "
                     "single-frame clip per annotated person, images referenced, boxes and head sizes.")
@@ -38,16 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.annotations.with_name("mpii.h5")
 
-    from poseact.convert import convert_mpii
+    import poseact.convert as converters  # the converter is imported inside the error boundary
 
     def convert():
         val = None
         if args.val_images is not None:
             val = [line.strip() for line in args.val_images.read_text().splitlines() if line.strip()]
-        return convert_mpii(args.annotations, out, images=args.images, layout=args.layout, val_images=val,
+        return converters.convert_mpii(args.annotations, out, images=args.images, layout=args.layout, val_images=val,
                             single_person=args.single_person, actions=args.actions, on_bad=args.on_bad)
 
-    return convert_and_describe(parser.prog, convert)
+    return convert_and_describe(parser.prog, out, convert)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,19 @@ parsed, and never Lightning.
 
 from __future__ import annotations
 
-import argparse
+from poseact.errors import handle_interrupts
+
+handle_interrupts()  # first: a Ctrl-C from here on stops the conversion cleanly (exit 130)
+
 import sys
 from pathlib import Path
 
+from poseact.argtypes import Parser, positive_float, positive_int
 from poseact.convert.cli import add_image_options, convert_and_describe, split_subjects
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prepare_ntu.py",
         description="NTU RGB+D (*.skeleton + extracted RGB frames) -> poseact HDF5 store: one clip per sequence "
                     "(the body tracked longest), subject = performer, 2-D + 3-D, frames referenced, boxes.")
@@ -28,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pattern", default="{name}/{frame:05d}.jpg",
                         help="frame file below --frames; fields name, frame (1-based), index (0-based), setup, "
                              "camera, performer, replication, action (default: {name}/{frame:05d}.jpg)")
-    parser.add_argument("--frame-step", type=int, default=1,
+    parser.add_argument("--frame-step", type=positive_int, default=1,
                         help="keep every k-th frame (deephar TPAMI: 2); fps becomes 30/k")
-    parser.add_argument("--color-intrinsics", type=float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
+    parser.add_argument("--color-intrinsics", type=positive_float, nargs=4, default=None, metavar=("FX", "FY", "CX", "CY"),
                         help="RGB camera at 1920x1080, pixels (default: Kinect v2 factory values 1081.37 1081.37 "
                              "959.5 539.5)")
     parser.add_argument("--names", nargs="+", default=None, metavar="SEQ",
@@ -39,12 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.frames.parent / "ntu.h5"
 
-    from poseact.convert import convert_ntu
-    from poseact.convert.ntu import KINECT_V2_COLOR
+    import poseact.convert as converters  # the converter is imported inside the error boundary
 
-    return convert_and_describe(parser.prog, lambda: convert_ntu(
+    return convert_and_describe(parser.prog, out, lambda: converters.convert_ntu(
         args.skeletons, args.frames, out, layout=args.layout, left_right=args.left_right, pattern=args.pattern,
-        frame_step=args.frame_step, color_intrinsics=tuple(args.color_intrinsics or KINECT_V2_COLOR),
+        frame_step=args.frame_step, color_intrinsics=tuple(args.color_intrinsics) if args.color_intrinsics else None,
         names=split_subjects(args.names), on_bad=args.on_bad))
 
 

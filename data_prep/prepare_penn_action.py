@@ -8,15 +8,19 @@ Imports nothing heavy before the arguments are parsed, and never Lightning.
 
 from __future__ import annotations
 
-import argparse
+from poseact.errors import handle_interrupts
+
+handle_interrupts()  # first: a Ctrl-C from here on stops the conversion cleanly (exit 130)
+
 import sys
 from pathlib import Path
 
+from poseact.argtypes import Parser
 from poseact.convert.cli import add_image_options, convert_and_describe
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="prepare_penn_action.py",
         description="Penn Action (labels/NNNN.mat + frames/NNNN/000001.jpg) -> poseact HDF5 store: one clip "
                     "per video, subjects train/test, 15 actions, frames referenced, per-frame boxes.")
@@ -30,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --root, or both --labels and --frames")
     out = args.out or (args.root or args.labels.parent) / "penn_action.h5"
 
-    from poseact.convert import convert_penn_action
+    import poseact.convert as converters  # the converter is imported inside the error boundary
 
-    return convert_and_describe(parser.prog, lambda: convert_penn_action(
+    return convert_and_describe(parser.prog, out, lambda: converters.convert_penn_action(
         args.root, out, layout=args.layout, left_right=args.left_right, labels=args.labels,
         frames=args.frames, on_bad=args.on_bad))
 

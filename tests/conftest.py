@@ -56,3 +56,45 @@ def tiny_synthetic(tmp_path_factory) -> Path:
 
     cfg = SyntheticConfig(subjects=["S1", "S5", "S9"], takes_per_action=1, seconds_per_take=3.0, seed=0)
     return synthetic_store(cfg, tmp_path_factory.mktemp("synthetic"))
+
+
+@pytest.fixture(scope="session")
+def session_store(tmp_path_factory) -> Path:
+    """A projected store shared by the tests of one session (read it, never change it)."""
+    from poseact.store import write_store
+
+    return write_store(tmp_path_factory.mktemp("session_store") / "projected.h5", build_projected_store())
+
+
+def lifter_run_args(store, out, *extra) -> list[str]:
+    """``poseact fit`` arguments of a seconds-long lifter run on ``store`` (8 channels, one epoch)."""
+    return [str(REPO / "configs/experiment/demo.yaml"), f"data.store={store}", f"output_dir={out}",
+            "data.subjects_train=[S1]", "data.subjects_test=[S9]", "model.channels=8", "data.batch_size=64",
+            "trainer.max_epochs=1", "logger.wandb=false", "trainer.enable_progress_bar=false", *extra]
+
+
+@pytest.fixture(scope="session")
+def lifter_run(tmp_path_factory, session_store) -> Path:
+    """The folder of a finished tiny lifter run (``checkpoints/last.ckpt``, ``config.yaml``, results)."""
+    from poseact.cli import main
+
+    out = tmp_path_factory.mktemp("lifter_run") / "run"
+    assert main(["fit", *lifter_run_args(session_store, out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def multitask_cache(tmp_path_factory) -> Path:
+    """Where the rendered synthetic images of the multi-task tests are cached (once per session)."""
+    return tmp_path_factory.mktemp("multitask_cache")
+
+
+@pytest.fixture(scope="session")
+def multitask_run(tmp_path_factory, multitask_cache) -> Path:
+    """The folder of a finished 4-step multi-task run (the tiny SPNet on rendered synthetic images)."""
+    from poseact.cli import main
+
+    out = tmp_path_factory.mktemp("multitask_run") / "run"
+    assert main(["fit", str(REPO / "configs/experiment/multitask_tiny.yaml"), f"output_dir={out}",
+                 f"data.synthetic.cache_dir={multitask_cache}"]) == 0
+    return out

@@ -416,7 +416,7 @@ H36M_META = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": H36M
                r"layout h36m17 \(metadata layout_name 'h36m'\) expects 17"),
     ("cameras", r"positions_2d\['S1'\]\['Walking 1'\] has 3 camera\(s\), expected 4 \(54138969, "),
     ("calibration", r"subject 'S10' has no Human3.6M calibration"),
-    ("shape_3d", r"positions_3d\['S9'\]\['Walking 1'\] has shape \(30, 31, 3\), expected \(N, 32 or 17, 3\)"),
+    ("shape_3d", r"positions_3d\['S9'\]\['Walking 1'\] has shape \(30, 31, 3\), expected \(N, 32, 3\)"),
     ("3d_without_2d", r"positions_3d\['S9'\]\['Directions 1'\] has no 2-D"),
     ("3d_without_extrinsics", r"positions_3d\['S2'\]\['Walking'\] has 3-D but camera 54138969 of subject "
                               r"'S2' has no extrinsics"),
@@ -541,7 +541,7 @@ def test_prepare_h36m_cli(h36m_files, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "subjects S1, S2" in printed and "layouts  2-D h36m17, 3-D h36m17" in printed
     assert sorted(set(open_store(out).clips.subject)) == ["S1", "S2"]
-    assert main(["--data-2d", str(tmp_path / "missing.npz"), "--out", str(out)]) == 1
+    assert main(["--data-2d", str(tmp_path / "missing.npz"), "--out", str(out)]) == 2  # the one error boundary
     assert "missing.npz: file not found" in capsys.readouterr().err
 
 

@@ -520,7 +520,7 @@ def test_scripts(mpii, penn, ntu, tmp_path, capsys):
                                            "--layout", "mpii16", "--left-right", "keep"]) == 0
     assert "layouts  2-D mpii16, 3-D mpii16" in capsys.readouterr().out
     assert load_script("prepare_h36m_frames").main(["--pose-store", str(tmp_path / "none.h5"),
-                                                   "--frames", str(tmp_path)]) == 1
+                                                   "--frames", str(tmp_path)]) == 2
     assert "Human3.6M pose store not found" in capsys.readouterr().err
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

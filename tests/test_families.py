@@ -30,17 +30,15 @@ def _lifter_run(store, out, *extra) -> list[str]:
             *extra]
 
 
-@pytest.fixture(scope="module")
-def mt_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("mt_cache")
+@pytest.fixture
+def mt_cache(multitask_cache):
+    return multitask_cache
 
 
-@pytest.fixture(scope="module")
-def mt_checkpoint(tmp_path_factory, mt_cache):
+@pytest.fixture
+def mt_checkpoint(multitask_run):
     """A multi-task run of 4 steps (the tiny SPNet on the rendered synthetic images)."""
-    out = tmp_path_factory.mktemp("mt") / "run"
-    assert main(["fit", str(MT_TINY), f"output_dir={out}", f"data.synthetic.cache_dir={mt_cache}"]) == 0
-    return out / "checkpoints/last.ckpt"
+    return multitask_run / "checkpoints/last.ckpt"
 
 
 # -- the registry --------------------------------------------------------------------------------

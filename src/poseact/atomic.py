@@ -42,7 +42,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     The parent folder is created if needed. The writer may create the temporary file itself
     (``torch.save(obj, tmp)``, ``h5py.File(tmp, "w")``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(path.parent)
     tmp = temp_sibling(path)
     try:
         yield tmp
@@ -52,7 +52,23 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except BaseException:
         _remove(tmp)
+        for folder in created:  # the folders made for this file, innermost first, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; the folders it created, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for f in reversed(missing):
+        f.mkdir(exist_ok=True)
+    return missing
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -97,6 +113,32 @@ def staging_folder(folder: str | os.PathLike, name: str = "output") -> Iterator[
             os.replace(f, folder / f.name)
     finally:
         _remove(stage)
+
+
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Refuse, before any work, an output file that cannot be written: a folder in its place, a
+    file where a parent folder should be, a read-only or forbidden folder. Creates nothing."""
+    from poseact.errors import RunFolderError
+
+    p = Path(path)
+    if p.is_dir():
+        raise RunFolderError(f"{what} {str(p)!r} is a folder; give a file name")
+    folder = p.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise RunFolderError(f"{what} {str(p)!r} cannot be written: {str(folder)!r} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        why = "a read-only file system" if _read_only(folder) else "no permission to write there"
+        raise RunFolderError(f"{what} {str(p)!r} cannot be written: {str(folder)!r} is {why}")
+    return p
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def pid_alive(pid: int) -> bool:

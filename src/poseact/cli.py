@@ -19,14 +19,15 @@ Lightning is imported only by the commands that train or evaluate, so ``--help``
 from __future__ import annotations
 
 import argparse
-import sys
+
+from poseact.argtypes import Parser, non_negative_int, positive_int
 
 EPILOG = "Overrides are OmegaConf dot-lists, e.g. model.channels=256 data.subjects_train=[S1,S5]."
 EXPORT_FORMATS = ("videopose3d",)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="poseact", epilog=EPILOG,
+    p = Parser(prog="poseact", epilog=EPILOG,
                                 description="3-D pose and action experiments (VideoPose3D lifter, deephar "
                                             "multi-task model).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -51,11 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("overrides", nargs="*", help="data.synthetic.* overrides, e.g. data.synthetic.seed=1")
     sw = sub.add_parser("sweep", help="run a W&B sweep YAML offline (no W&B server; resumable)")
     sw.add_argument("sweep", help="sweep YAML, e.g. sweeps/schedules.yaml")
-    sw.add_argument("--workers", type=int, default=None, help="parallel trials (default: one per visible GPU, else 1)")
+    sw.add_argument("--workers", type=positive_int, default=None, help="parallel trials (default: one per visible GPU, else 1)")
     sw.add_argument("--storage", default=None, help="Optuna RDB URL shared by workers (default: sqlite in --output)")
     sw.add_argument("--output", default=None, help="sweep folder (default outputs/sweeps/<sweep name>)")
-    sw.add_argument("--max-trials", type=int, default=None, help="cap for random/bayes sweeps without run_cap")
-    sw.add_argument("--seed", type=int, default=0, help="sampler seed (random/bayes)")
+    sw.add_argument("--max-trials", type=positive_int, default=None, help="cap for random/bayes sweeps without run_cap")
+    sw.add_argument("--seed", type=non_negative_int, default=0, help="sampler seed (random/bayes)")
     sw.add_argument("--dry-run", action="store_true", help="validate and list the trial commands; run nothing")
     from poseact.infer.commands import add_parsers as add_media_parsers
 
@@ -64,25 +65,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command. The one error boundary: a user error (:class:`poseact.errors.PoseactError`, or
-    an operating-system error naming a file) prints one line ``poseact: error: ...`` and returns 2;
-    Ctrl-C returns 130; anything else is a bug and keeps its traceback."""
-    args = _parser().parse_args(argv)
-    from poseact.errors import PoseactError
+    """Run a command behind the one error boundary (:func:`poseact.errors.run_cli`): a user error is
+    one line ``poseact: error: ...`` and exit 2, Ctrl-C exit 130, a bug keeps its traceback."""
+    from poseact.errors import handle_interrupts, run_cli
 
-    try:
-        return _run(args)
-    except PoseactError as e:
-        print(f"poseact: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        if e.filename is None:
-            raise
-        print(f"poseact: error: {e.filename!s}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("poseact: interrupted", file=sys.stderr)
-        return 130
+    handle_interrupts()
+    args = _parser().parse_args(argv)
+    return run_cli("poseact", lambda: _run(args))
 
 
 def _run(args) -> int:

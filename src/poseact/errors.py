@@ -89,3 +89,53 @@ class DetectionError(PoseactError, RuntimeError):
 
 class VideoError(PoseactError, ValueError):
     """A video, GIF, image or image folder cannot be read, or a video cannot be written."""
+
+
+def run_cli(prog: str, command) -> int:
+    """The error boundary of every poseact program (``poseact``, the ``data_prep/`` scripts): run
+    ``command()`` and turn a user error — a :class:`PoseactError`, or an operating-system error that
+    names a file (read-only disk, no space, permission) — into one line ``<prog>: error: ...`` on
+    stderr and exit status 2; Ctrl-C into ``<prog>: interrupted`` and 130. Anything else is a bug
+    and keeps its traceback.
+
+    Ctrl-C (SIGINT) and SIGTERM unwind as an exception, so every file being written is removed
+    before the program stops: 130 and 143. They do so even where the program was started with
+    SIGINT ignored (a background job of a script)."""
+    import signal
+    import sys
+
+    handle_interrupts()
+    try:
+        return int(command() or 0)
+    except PoseactError as e:
+        print(f"{prog}: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.filename is None:
+            raise
+        print(f"{prog}: error: {e.filename!s}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        terminated = e.args and e.args[0] == signal.SIGTERM
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}; partial outputs removed", file=sys.stderr)
+        return 143 if terminated else 130
+
+
+def handle_interrupts() -> None:
+    """Make SIGINT and SIGTERM raise ``KeyboardInterrupt`` (their number as its argument), so
+    partial outputs are removed on the way out; programs call it first thing, before heavy
+    imports. Idempotent; only the main thread can."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupted)
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(signum)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) if "\n" in message else message

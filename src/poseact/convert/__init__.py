@@ -15,25 +15,23 @@ Pure numpy + h5py on the data side; every error is a :class:`ConversionError` (a
 ``ValueError``; a missing input file is also a ``FileNotFoundError``) naming the file and the
 offending subject / take / camera. Output is written atomically by
 :func:`poseact.store.write_store`: a failed conversion leaves no file behind.
+
+The converters are imported when first used (``from poseact.convert import convert_h36m`` works as
+usual), so the ``data_prep/`` scripts parse their arguments — and answer ``--help`` — at once.
 """
 
-from poseact.convert.custom import convert_custom
-from poseact.convert.h36m_frames import convert_h36m_frames
-from poseact.convert.mocap import convert_h36m, convert_humaneva
-from poseact.convert.mpii import convert_mpii
-from poseact.convert.npz import (
-    ConversionError,
-    ConversionWarning,
-    InputNotFoundError,
-    Layout2D,
-    action_group,
-    load_npz_dict,
-)
-from poseact.convert.ntu import convert_ntu, read_skeleton
-from poseact.convert.penn import convert_penn_action
+import importlib
 
-__all__ = [
-    "ConversionError", "ConversionWarning", "InputNotFoundError", "Layout2D", "action_group",
-    "convert_custom", "convert_h36m", "convert_h36m_frames", "convert_humaneva", "convert_mpii", "convert_ntu",
-    "convert_penn_action", "load_npz_dict", "read_skeleton",
-]
+_WHERE = {
+    "convert_custom": "custom", "convert_h36m_frames": "h36m_frames", "convert_h36m": "mocap",
+    "convert_humaneva": "mocap", "convert_mpii": "mpii", "ConversionError": "npz", "ConversionWarning": "npz",
+    "InputNotFoundError": "npz", "Layout2D": "npz", "action_group": "npz", "load_npz_dict": "npz",
+    "convert_ntu": "ntu", "read_skeleton": "ntu", "convert_penn_action": "penn",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'poseact.convert' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"poseact.convert.{_WHERE[name]}"), name)

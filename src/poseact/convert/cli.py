@@ -19,28 +19,34 @@ def default_output(data_2d: Path) -> Path:
     return data_2d.with_name(data_2d.stem.removeprefix("data_2d_") + ".h5")
 
 
-def convert_and_describe(prog: str, convert: Callable[[], Path]) -> int:
-    """Run a conversion, print the store's summary; on bad input print the error, return 1."""
-    import warnings
+def convert_and_describe(prog: str, out: Path, convert: Callable[[], Path]) -> int:
+    """Run a conversion behind poseact's error boundary (:func:`poseact.errors.run_cli`): the output
+    is checked writable before any work and temporary files a killed earlier run left beside it are
+    removed; the converters' counted skips print as warnings, then the store's summary. Bad input is
+    one line and exit 2, Ctrl-C exit 130, and neither leaves a partial store behind (stores are
+    written atomically)."""
 
-    from poseact.store import describe, open_store
+    def command() -> int:
+        import warnings
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            path = convert()
-        except (ValueError, FileNotFoundError) as e:
-            path, error = None, e
-    for w in caught:  # the converters' counted skips and checks, one line each
-        print(f"{prog}: warning: {w.message}", file=sys.stderr)
-    try:
-        if path is None:
-            raise error
+        from poseact.atomic import check_writable, remove_stale_temps
+        from poseact.store import describe, open_store
+
+        check_writable(out, "--out")
+        remove_stale_temps(Path(out).parent)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                path = convert()
+            finally:
+                for w in caught:  # the converters' counted skips and checks, one line each
+                    print(f"{prog}: warning: {w.message}", file=sys.stderr)
         print(describe(open_store(path)))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    from poseact.errors import run_cli
+
+    return run_cli(prog, command)
 
 
 def add_image_options(parser, layout: str, left_right: bool = True) -> None:

@@ -71,11 +71,10 @@ def _humaneva_subject_cameras(subject: str, path: PathLike) -> list[CameraCalibr
     return table[bare]
 
 
-def _reduce_h36m(positions: np.ndarray) -> np.ndarray:
-    return h36m32_to_17(positions) if positions.shape[1] == 32 else positions
-
-
-H36M = _Dataset("human3.6m", _h36m_subject_cameras, (32, 17), _reduce_h36m, "h36m17", H36M_FPS)
+#: Human3.6M's mocap skeleton: VideoPose3D's data_3d_h36m.npz holds all 32 joints, and poseact
+#: reduces them to 17 itself. A 17-joint file is refused: nothing in it says which 17 joints in which
+#: order, and a file reduced another way would be read with joints collapsed onto others.
+H36M = _Dataset("human3.6m", _h36m_subject_cameras, (32,), h36m32_to_17, "h36m17", H36M_FPS)
 HUMANEVA = _Dataset("humaneva-i", _humaneva_subject_cameras, (15,), lambda p: p, "humaneva15",
                     HUMANEVA_FPS)
 
@@ -84,7 +83,7 @@ def convert_h36m(path_3d: PathLike | None, path_2d: PathLike, out: PathLike,
                  subjects: list[str] | None = None) -> Path:
     """Human3.6M: ``data_3d_h36m.npz`` + ``data_2d_h36m_<detector>.npz`` -> store at ``out``.
 
-    3-D: 32 joints reduced to h36m17 (17-joint input is taken as already reduced), camera space
+    3-D: 32 joints reduced to h36m17 (a 17-joint file is refused: see ``H36M``), camera space
     via each subject's extrinsics (``frames/pose3d``) and world (``frames/pose3d_world``).
     2-D layout from the file's metadata (no ``layout_name``: 17 joints -> h36m17, 16 -> mpii16);
     a third channel becomes ``frames/confidence``. 4 cameras per take; fps 50.

@@ -100,7 +100,9 @@ def positions_3d_array(value: Any, path: PathLike, subject: str, take: str,
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiu":
         raise ConversionError(f"{where} is a {_describe(value)}, expected a numeric array {expected}")
     if value.ndim != 3 or value.shape[1] not in joints or value.shape[2] != 3 or len(value) == 0:
-        raise ConversionError(f"{where} has shape {value.shape}, expected {expected} with N >= 1")
+        hint = (" (a Human3.6M file reduced to 17 joints elsewhere cannot be checked: convert from VideoPose3D's "
+                "32-joint data_3d_h36m.npz)" if joints == (32,) and value.ndim == 3 and value.shape[1] == 17 else "")
+        raise ConversionError(f"{where} has shape {value.shape}, expected {expected} with N >= 1{hint}")
     return value.astype(np.float32, copy=False)
 
 

@@ -152,7 +152,7 @@ def _facing_votes(pose3d: np.ndarray) -> tuple[int, int]:
 
 def convert_ntu(skeletons: PathLike, frames: PathLike, out: PathLike, layout: str = "h36m17",
                 left_right: str = "auto", pattern: str = DEFAULT_PATTERN, frame_step: int = 1,
-                color_intrinsics: tuple[float, float, float, float] = KINECT_V2_COLOR,
+                color_intrinsics: tuple[float, float, float, float] | None = None,
                 names: list[str] | None = None, on_bad: str = "error") -> Path:
     """NTU RGB+D -> store at ``out`` (2-D + 3-D, ``frames/image_ref``, per-frame boxes, actions A001…).
 
@@ -163,7 +163,7 @@ def convert_ntu(skeletons: PathLike, frames: PathLike, out: PathLike, layout: st
         pattern: frame file below ``frames``; fields ``name``, ``frame`` (1-based), ``index`` (0-based),
             ``setup``, ``camera``, ``performer``, ``replication``, ``action`` (ints).
         frame_step: keep every k-th skeleton frame (TPAMI: 2); fps becomes 30 / k.
-        color_intrinsics: fx, fy, cx, cy of the 1920×1080 RGB camera, pixels.
+        color_intrinsics: fx, fy, cx, cy of the 1920×1080 RGB camera, pixels (default: Kinect v2's, ``KINECT_V2_COLOR``).
         names: only these sequence names (default: every file).
         on_bad: ``error`` or ``skip`` (counted) for malformed files, missing/unreadable frames,
             frames not 16:9, boxes outside the image.
@@ -184,7 +184,7 @@ def convert_ntu(skeletons: PathLike, frames: PathLike, out: PathLike, layout: st
             raise ConversionError(f"{skel_dir}: no .skeleton file for {sorted(unknown)[:5]}")
     if not files:
         raise ConversionError(f"{skel_dir}: no .skeleton files")
-    fx, fy, cx, cy = (float(v) for v in color_intrinsics)
+    fx, fy, cx, cy = (float(v) for v in (color_intrinsics or KINECT_V2_COLOR))
     log = BadInput("ntu", on_bad)
     clips = []
     votes = np.zeros(2, dtype=np.int64)

@@ -10,6 +10,8 @@ import argparse
 import sys
 import time
 
+from poseact.argtypes import finite_float, non_negative_int, positive_float, positive_int, unit_interval
+
 COMMANDS = ("infer", "detect", "render")
 DETECTORS = ("mediapipe", "multitask")
 KEYPOINT_LAYOUTS = ("coco17", "halpe26", "mediapipe33", "h36m17", "mpii16")
@@ -21,9 +23,9 @@ def _crop_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", default="centre", choices=("centre", "full"),
                    help="multitask: the square the model sees when no --box is given: the largest centred "
                         "square (default) or the whole frame padded to a square")
-    p.add_argument("--box", type=float, nargs=3, default=None, metavar=("X0", "Y0", "SIDE"),
+    p.add_argument("--box", type=finite_float, nargs=3, default=None, metavar=("X0", "Y0", "SIDE"),
                    help="multitask: a fixed square crop in pixels the person stays in")
-    p.add_argument("--min-confidence", type=float, default=None,
+    p.add_argument("--min-confidence", type=unit_interval, default=None,
                    help="multitask: frames whose mean joint confidence is below this hold no person "
                         "(default 0.2)")
 
@@ -51,17 +53,17 @@ def add_parsers(sub) -> None:
     _crop_args(i)
     i.add_argument("--input-layout", default=None, help="2-D layout a .bin checkpoint takes "
                    "(default: coco17 if 'coco' is in its name, else h36m17)")
-    i.add_argument("--fps", type=float, default=None, help="frame rate (default: from the file/video, else 50)")
-    i.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+    i.add_argument("--fps", type=positive_float, default=None, help="frame rate (default: from the file/video, else 50)")
+    i.add_argument("--image-size", type=positive_int, nargs=2, metavar=("W", "H"), default=None,
                    help="frame size in pixels, for keypoint files that do not record it")
     i.add_argument("--video", default=None, help="draw the render over this video's frames")
     i.add_argument("--person", default="largest", choices=("largest", "confident"),
                    help="which person when several are detected (track ids win when present)")
     i.add_argument("--clip", default=None, help="video name inside a data_2d_custom npz")
-    i.add_argument("--max-gap", type=int, default=10, help="longest gap (frames) interpolated without a flag")
+    i.add_argument("--max-gap", type=non_negative_int, default=10, help="longest gap (frames) interpolated without a flag")
     i.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
     i.add_argument("--render", default="mp4", choices=("mp4", "gif", "none"))
-    i.add_argument("--limit", type=int, default=None, help="render only the first N frames")
+    i.add_argument("--limit", type=positive_int, default=None, help="render only the first N frames")
     d = sub.add_parser("detect", help="2-D keypoints only: MediaPipe (own environment) or the multi-task model",
                        description="`poseact detect setup` creates the MediaPipe environment "
                                    "($POSEACT_MEDIAPIPE_ENV, else ~/.cache/poseact/venv-mediapipe); "
@@ -84,10 +86,10 @@ def add_parsers(sub) -> None:
     r.add_argument("--take", required=True, help='sequence name, e.g. "Walking 1"')
     r.add_argument("--camera", required=True, help="camera name, e.g. 54138969")
     r.add_argument("--out", default=None, help=".mp4 or .gif (default OUTPUT_DIR/renders/...mp4)")
-    r.add_argument("--size", type=float, default=3.0, help="panel size in inches (80 dpi)")
-    r.add_argument("--fps", type=float, default=None)
-    r.add_argument("--azimuth", type=float, default=None, help="view azimuth (default: the camera's)")
-    r.add_argument("--limit", type=int, default=None, help="first N frames only")
+    r.add_argument("--size", type=positive_float, default=3.0, help="panel size in inches (80 dpi)")
+    r.add_argument("--fps", type=positive_float, default=None)
+    r.add_argument("--azimuth", type=finite_float, default=None, help="view azimuth (default: the camera's)")
+    r.add_argument("--limit", type=positive_int, default=None, help="first N frames only")
     r.add_argument("--no-tta", action="store_true")
 
 
@@ -161,6 +163,7 @@ def _detect(args) -> int:
 
 def _render(args) -> int:
 
+    from poseact.atomic import check_writable
     from poseact.infer.sequence import render_sequence
     from poseact.run.config import load_config
     from poseact.run.folder import RunFolder
@@ -168,6 +171,7 @@ def _render(args) -> int:
     cfg = load_config(args.config, args.overrides)
     out = args.out or str(RunFolder(cfg.output_dir).renders /
                           f"{args.subject}_{args.take.replace(' ', '_')}_{args.camera}.mp4")
+    check_writable(out, "--out")
     print(render_sequence(cfg, args.subject, args.take, args.camera, out, size=args.size, fps=args.fps,
                           azimuth=args.azimuth, limit=args.limit, tta=not args.no_tta))
     return 0

@@ -28,12 +28,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from poseact.atomic import check_writable, remove_stale_temps, temp_sibling
 from poseact.errors import CheckpointError, KeypointFileError, LayoutError, MissingFileError, UsageError
 from poseact.infer.formats import read_keypoints
 from poseact.infer.gaps import fill_gaps
@@ -87,6 +87,9 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     if not src.exists():
         raise MissingFileError(f"input {str(src)!r} not found")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file; give a folder for the outputs")
+    check_writable(out / f"{_name_of(src)}_3d.npz", "--out")
     name = _name_of(src)
     is_frames = src.is_dir() or is_video(src)
     detector_given = detector is not None
@@ -132,7 +135,9 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                 raise UsageError(f"input {str(src)!r}: {e}") from None
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    remove_stale_temps(out)
+    tmp = temp_sibling(out / name)  # removed below, or by the next run if this one is killed
+    tmp.mkdir()
     moved: dict[str, Path] = {}
     try:
         if keypoint_model is not None:

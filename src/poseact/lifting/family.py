@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 
@@ -22,19 +23,19 @@ log = logging.getLogger("poseact")
 ARCHITECTURE_KEYS = ("name", "filter_widths", "channels", "dense")
 
 
-def adopt_architecture(cfg: LiftingConfig, ckpt: LifterCheckpoint) -> None:
+def adopt_architecture(cfg: LiftingConfig, ckpt: LifterCheckpoint, quiet: bool = False) -> None:
     """Size ``cfg.model`` from the checkpoint it loads (e.g. the 243-frame release under a 27-frame
     config); a difference is reported, not an error."""
     m = cfg.model
     changed = {k: ckpt.model[k] for k in (*ARCHITECTURE_KEYS, "causal")
                if k in ckpt.model and getattr(m, k) != ckpt.model[k]
                and not (k == "causal" and ckpt.format == "videopose3d")}
-    if changed:
+    if changed and not quiet:
         log.warning("%s: using its architecture %s (config said %s)", ckpt.where,
                     ", ".join(f"{k}={v}" for k, v in changed.items()),
                     ", ".join(f"{k}={getattr(m, k)}" for k in changed))
-        for k, v in changed.items():
-            setattr(m, k, list(v) if k == "filter_widths" else v)
+    for k, v in changed.items():
+        setattr(m, k, list(v) if k == "filter_widths" else v)
     if ckpt.trajectory is not None:
         m.trajectory = True
 
@@ -136,6 +137,12 @@ class LiftingFamily(Family):
     def check_resume(self, cfg: LiftingConfig, raw: dict, path: Path) -> None:
         ckpt = read_lifter_checkpoint(path, raw=raw)
         m = cfg.model
+        if cfg.checkpoint:  # the run started from these weights and took their architecture
+            import copy
+
+            m = copy.deepcopy(cfg.model)
+            start = read_lifter_checkpoint(cfg.checkpoint, causal=cfg.model.causal)
+            adopt_architecture(SimpleNamespace(model=m), start, quiet=True)
         saved = dict(ckpt.model)
         if "channels" not in saved or "filter_widths" not in saved:
             arch = infer_architecture(ckpt.pose, ckpt.num_joints_in)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from poseact.atomic import atomic_output
-from poseact.errors import CheckpointError, MissingFileError
+from poseact.errors import CheckpointError, MissingFileError, RunFolderError
 
 
 def load_checkpoint_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
@@ -73,7 +74,16 @@ def atomic_checkpoint_io():
         def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
             if "://" in str(path):  # a remote file system: Lightning's own way
                 return super().save_checkpoint(checkpoint, path, storage_options)
-            with atomic_output(path) as tmp:
-                torch.save(checkpoint, tmp)
+            try:
+                with atomic_output(path) as tmp:
+                    torch.save(checkpoint, tmp)
+            except RuntimeError as e:  # torch reports a failed write (a full disk) as a RuntimeError
+                folder = Path(path).parent
+                while not folder.exists():  # the folder made for the file is gone with it
+                    folder = folder.parent
+                free = shutil.disk_usage(folder).free
+                first = str(e).strip().splitlines()[0][:120]
+                raise RunFolderError(f"checkpoint {str(path)!r} could not be written ({first}); "
+                                     f"{free / 1e6:.1f} MB free there — No space left on device?") from None
 
     return AtomicCheckpointIO()

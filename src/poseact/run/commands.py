@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from poseact.run.checkpoints import load_checkpoint_file
-from poseact.run.folder import RunFolder, check_writable_file
+from poseact.atomic import check_writable
+from poseact.errors import ConfigError, TrainingError
+from poseact.run.folder import RunFolder
 from poseact.run.registry import family, family_of_checkpoint
 from poseact.run.trainer import build_trainer, finish_wandb, planned_world_size
 
@@ -30,16 +33,21 @@ def fit(cfg, callbacks: list | None = None) -> dict[str, float]:
     resume_from = folder.last_checkpoint if cfg.resume and folder.last_checkpoint.exists() else None
     if resume_from is not None:  # refuse before the folder is touched
         fam.check_resume(cfg, load_checkpoint_file(resume_from, "checkpoint to resume from"), resume_from)
-    folder.write_config(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module, datamodule = fam.build(cfg, "fit")
+    module, datamodule = fam.build(cfg, "fit")  # where bad data and checkpoints are found
     world = planned_world_size(cfg.trainer)
     trainer = build_trainer(cfg, folder, fam.monitor_for(cfg), callbacks=callbacks,
                             options=fam.trainer_options(cfg, datamodule, world))
     fam.before_fit(cfg, module, datamodule)
+    folder.write_config(cfg)  # the first thing written, once everything has been checked
     if resume_from is not None:
         log.warning("resuming from %s", resume_from)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    with lightning_says_no():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    if trainer.global_step == 0:
+        raise TrainingError(f"no training step ran (trainer.limit_train_batches={cfg.trainer.limit_train_batches}, "
+                            f"{trainer.num_training_batches} batches per epoch): nothing was trained, so nothing is "
+                            f"evaluated; check the training data selection and trainer.limit_train_batches")
     return _final_test(cfg, fam, module, datamodule, trainer, folder)
 
 
@@ -59,7 +67,8 @@ def test(cfg) -> dict[str, float]:
 
 
 def _final_test(cfg, fam, module, datamodule, trainer, folder: RunFolder) -> dict[str, float]:
-    trainer.test(module, datamodule=datamodule, verbose=False)
+    with lightning_says_no():
+        trainer.test(module, datamodule=datamodule, verbose=False)
     summary = fam.report(cfg, module, folder, trainer.is_global_zero)
     if trainer.is_global_zero and summary:
         folder.write_summary(summary)
@@ -92,11 +101,23 @@ def write_run_plots(folder: RunFolder, stem: str = "test", title: str | None = N
     return written
 
 
+@contextmanager
+def lightning_says_no():
+    """Lightning's refusals of settings (``MisconfigurationException``: a batch limit that leaves no
+    batch, a strategy the machine cannot run) are user errors: one line, not a traceback."""
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        yield
+    except MisconfigurationException as e:
+        raise ConfigError(f"Lightning refused the trainer settings: {' '.join(str(e).split())}") from None
+
+
 def predict(cfg, output: str | os.PathLike | None = None) -> Path:
     """The family's predictions of the evaluation data → ``output`` (default
     ``OUTPUT_DIR/predictions.npz``), written atomically."""
     fam = family(cfg.task)
-    path = check_writable_file(output or RunFolder(cfg.output_dir).predictions_path, "predictions")
+    path = check_writable(output or RunFolder(cfg.output_dir).predictions_path, "predictions")
     return fam.predict(cfg, path)
 
 
@@ -104,5 +125,5 @@ def export(checkpoint: str | os.PathLike, output: str | os.PathLike, fmt: str = 
     """Write a checkpoint's model in another format (the family decides which it offers)."""
     path = Path(checkpoint)
     raw = load_checkpoint_file(path)
-    out = check_writable_file(output, "export")
+    out = check_writable(output, "export")
     return family_of_checkpoint(raw, path).export(path, out, fmt)

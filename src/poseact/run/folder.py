@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from poseact.atomic import remove_stale_temps, write_json, write_text
+from poseact.atomic import check_writable, remove_stale_temps, write_json, write_text
 from poseact.errors import MissingFileError, RunFolderError
 
 CONFIG = "config.yaml"
@@ -104,15 +104,14 @@ class RunFolder:
     # -- writing ------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Make sure the folder can be written, before any work starts, and remove temporary files
-        that a killed earlier run left in it."""
+        that a killed earlier run left in it. Creates nothing: a command that fails on bad input
+        leaves no new folder behind."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunFolderError(f"output_dir {str(self.root)!r} is a file, not a folder")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise RunFolderError(f"output_dir {str(self.root)!r} cannot be written ({e.strerror or e}); "
-                                 f"set output_dir=... to a writable folder") from None
+            check_writable(self.root / CONFIG, "output_dir")
+        except RunFolderError as e:
+            raise RunFolderError(f"{e}; set output_dir=... to a writable folder") from None
         for sub in (self.root, self.checkpoints, self.results):
             remove_stale_temps(sub)
 
@@ -206,18 +205,3 @@ class RunFolder:
         summary = self.read_summary()
         key = metric.split("/", 1)[1] if "/" in metric else metric
         return summary.get(metric, summary.get(key))
-
-
-def check_writable_file(path: str | os.PathLike, what: str = "output") -> Path:
-    """Refuse, before any work, an output file whose folder cannot be written."""
-    p = Path(path)
-    if p.is_dir():
-        raise RunFolderError(f"{what} {str(p)!r} is a folder; give a file name")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        probe = p.parent / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise RunFolderError(f"{what} {str(p)!r} cannot be written ({e.strerror or e})") from None
-    return p

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import fields
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from poseact.atomic import atomic_output
+from poseact.atomic import atomic_output, remove_stale_temps
 from poseact.errors import StoreError
 from poseact.store.schema import SCHEMA, CameraTable, ClipTable, PoseStore
 
 STR = h5py.string_dtype()
+
+
+#: attribute holding the CRC-32 of a frame array's bytes (C order), verified when the store is opened
+CHECKSUM = "crc32"
+
+
+def _crc32(arr: np.ndarray) -> int:
+    return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B"))
+
+
+def _with_checksum(ds: h5py.Dataset, arr: np.ndarray) -> None:
+    ds.attrs[CHECKSUM] = np.uint32(_crc32(arr))
+
+
+def _verified(ds: h5py.Dataset, where: str) -> np.ndarray:
+    """Read a frame array whole and check it against its checksum (stores written before checksums
+    existed have none, and are read as they are)."""
+    arr = ds[...]
+    expected = ds.attrs.get(CHECKSUM)
+    if expected is not None and _crc32(arr) != int(expected):
+        raise StoreError(f"{where}: {ds.name.lstrip('/')} fails its checksum: the file is corrupt (a bad copy or "
+                         f"disk?); convert or copy it again")
+    return arr
 
 
 def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
@@ -21,6 +45,7 @@ def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
     path = Path(path)
     store.path = str(path)
     store.validate()
+    remove_stale_temps(path.parent)  # what a killed earlier write left beside it
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update(schema=SCHEMA, layout_2d=store.layout_2d, layout_3d=store.layout_3d,
                        fps=float(store.fps), units_2d="px", units_3d="m", source=store.source)
@@ -32,9 +57,10 @@ def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
         for name in ("keypoints", "confidence", "pose3d", "pose3d_world", "boxes", "head_size"):
             arr = getattr(store, name)
             if arr is not None:
-                frames.create_dataset(name, data=arr)
+                _with_checksum(frames.create_dataset(name, data=arr), arr)
         if store.images is not None:
-            frames.create_dataset("images", data=store.images, chunks=(1, *store.images.shape[1:]))
+            _with_checksum(frames.create_dataset("images", data=store.images, chunks=(1, *store.images.shape[1:])),
+                           store.images)
         if store.image_ref is not None:
             frames.create_dataset("image_ref", data=store.image_ref.astype(STR))
         clips = f.create_group("clips")
@@ -79,14 +105,15 @@ def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
             try:
                 frames, clips, cams = f["frames"], f["clips"], f["cameras"]
                 store = PoseStore(
-                    keypoints=frames["keypoints"][...],
-                    confidence=frames["confidence"][...] if "confidence" in frames else None,
-                    pose3d=frames["pose3d"][...] if load_3d and "pose3d" in frames else None,
-                    pose3d_world=frames["pose3d_world"][...] if load_3d and "pose3d_world" in frames else None,
-                    images=frames["images"][...] if "images" in frames else None,
+                    keypoints=_verified(frames["keypoints"], where),
+                    confidence=_verified(frames["confidence"], where) if "confidence" in frames else None,
+                    pose3d=_verified(frames["pose3d"], where) if load_3d and "pose3d" in frames else None,
+                    pose3d_world=(_verified(frames["pose3d_world"], where)
+                                  if load_3d and "pose3d_world" in frames else None),
+                    images=_verified(frames["images"], where) if "images" in frames else None,
                     image_ref=_read_strings(frames["image_ref"]) if "image_ref" in frames else None,
-                    boxes=frames["boxes"][...] if "boxes" in frames else None,
-                    head_size=frames["head_size"][...] if "head_size" in frames else None,
+                    boxes=_verified(frames["boxes"], where) if "boxes" in frames else None,
+                    head_size=_verified(frames["head_size"], where) if "head_size" in frames else None,
                     partial=bool(f.attrs.get("partial", False)), notes=str(f.attrs.get("notes", "")),
                     clips=ClipTable(
                         subject=_read_strings(clips["subject"]), action=clips["action"][...],

@@ -214,6 +214,8 @@ class PoseStore:
             raise StoreError(f"{where}: clips/action refers to an action outside 0:{len(self.actions)} "
                              f"(-1 = no action label)")
         self._check_finite(where)
+        if not self.partial:
+            self._check_degenerate(where, skel3d)
 
     def _check_finite(self, where: str) -> None:
         if self.partial:  # NaN marks a joint the annotation lacks; inf is never valid
@@ -232,6 +234,37 @@ class PoseStore:
             bad3d = mask & ~np.isfinite(self.pose3d).all(axis=(1, 2))
             if bad3d.any():
                 self._raise_at(np.flatnonzero(bad3d)[0], "NaN/inf in frames/pose3d of labeled", where)
+
+    def _check_degenerate(self, where: str, skel3d) -> None:
+        """No frame whose 2-D joints all coincide, no labeled frame with a zero-length bone: what a
+        zeroed block, a wrong joint mapping or a collapsed reduction leaves (in chunks of frames, so
+        memory stays bounded)."""
+        chunk = 1 << 18
+        kp = self.keypoints
+        for lo in range(0, self.num_frames, chunk):
+            block = kp[lo:lo + chunk]
+            same = (block == block[:, :1]).all(axis=(1, 2))
+            if same.any():
+                f = lo + int(np.flatnonzero(same)[0])
+                self._raise_at(f, f"frames/keypoints with every joint at the same point {kp[f, 0].tolist()} "
+                                  f"(corrupt or zeroed data) in", where)
+        if self.pose3d is None:
+            return
+        child = np.array([j for j, _ in skel3d.bones])
+        parent = np.array([p for _, p in skel3d.bones])
+        labeled = self.frame_mask(self.labeled_clips())
+        for lo in range(0, self.num_frames, chunk):
+            rows = lo + np.flatnonzero(labeled[lo:lo + chunk])
+            if not len(rows):
+                continue
+            block = self.pose3d[rows]
+            length = np.linalg.norm(block[:, child] - block[:, parent], axis=-1)  # (F, bones) metres
+            short = length < 1e-6
+            if short.any():
+                r, b = np.argwhere(short)[0]
+                names = skel3d.joint_names or tuple(str(j) for j in range(skel3d.num_joints))
+                self._raise_at(int(rows[r]), f"a zero-length bone ({names[child[b]]}-{names[parent[b]]}) in "
+                                             f"frames/pose3d of labeled", where)
 
     def frame_mask(self, clip_rows: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)`` marking the frames of the selected clips (bool mask or indices)."""

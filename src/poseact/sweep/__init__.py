@@ -59,6 +59,9 @@ def run_sweep(path: str | Path, output: str | Path | None = None, storage: str |
     spec = load_sweep(path)
     checked = validate_sweep(spec, max_trials)
     out = Path(output) if output else DEFAULT_ROOT / spec.name
+    from poseact.atomic import check_writable
+
+    check_writable(out / "study.db", "sweep output folder")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     runner = SweepRunner(spec, RunOptions(out_dir=out, storage=storage, workers=workers, max_trials=max_trials,
                                           seed=seed, **options))

@@ -201,7 +201,8 @@ class SweepRunner:
         log.flush()
         for k, v in {"output_dir": str(out), "params": dict(values), "command": cmd, "gpu": gpu}.items():
             trial.set_user_attr(k, v)
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         trial.set_user_attr("pid", proc.pid)
         print(f"sweep {self.spec.name}: trial {trial.number} started"
               f"{' on GPU ' + gpu if gpu is not None else ''}: {' '.join(cmd[cmd.index('fit') + 2:-2])}", file=sys.stderr)
@@ -246,6 +247,7 @@ class SweepRunner:
         """Run trials until the sweep is complete (resuming whatever the storage holds)."""
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
+        _stop_on_sigterm()
         study = self.open_study()
         self._recover_orphans(study)
         running: dict[int, _Running] = {}
@@ -269,6 +271,29 @@ class SweepRunner:
             for r in running.values():
                 _kill_group(r.proc.pid, self.opts.kill_grace_s)
                 r.log.close()
+
+
+def _die_with_parent() -> None:
+    """In a trial process, before ``exec``: ask Linux to SIGTERM it when its runner dies, however
+    the runner dies (SIGKILL included), so a trial never trains on as an orphan. Elsewhere a no-op:
+    the runner's ``finally`` and the next run's orphan recovery still stop it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_on_sigterm() -> None:
+    """A SIGTERM to the runner (a job scheduler's stop, ``kill``) unwinds like Ctrl-C, so the
+    ``finally`` of :meth:`SweepRunner.run` stops the running trials."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _fits_writing_to(output_dir: str) -> list[int]:
