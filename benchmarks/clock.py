@@ -22,6 +22,7 @@ import torch
 from poseact.geometry import h36m_cameras
 from poseact.lifting.clock import TrainingClock, make_schedule
 from poseact.lifting.datasets import LiftingArrays, WindowDataset, select_sequences
+from poseact.lifting.windows import Windowing
 from poseact.lifting.models.temporal import TemporalLifter
 from poseact.lifting.sampling import BalancedActions, CycledActions
 from poseact.run.sharding import EpochPermutation
@@ -107,7 +108,7 @@ def main() -> None:
     clips = 60 if args.quick else 600
     store = h36m_sized_store(2600, clips, 15)
     arrays = LiftingArrays.from_store(store)
-    ds = WindowDataset(arrays, select_sequences(store, ["S1"]), pad=13, flip=True)
+    ds = WindowDataset(arrays, select_sequences(store, ["S1"]), Windowing.centred(13), flip=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
           f"{store.num_frames:,} frames, {len(ds):,} training windows with flips, 15 actions, batch {BATCH}")
     step = training_step_seconds()

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from poseact.lifting.windows import Windowing
 from poseact.lifting.datasets import LiftingArrays, WindowDataset, select_sequences
 from poseact.store import CameraTable, ClipTable, PoseStore
 from poseact.geometry import h36m_cameras
@@ -58,7 +59,7 @@ def random_store(num_clips: int, frames_per_clip: int, seed: int = 0) -> PoseSto
 def naive_batch(arrays: LiftingArrays, dataset: WindowDataset, indices: np.ndarray) -> dict:
     """Baseline: a per-sample Python loop doing what VideoPose3D's ChunkedGenerator does for each
     example (slice, edge-pad with np.pad, write into a batch buffer, mirror with list swaps)."""
-    views, pad, b = dataset.views, dataset.pad, len(indices)
+    views, pad, b = dataset.views, dataset.window.before, len(indices)
     width = 2 * pad + 1
     left, right = [4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]
     batch_2d = np.empty((b, width, arrays.num_joints_in, arrays.in_features), np.float32)
@@ -112,7 +113,7 @@ def bench_windows(quick: bool) -> None:
     rng = np.random.default_rng(0)
     print(f"window gathering, batch 1024 with flip augmentation, {store.num_frames:,} frames in RAM:")
     for pad in (13, 121):
-        dataset = WindowDataset(arrays, views, pad=pad, flip=True)
+        dataset = WindowDataset(arrays, views, Windowing.centred(pad), flip=True)
         batches = [rng.permutation(len(dataset))[:1024] for _ in range(5 if quick else 20)]
         t = time.perf_counter()
         for b in batches:

@@ -25,13 +25,14 @@ import numpy as np
 CHILD = r"""
 import json, resource, sys, numpy as np
 from poseact.store import open_store
+from poseact.lifting.windows import Windowing
 from poseact.lifting.datasets import LiftingArrays, WindowDataset, select_sequences
 def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 base = rss()
 store = open_store(sys.argv[1])
 arrays = LiftingArrays.from_store(store)
 views = select_sequences(store, sorted(set(store.clips.subject)))
-dataset = WindowDataset(arrays, views, pad=121, flip=True)
+dataset = WindowDataset(arrays, views, Windowing.centred(121), flip=True)
 dataset.__getitems__(np.arange(0, len(dataset), max(1, len(dataset) // 1024))[:1024])
 nbytes = sum(a.nbytes for a in (store.keypoints, store.pose3d) if a is not None)
 print(json.dumps({"baseline_gb": base, "peak_gb": rss(), "arrays_gb": nbytes / 1024**3,

@@ -7,7 +7,8 @@ import torch
 
 from poseact.geometry import mirror_points
 from poseact.lifting.windows import (
-    SequenceViews, deterministic_random, gather_windows, pad_sequence, sequence_rows, subset_window, window_rows,
+    SequenceViews, Windowing, deterministic_random, gather_windows, pad_sequence, sequence_rows, subset_window,
+    window_rows,
 )
 from poseact.run.sharding import EpochPermutation, ShardedBatchSampler
 
@@ -22,10 +23,10 @@ def _views(lengths, steps=None):
 def test_reference_edge_replication_example():
     # spec §6.1: L=6, pad=2, chunk 1 — frame 0 sees [0,0,0,1,2], frame 5 sees [3,4,5,5,5]
     v = _views([6])
-    rows = window_rows(v, np.array([0, 0]), np.array([0, 5]), pad=2) - 100
+    rows = window_rows(v, np.array([0, 0]), np.array([0, 5]), Windowing.centred(2)) - 100
     assert rows.tolist() == [[0, 0, 0, 1, 2], [3, 4, 5, 5, 5]]
     # causal (shift = pad = 2): frame 0 sees [0,0,0,0,0], frame 3 sees [0,0,1,2,3]
-    rows = window_rows(v, np.array([0, 0]), np.array([0, 3]), pad=2, causal_shift=2) - 100
+    rows = window_rows(v, np.array([0, 0]), np.array([0, 3]), Windowing.centred(2, 2)) - 100
     assert rows.tolist() == [[0, 0, 0, 0, 0], [0, 0, 1, 2, 3]]
 
 
@@ -34,7 +35,7 @@ def test_vectorised_windows_equal_naive_loop():
     v = _views([5, 40, 13, 1], steps=[1, 2, 1, 1])
     seq, pos = v.samples()
     pad = 4
-    fast = window_rows(v, seq, pos, pad)
+    fast = window_rows(v, seq, pos, Windowing.centred(pad))
     for (s, p), row in zip(zip(seq, pos), fast):
         frames = [v.base[s] + v.step[s] * min(max(p + o, 0), v.length[s] - 1) for o in range(-pad, pad + 1)]
         assert row.tolist() == frames
@@ -43,9 +44,9 @@ def test_vectorised_windows_equal_naive_loop():
 
 def test_sequence_rows_pad_for_the_dilated_model():
     v = _views([4])
-    assert (sequence_rows(v, 0, pad=2) - 100).tolist() == [0, 0, 0, 1, 2, 3, 3, 3]
+    assert (sequence_rows(v, 0, 2, 2) - 100).tolist() == [0, 0, 0, 1, 2, 3, 3, 3]
     # causal: 2*pad frames before, none after
-    assert (sequence_rows(v, 0, pad=2, causal_shift=2) - 100).tolist() == [0, 0, 0, 0, 0, 1, 2, 3]
+    assert (sequence_rows(v, 0, 4, 0) - 100).tolist() == [0, 0, 0, 0, 0, 1, 2, 3]
 
 
 def test_mirror_negates_x_and_swaps_for_numpy_and_torch():
@@ -60,9 +61,9 @@ def test_one_padding_rule_for_rows_and_arrays():
     views = _views([5])
     x = np.arange(100, 105)
     for pad, shift in ((2, 0), (2, 2), (0, 0)):
-        rows = sequence_rows(views, 0, pad, shift)
-        assert pad_sequence(x, pad, shift).tolist() == rows.tolist()
-    assert pad_sequence(x, 2, 2).tolist() == [100, 100, 100, 100, 100, 101, 102, 103, 104]
+        rows = sequence_rows(views, 0, pad + shift, pad - shift)
+        assert pad_sequence(x, pad + shift, pad - shift).tolist() == rows.tolist()
+    assert pad_sequence(x, 4, 0).tolist() == [100, 100, 100, 100, 100, 101, 102, 103, 104]
 
 
 def test_subset_rule_matches_reference_examples():
@@ -116,5 +117,5 @@ def test_block_gather_equals_row_gather(pad, shift):
     v = _views([5, 40, 13, 1, 30], steps=[1, 2, 1, 1, 1])
     array = rng.normal(size=(v.base[-1] + 30 * 1 + 5, 3, 2)).astype(np.float32)
     seq, pos = v.samples()
-    expected = array[window_rows(v, seq, pos, pad, shift)]
-    np.testing.assert_array_equal(gather_windows(array, v, seq, pos, pad, shift), expected)
+    expected = array[window_rows(v, seq, pos, Windowing.centred(pad, shift))]
+    np.testing.assert_array_equal(gather_windows(array, v, seq, pos, Windowing.centred(pad, shift)), expected)

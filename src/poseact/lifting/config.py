@@ -50,13 +50,25 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "temporal"  # the lifter architecture: see poseact.lifting.models.LIFTERS
+    """The lifter. ``name`` picks the architecture (poseact.lifting.models.LIFTERS); each reads its
+    own keys: ``temporal`` (VideoPose3D) ``filter_widths``, ``channels``, ``dropout``, ``causal``,
+    ``dense``; ``mixste`` (MixSTE) ``frames``, ``depth``, ``width``, ``heads``, ``mlp_ratio``,
+    ``drop_path``, ``train_stride``."""
+
+    name: str = "temporal"  # temporal | mixste
     filter_widths: list[int] = field(default_factory=lambda: [3, 3, 3])
     channels: int = 1024
     dropout: float = 0.25
     causal: bool = False
     dense: bool = False
     trajectory: bool = False  # also train the trajectory model (always on in semi-supervised runs)
+    frames: int = 243  # mixste: clip length T (input and output frames)
+    depth: int = 8  # mixste: loops of a spatial and a temporal transformer block
+    width: int = 512  # mixste: channels per joint token
+    heads: int = 8  # mixste: attention heads
+    mlp_ratio: float = 2.0  # mixste: MLP hidden width / width
+    drop_path: float = 0.1  # mixste: stochastic depth of the last loop (0 for the first, linear between)
+    train_stride: int | None = None  # seq2seq: frames between training clips (null: the clip length, no overlap)
 
 
 @dataclass
@@ -73,10 +85,21 @@ class SemiSupervisedConfig:
 
 
 @dataclass
+class LossConfig:
+    """The training loss of the 3-D poses (the reference's: plain MPJPE; MixSTE's: all three)."""
+
+    joint_weights: list[float] | None = None  # per-joint weights of the 3-D error (WMPJPE); null: MPJPE
+    weight_temporal: float = 0.0  # temporal consistency (TCLoss) of seq2seq outputs
+    weight_velocity: float = 0.0  # velocity error (MPJVE) of seq2seq outputs
+
+
+@dataclass
 class OptimConfig:
+    optimizer: str = "adam"  # adam (the reference, with amsgrad) | adamw (MixSTE)
     lr: float = 1e-3
     lr_decay: float = 0.95  # multiplied into lr after every epoch
     amsgrad: bool = True
+    weight_decay: float = 0.0  # decoupled for adamw, L2 for adam
     bn_momentum_start: float = 0.1
     bn_momentum_end: float = 0.001
 
@@ -100,6 +123,7 @@ class LiftingConfig(RunConfig):
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     semi: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -108,10 +132,29 @@ def validate(cfg: LiftingConfig) -> None:
     """Semantic checks the type system cannot express; messages name the key and the value."""
     from poseact.lifting.models import LIFTERS
 
-    d, m, o, s, b, e = cfg.data, cfg.model, cfg.optim, cfg.semi, cfg.budget, cfg.eval
+    d, m, o, s, b, e, lo = cfg.data, cfg.model, cfg.optim, cfg.semi, cfg.budget, cfg.eval, cfg.loss
     unlabeled_overlap = sorted(set(d.subjects_unlabeled) & set(d.subjects_train))
+    seq2seq = m.name == "mixste"
     check([
         (m.name in LIFTERS, "model.name", f"must be one of {sorted(LIFTERS)}, got {m.name!r}"),
+        (m.frames >= 1, "model.frames", f"must be >= 1, got {m.frames}"),
+        (m.depth >= 1, "model.depth", f"must be >= 1, got {m.depth}"),
+        (m.heads >= 1 and m.width >= 1 and m.width % m.heads == 0, "model.width",
+         f"must be a positive multiple of model.heads ({m.heads}), got {m.width}"),
+        (positive(m.mlp_ratio), "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}"),
+        (finite(m.drop_path) and 0 <= m.drop_path < 1, "model.drop_path", f"must be in [0, 1), got {m.drop_path}"),
+        (m.train_stride is None or m.train_stride >= 1, "model.train_stride", f"must be >= 1 or null, got {m.train_stride}"),
+        (not (seq2seq and m.causal), "model.causal", "is not available for mixste (its attention sees the whole clip)"),
+        (seq2seq or (lo.weight_temporal == 0 and lo.weight_velocity == 0), "loss.weight_temporal",
+         f"and loss.weight_velocity need a seq2seq model (several output frames); model.name={m.name} predicts one"),
+        (finite(lo.weight_temporal) and lo.weight_temporal >= 0, "loss.weight_temporal",
+         f"must be finite and >= 0, got {lo.weight_temporal}"),
+        (finite(lo.weight_velocity) and lo.weight_velocity >= 0, "loss.weight_velocity",
+         f"must be finite and >= 0, got {lo.weight_velocity}"),
+        (lo.joint_weights is None or (len(lo.joint_weights) > 0 and all(positive(w) for w in lo.joint_weights)),
+         "loss.joint_weights", f"must be positive numbers, one per joint (or null), got {lo.joint_weights}"),
+        (o.optimizer in ("adam", "adamw"), "optim.optimizer", f"must be adam or adamw, got {o.optimizer!r}"),
+        (finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}"),
         (bool(m.filter_widths) and all(w >= 1 and w % 2 == 1 for w in m.filter_widths),
          "model.filter_widths", f"must be odd positive integers, got {m.filter_widths}"),
         (m.channels > 0, "model.channels", f"must be positive, got {m.channels}"),

@@ -1,8 +1,9 @@
 """LightningDataModule of the lifter: a store (or the synthetic default) → training windows, whole
 test sequences, and the run's :class:`~poseact.lifting.clock.TrainingClock`.
 
-The data module knows no model: it is told the window geometry (``pad`` frames of context each
-side of an output frame, ``causal_shift``) by whoever built the lifter.
+The data module knows no model: it is told the window geometry (a
+:class:`~poseact.lifting.windows.Windowing`: context frames, output frames per example, stride) by
+whoever built the lifter.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from poseact.lifting.config import LiftingConfig
 from poseact.lifting.datasets import (
     LiftingArrays, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics, select_sequences,
 )
+from poseact.lifting.windows import Windowing
 from poseact.lifting.sampling import BalancedActions, CycledActions, EndlessPermutation, SemiSupervisedBatchSampler
 from poseact.run.sharding import EpochPermutation, ShardedBatchSampler, round_robin
 from poseact.store import open_store
@@ -34,12 +36,12 @@ class LiftingDataModule(pl.LightningDataModule):
 
     Args:
         cfg: the run's config; ``arrays``: the store's prepared arrays (:func:`load_arrays`);
-        pad, causal_shift: the lifter's window geometry.
+        window: the lifter's window geometry.
     """
 
-    def __init__(self, cfg: LiftingConfig, arrays: LiftingArrays, pad: int, causal_shift: int = 0) -> None:
+    def __init__(self, cfg: LiftingConfig, arrays: LiftingArrays, window: Windowing) -> None:
         super().__init__()
-        self.cfg, self.arrays, self.pad, self.causal_shift = cfg, arrays, pad, causal_shift
+        self.cfg, self.arrays, self.window = cfg, arrays, window
         self.store = arrays.store
         self.train_set: WindowDataset | None = None
         self.unlabeled_set: WindowDataset | None = None
@@ -52,15 +54,14 @@ class LiftingDataModule(pl.LightningDataModule):
         if stage in (None, "fit") and self.train_set is None:
             views = select_sequences(self.store, d.subjects_train, self.train_actions, d.subset, d.downsample,
                                      labeled=True, what="data.subjects_train")
-            self.train_set = WindowDataset(self.arrays, views, self.pad, self.causal_shift, flip=d.flip_augment)
+            self.train_set = WindowDataset(self.arrays, views, self.window, flip=d.flip_augment)
             self.sampler = self._epoch_sampler()
             if self.semi_supervised:
                 self.unlabeled_set = self._unlabeled_windows()
         if self.test_set is None or self.test_set.with_3d != (stage != "predict"):
             test_views = select_sequences(self.store, d.subjects_test, self.test_actions, 1.0, d.downsample,
                                           labeled=stage != "predict", what="data.subjects_test")
-            self.test_set = SequenceDataset(self.arrays, test_views, self.pad, self.causal_shift,
-                                            with_3d=stage != "predict")
+            self.test_set = SequenceDataset(self.arrays, test_views, self.window, with_3d=stage != "predict")
 
     @property
     def train_actions(self) -> list[str] | None:
@@ -91,7 +92,7 @@ class LiftingDataModule(pl.LightningDataModule):
                                  labeled=False, what="data.subjects_unlabeled")
         if self.cfg.semi.weight_reprojection > 0:
             check_intrinsics(arrays, views, "data.subjects_unlabeled")
-        return WindowDataset(arrays, views, self.pad, self.causal_shift, flip=d.flip_augment, with_3d=False)
+        return WindowDataset(arrays, views, self.window, flip=d.flip_augment, with_3d=False)
 
     # -- order and clock -----------------------------------------------------------------------
 
@@ -111,16 +112,23 @@ class LiftingDataModule(pl.LightningDataModule):
         full_samples = len(self.train_set)
         if self.train_actions != d.actions:  # the whole training set, for the samples/steps lr decay
             full_views = select_sequences(self.store, d.subjects_train, d.actions, d.subset, d.downsample, labeled=True)
-            full_samples = full_views.num_frames * (2 if d.flip_augment else 1)
+            examples = len(full_views.samples(self.window.frames_out, self.window.stride)[0])
+            full_samples = examples * (2 if d.flip_augment else 1)
         unit, amount = (c.budget.unit, c.budget.amount) if c.budget.amount is not None else ("epochs", c.trainer.max_epochs)
         return make_schedule(unit, amount, len(self.train_set), full_samples,
-                             len(np.unique(self.train_set.sample_actions())), d.batch_size, c.optim.lr,
+                             len(np.unique(self.train_set.sample_actions())), self.examples_per_step, c.optim.lr,
                              c.optim.lr_decay, c.optim.bn_momentum_start, c.optim.bn_momentum_end)
+
+    @property
+    def examples_per_step(self) -> int:
+        """Training examples per optimizer step, over all ranks: ``data.batch_size`` counts output
+        frames, so a seq2seq lifter's step takes ``batch_size // frames_out`` clips (at least one)."""
+        return max(1, self.cfg.data.batch_size // self.window.frames_out)
 
     def make_clock(self, world: int) -> TrainingClock:
         """The run's clock for ``world`` processes (built once; needs ``setup("fit")``)."""
         if self.clock is None or self.clock.world != world:
-            self.clock = TrainingClock(self.schedule(), self.sampler, max(1, self.cfg.data.batch_size // world), world)
+            self.clock = TrainingClock(self.schedule(), self.sampler, max(1, self.examples_per_step // world), world)
         return self.clock
 
     # -- loaders -------------------------------------------------------------------------------
@@ -131,7 +139,7 @@ class LiftingDataModule(pl.LightningDataModule):
 
     def batch_sampler(self) -> ShardedBatchSampler:
         rank, world = self._rank_world()
-        return ShardedBatchSampler.global_batch(self.sampler, self.cfg.data.batch_size, rank, world)
+        return ShardedBatchSampler.global_batch(self.sampler, self.examples_per_step, rank, world)
 
     def train_dataloader(self) -> DataLoader:
         batches = self.batch_sampler()

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from poseact.errors import SelectionError
 from poseact.geometry import flip_intrinsics, mirror_points
-from poseact.lifting.windows import SequenceViews, gather_windows, sequence_rows, subset_window
+from poseact.lifting.windows import SequenceViews, Windowing, gather_windows, sequence_rows, subset_window
 from poseact.skeleton import get_skeleton
 from poseact.lifting.config import DataConfig
 from poseact.store import PoseStore, open_store
@@ -134,20 +134,23 @@ def select_sequences(
 
 
 class WindowDataset(Dataset):
-    """Training examples: one window of ``2 * pad + 1`` frames per output frame, optionally also
-    mirrored (the dataset is doubled, as the reference's augmentation).
+    """Training examples of a lifter's :class:`~poseact.lifting.windows.Windowing` (one window per
+    output frame for the temporal convolutions, one clip per ``stride`` frames for seq2seq models),
+    optionally also mirrored (the dataset is doubled, as the reference's augmentation).
 
-    ``__getitems__(indices)`` returns a whole batch from one gather:
-    ``keypoints (B, RF, J2, F)``, ``pose3d (B, 1, J3, 3)`` root-relative metres (root joint 0),
-    ``trajectory (B, 1, 1, 3)`` root in camera space, ``intrinsics (B, 9)``.
+    ``__getitems__(indices)`` returns a whole batch from one gather: ``keypoints (B, frames_in, J2,
+    F)``, ``pose3d (B, frames_out, J3, 3)`` root-relative metres (root joint 0), ``trajectory (B,
+    frames_out, 1, 3)`` root in camera space, ``intrinsics (B, 9)``, and with several output frames
+    ``valid (B, frames_out)`` (False on frames past a sequence's end, edge-replicated copies that a
+    loss must not count).
     """
 
-    def __init__(self, arrays: LiftingArrays, views: SequenceViews, pad: int, causal_shift: int = 0,
-                 flip: bool = True, with_3d: bool = True) -> None:
-        self.arrays, self.views, self.pad, self.causal_shift = arrays, views, pad, causal_shift
+    def __init__(self, arrays: LiftingArrays, views: SequenceViews, window: Windowing, flip: bool = True,
+                 with_3d: bool = True) -> None:
+        self.arrays, self.views, self.window = arrays, views, window
         self.flip, self.with_3d = flip, with_3d
-        self.seq, self.pos = views.samples()
-        self.num_frames = len(self.seq)
+        self.seq, self.pos = views.samples(window.frames_out, window.stride)
+        self.num_frames = len(self.seq)  # examples (output frames for one-frame windows)
 
     def __len__(self) -> int:
         return self.num_frames * (2 if self.flip else 1)
@@ -172,11 +175,17 @@ class WindowDataset(Dataset):
         frame[n_plain:] -= self.num_frames
         seq, pos = self.seq[frame], self.pos[frame]
         a, v = self.arrays, self.views
-        keypoints = gather_windows(a.inputs, v, seq, pos, self.pad, self.causal_shift)  # (B, RF, J2, F)
+        w = self.window
+        keypoints = gather_windows(a.inputs, v, seq, pos, w)  # (B, frames_in, J2, F)
         intrinsics = a.intrinsics[a.store.clips.camera[v.clip[seq]]]  # (B, 9)
         batch = {"keypoints": keypoints, "intrinsics": intrinsics}
+        if w.frames_out > 1:
+            batch["valid"] = pos[:, None] + np.arange(w.frames_out) < v.length[seq][:, None]
         if self.with_3d:
-            pose = a.store.pose3d[v.base[seq] + v.step[seq] * pos][:, None]  # (B, 1, J3, 3)
+            if w.frames_out == 1:
+                pose = a.store.pose3d[v.base[seq] + v.step[seq] * pos][:, None]  # (B, 1, J3, 3)
+            else:
+                pose = gather_windows(a.store.pose3d, v, seq, pos, Windowing(0, 0, w.frames_out))
             batch["trajectory"] = pose[:, :, :1].copy()
             batch["pose3d"] = pose - pose[:, :, :1]
         if n_plain < len(idx):
@@ -193,15 +202,15 @@ class WindowDataset(Dataset):
 
 
 class SequenceDataset(Dataset):
-    """Whole sequences for evaluation, padded for the dilated model (one item per sequence).
+    """Whole sequences for evaluation, padded for the lifter's sequence form (one item per sequence):
+    ``window.before`` edge frames before, ``window.after`` after, so its output covers every frame.
 
-    Item: ``keypoints (T + 2 * pad, J2, F)``, ``pose3d (T, J3, 3)`` root-relative or absent,
+    Item: ``keypoints (before + T + after, J2, F)``, ``pose3d (T, J3, 3)`` root-relative or absent,
     ``trajectory (T, 1, 3)``, ``intrinsics (9,)`` and the clip's subject/action/take/camera names.
     """
 
-    def __init__(self, arrays: LiftingArrays, views: SequenceViews, pad: int, causal_shift: int = 0,
-                 with_3d: bool = True) -> None:
-        self.arrays, self.views, self.pad, self.causal_shift, self.with_3d = arrays, views, pad, causal_shift, with_3d
+    def __init__(self, arrays: LiftingArrays, views: SequenceViews, window: Windowing, with_3d: bool = True) -> None:
+        self.arrays, self.views, self.window, self.with_3d = arrays, views, window, with_3d
 
     def __len__(self) -> int:
         return len(self.views)
@@ -210,7 +219,7 @@ class SequenceDataset(Dataset):
         a, v, store = self.arrays, self.views, self.arrays.store
         clip = int(v.clip[s])
         item = {
-            "keypoints": torch.from_numpy(a.inputs[sequence_rows(v, s, self.pad, self.causal_shift)]),
+            "keypoints": torch.from_numpy(a.inputs[sequence_rows(v, s, self.window.before, self.window.after)]),
             "intrinsics": torch.from_numpy(a.intrinsics[store.clips.camera[clip]].copy()),
             "subject": str(store.clips.subject[clip]), "action": store.actions[store.clips.action[clip]],
             "take": str(store.clips.take[clip]), "camera": str(store.cameras.name[store.clips.camera[clip]]),
@@ -246,8 +255,9 @@ class SemiSupervisedWindows(Dataset):
         batch["num_labeled"] = torch.tensor(len(labeled_idx))
         if len(unlabeled_idx):
             extra = self.unlabeled.__getitems__(unlabeled_idx)
-            for key in ("keypoints", "intrinsics", "flipped"):
-                batch[key] = torch.cat([batch[key], extra[key]])
+            for key in ("keypoints", "intrinsics", "flipped", "valid"):
+                if key in batch:
+                    batch[key] = torch.cat([batch[key], extra[key]])
             batch["unlabeled_index"] = extra["index"]
         return batch
 

@@ -19,15 +19,21 @@ from poseact.run.registry import Family
 
 log = logging.getLogger("poseact")
 
-#: the model fields a checkpoint fixes: a run cannot resume into, or load weights of, other values
-ARCHITECTURE_KEYS = ("name", "filter_widths", "channels", "dense")
+#: the model fields a checkpoint fixes, per architecture: a run cannot resume into, or load weights
+#: of, other values (``causal`` changes no weight, but what the weights mean)
+ARCHITECTURE_KEYS = {"temporal": ("name", "filter_widths", "channels", "dense", "causal"),
+                     "mixste": ("name", "frames", "depth", "width", "heads", "mlp_ratio")}
+
+
+def architecture_keys(model: dict) -> tuple[str, ...]:
+    return ARCHITECTURE_KEYS.get(model.get("name", "temporal"), ("name",))
 
 
 def adopt_architecture(cfg: LiftingConfig, ckpt: LifterCheckpoint, quiet: bool = False) -> None:
     """Size ``cfg.model`` from the checkpoint it loads (e.g. the 243-frame release under a 27-frame
     config); a difference is reported, not an error."""
     m = cfg.model
-    changed = {k: ckpt.model[k] for k in (*ARCHITECTURE_KEYS, "causal")
+    changed = {k: ckpt.model[k] for k in architecture_keys(ckpt.model)
                if k in ckpt.model and getattr(m, k) != ckpt.model[k]
                and not (k == "causal" and ckpt.format == "videopose3d")}
     if changed and not quiet:
@@ -73,7 +79,7 @@ class LiftingFamily(Family):
             load_lifter_state(module.model, ckpt.pose, where=f"{ckpt.where} (pose model)")
             if ckpt.trajectory is not None:
                 load_lifter_state(module.trajectory_model, ckpt.trajectory, where=f"{ckpt.where} (trajectory model)")
-        datamodule = LiftingDataModule(cfg, arrays, module.pad, module.causal_shift)
+        datamodule = LiftingDataModule(cfg, arrays, module.window)
         if stage == "fit":
             datamodule.setup("fit")
             module.clock = datamodule.make_clock(planned_world_size(cfg.trainer))
@@ -92,13 +98,16 @@ class LiftingFamily(Family):
         return options
 
     def before_fit(self, cfg: LiftingConfig, module, datamodule) -> None:
+        import torch
+
         from poseact.lifting.clock import short_run_warning
 
         clock = datamodule.clock
         log.info("budget: %s", clock.schedule)
-        warning = short_run_warning(clock.schedule, clock.total_steps)
-        if warning:
-            log.warning(warning)
+        if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules()):
+            warning = short_run_warning(clock.schedule, clock.total_steps)
+            if warning:
+                log.warning(warning)
 
     def report(self, cfg: LiftingConfig, module, folder, global_zero: bool) -> dict[str, float]:
         results = module.last_results
@@ -144,10 +153,10 @@ class LiftingFamily(Family):
             start = read_lifter_checkpoint(cfg.checkpoint, causal=cfg.model.causal)
             adopt_architecture(SimpleNamespace(model=m), start, quiet=True)
         saved = dict(ckpt.model)
-        if "channels" not in saved or "filter_widths" not in saved:
+        if saved.get("name", "temporal") == "temporal" and ("channels" not in saved or "filter_widths" not in saved):
             arch = infer_architecture(ckpt.pose, ckpt.num_joints_in)
             saved.update(filter_widths=list(arch.filter_widths), channels=arch.channels)
-        keys = (*ARCHITECTURE_KEYS, "causal")
+        keys = architecture_keys(saved)
         differ = [k for k in keys if k in saved and (list(saved[k]) if k == "filter_widths" else saved[k])
                   != (list(getattr(m, k)) if k == "filter_widths" else getattr(m, k))]
         wants_traj = m.trajectory or bool(cfg.data.subjects_unlabeled)

@@ -21,7 +21,7 @@ from poseact.errors import CheckpointError
 from poseact.geometry import normalize_screen_coordinates
 from poseact.lifting.checkpoint import read_lifter_checkpoint
 from poseact.lifting.tta import predict_sequence
-from poseact.lifting.windows import pad_sequence
+from poseact.lifting.windows import Windowing, pad_sequence
 from poseact.skeleton import SKELETONS, get_skeleton
 
 LAYOUT_3D_BY_JOINTS = {17: "h36m17", 15: "humaneva15"}
@@ -88,7 +88,8 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, confidence: np.ndarray, wi
     elif lifter.in_features != 2:
         raise CheckpointError(f"checkpoint {lifter.source!r}: takes {lifter.in_features} features per joint")
     model = lifter.model
-    padded = torch.from_numpy(pad_sequence(x, model.pad, model.causal_shift)).float()
+    window = Windowing.of(model)
+    padded = torch.from_numpy(pad_sequence(x, window.before, window.after)).float()
     flip_2d = get_skeleton(lifter.layout_2d).flip_permutation()
     flip_3d = get_skeleton(lifter.layout_3d).flip_permutation()
     pose, trajectory = predict_sequence(model, lifter.trajectory, padded, flip_2d, flip_3d, tta)

@@ -1,7 +1,11 @@
-"""Training losses of semi-supervised lifting (VideoPose3D §7.5): trajectory, reprojection, bones.
+"""Training losses of the lifters: the 3-D error (optionally joint-weighted, MixSTE's WMPJPE), the
+temporal terms of seq2seq models (MixSTE's temporal consistency and velocity losses), and
+semi-supervised back-projection (VideoPose3D §7.5: trajectory, reprojection, bone lengths).
 
-Shapes: poses ``(B, T, J, 3)`` metres in camera space, trajectories ``(B, T, 1, 3)`` metres (the
-root position), 2-D ``(B, T, J, 2)`` normalised screen units, intrinsics ``(B, 9)``.
+Shapes: poses ``(B, T, J, 3)`` metres in camera space (``T`` output frames per example: 1 for the
+temporal convolutions, a clip for seq2seq), trajectories ``(B, T, 1, 3)`` metres (the root position),
+2-D ``(B, T, J, 2)`` normalised screen units, intrinsics ``(B, 9)``; ``valid (B, T)`` bool marks
+frames that exist (a clip that overhangs its sequence's end is edge-replicated there; None = all).
 """
 
 from __future__ import annotations
@@ -13,6 +17,46 @@ from poseact.geometry.camera import project_to_2d, project_to_2d_linear
 from poseact.metrics import mpjpe, weighted_mpjpe
 
 PROJECTIONS = {"distorted": project_to_2d, "linear": project_to_2d_linear}
+
+
+def valid_frames(*tensors: Tensor, valid: Tensor | None) -> tuple[Tensor, ...]:
+    """The frames of ``(B, T, ...)`` tensors that ``valid (B, T)`` marks, as ``(1, N, ...)`` (the
+    tensors unchanged when ``valid`` is None or all True)."""
+    if valid is None or bool(valid.all()):
+        return tensors
+    return tuple(t[valid][None] for t in tensors)
+
+
+def pose_error(pred: Tensor, target: Tensor, joint_weights: Tensor | None = None,
+               valid: Tensor | None = None) -> Tensor:
+    """The 3-D training error: MPJPE, or with ``joint_weights (J,)`` MixSTE's WMPJPE
+    ``mean_{b,t,j}(w_j · ||pred - target||)``, over valid frames."""
+    pred, target = valid_frames(pred, target, valid=valid)
+    if joint_weights is None:
+        return mpjpe(pred, target)
+    return weighted_mpjpe(pred, target, joint_weights)
+
+
+def temporal_consistency_loss(pred: Tensor, joint_weights: Tensor | None = None,
+                              valid: Tensor | None = None) -> Tensor:
+    """MixSTE's TCLoss (after Hossain & Little): ``mean_{b,t,j,c}(w_j · (pred[t+1] - pred[t])²)`` over
+    consecutive valid frames (unweighted without ``joint_weights``). Squared metres."""
+    diff = pred[:, 1:] - pred[:, :-1]  # (B, T-1, J, 3)
+    w = joint_weights[:, None] if joint_weights is not None else diff.new_ones(diff.shape[2], 1)
+    sq = w * diff ** 2
+    if valid is not None:
+        pair = valid[:, 1:] & valid[:, :-1]
+        return sq[pair].mean()
+    return sq.mean()
+
+
+def velocity_loss(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
+    """The MPJVE as a loss: ``mean ||Δpred - Δtarget||`` over consecutive valid frames. Metres/frame."""
+    dv = (pred[:, 1:] - pred[:, :-1]) - (target[:, 1:] - target[:, :-1])
+    err = torch.linalg.vector_norm(dv, dim=-1)  # (B, T-1, J)
+    if valid is not None:
+        return err[valid[:, 1:] & valid[:, :-1]].mean()
+    return err.mean()
 
 
 def trajectory_loss(pred: Tensor, target: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
 """LightningModule of the lifter: supervised and semi-supervised training, evaluation.
 
-Training runs a lifter's window form (``forward_single``: windows of exactly the receptive field);
+Training runs a lifter's window form (``forward_train``: windows of exactly its receptive field,
+one output frame for the temporal convolutions, a clip of ``T`` output frames for seq2seq models);
 validation/test run its sequence form over whole padded sequences and feed an
 :class:`ActionwiseAccumulator` (per-sequence metrics, frame weighting inside an action, unweighted
 mean over actions, plus the pooled frame-wise average), gathered over DDP ranks. Schedules follow
@@ -27,12 +28,16 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from poseact.errors import TrainingError
+from poseact.errors import ConfigError, TrainingError
 from poseact.lifting.clock import TrainingClock
 from poseact.lifting.config import LiftingConfig
-from poseact.lifting.losses import PROJECTIONS, bone_length_loss, reprojection_loss, trajectory_loss
+from poseact.lifting.losses import (
+    PROJECTIONS, valid_frames, bone_length_loss, pose_error, reprojection_loss, temporal_consistency_loss,
+    trajectory_loss, velocity_loss,
+)
 from poseact.lifting.models import build_lifter
 from poseact.lifting.tta import predict_sequence
+from poseact.lifting.windows import Windowing
 from poseact.metrics import ActionwiseAccumulator, SequenceResult, mpjpe, sequence_metrics
 from poseact.skeleton import get_skeleton
 
@@ -66,6 +71,12 @@ class LiftingModule(pl.LightningModule):
         self.parents = skeleton.parents
         self.flip_2d = get_skeleton(layout_2d).flip_permutation()
         self.flip_3d = skeleton.flip_permutation()
+        weights = cfg.loss.joint_weights
+        if weights is not None and len(weights) != skeleton.num_joints:
+            raise ConfigError(f"loss.joint_weights has {len(weights)} entries, layout {layout_3d} has "
+                              f"{skeleton.num_joints} joints")
+        self.register_buffer("joint_weights", None if weights is None else torch.tensor(weights, dtype=torch.float32),
+                             persistent=False)
         self.accumulator = ActionwiseAccumulator()
         self.last_results: ActionwiseAccumulator | None = None
         self.clock: TrainingClock | None = None  # set by the family before training
@@ -100,30 +111,48 @@ class LiftingModule(pl.LightningModule):
     def configure_optimizers(self):
         o = self.cfg.optim
         # the lr is set before every step from the clock (on_train_batch_start)
-        return torch.optim.Adam(self.parameters(), lr=o.lr, amsgrad=o.amsgrad)
+        if o.optimizer == "adamw":
+            return torch.optim.AdamW(self.parameters(), lr=o.lr, amsgrad=o.amsgrad, weight_decay=o.weight_decay)
+        return torch.optim.Adam(self.parameters(), lr=o.lr, amsgrad=o.amsgrad, weight_decay=o.weight_decay)
 
     # -- training ------------------------------------------------------------------------------
 
     @property
     def output_frame(self) -> int:
-        """Index, inside a training window, of the frame the output belongs to (centre, or the
-        last frame in causal mode — the reference's quirk 2 used the centre there too)."""
-        return self.model.pad + self.model.causal_shift
+        """Index, inside a training window, of the first frame the output belongs to (centre, or the
+        last frame in causal mode — the reference's quirk 2 used the centre there too; 0 for a
+        seq2seq clip)."""
+        return self.window.before
+
+    @property
+    def window(self) -> Windowing:
+        return Windowing.of(self.model, self.cfg.model.train_stride)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         keypoints = batch["keypoints"]
         n_lab = int(batch["num_labeled"]) if "num_labeled" in batch else keypoints.shape[0]
-        semi = self.cfg.semi
-        pose = self.model.forward_single(keypoints)  # (B, 1, J, 3): labeled rows first
+        semi, losses = self.cfg.semi, self.cfg.loss
+        pose = self.model.forward_train(keypoints)  # (B, frames_out, J, 3): labeled rows first
         target = batch["pose3d"].clone()
         target[:, :, 0] = 0
-        terms = {"loss_3d": (semi.weight_3d if self.semi_supervised else 1.0, mpjpe(pose[:n_lab], target))}
+        valid = batch.get("valid")  # (B, frames_out): False past a sequence's end (seq2seq clips only)
+        lab_valid = None if valid is None else valid[:n_lab]
+        terms = {"loss_3d": (semi.weight_3d if self.semi_supervised else 1.0,
+                             pose_error(pose[:n_lab], target, self.joint_weights, lab_valid))}
+        if losses.weight_temporal > 0:
+            terms["loss_temporal"] = (losses.weight_temporal,
+                                      temporal_consistency_loss(pose[:n_lab], self.joint_weights, lab_valid))
+        if losses.weight_velocity > 0:
+            terms["loss_velocity"] = (losses.weight_velocity, velocity_loss(pose[:n_lab], target, lab_valid))
         if self.trajectory_model is not None:
-            trajectory = self.trajectory_model.forward_single(keypoints)  # (B, 1, 1, 3)
-            terms["loss_trajectory"] = (semi.weight_trajectory, trajectory_loss(trajectory[:n_lab], batch["trajectory"]))
+            trajectory = self.trajectory_model.forward_train(keypoints)  # (B, frames_out, 1, 3)
+            terms["loss_trajectory"] = (semi.weight_trajectory,
+                                        trajectory_loss(*valid_frames(trajectory[:n_lab], batch["trajectory"],
+                                                                       valid=lab_valid)))
         if n_lab < keypoints.shape[0]:  # unlabeled samples present (past the warm-up)
             intrinsics = batch["intrinsics"]
-            target_2d = keypoints[:, self.output_frame: self.output_frame + 1, :, :2]
+            frames_out = pose.shape[1]
+            target_2d = keypoints[:, self.output_frame: self.output_frame + frames_out, :, :2]
             if semi.weight_reprojection > 0:
                 terms["loss_2d_unlabeled"] = (semi.weight_reprojection, reprojection_loss(
                     pose[n_lab:], trajectory[n_lab:], intrinsics[n_lab:], target_2d[n_lab:], semi.projection))
@@ -143,7 +172,9 @@ class LiftingModule(pl.LightningModule):
             self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=n_lab, sync_dist=True)
         if batch_idx == 0:
             self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True, batch_size=1)
-            self.log("train/bn_momentum", self.model.expand_bn.momentum, on_step=False, on_epoch=True, batch_size=1)
+            if hasattr(self.model, "expand_bn"):
+                self.log("train/bn_momentum", self.model.expand_bn.momentum, on_step=False, on_epoch=True,
+                         batch_size=1)
         return loss
 
     def _non_finite_message(self, terms: dict[str, tuple[float, Tensor]]) -> str:

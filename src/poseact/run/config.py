@@ -35,6 +35,7 @@ class TrainerConfig:
     """Lightning ``Trainer`` settings (what every family trains with)."""
 
     max_epochs: int = 60
+    max_time: str | None = None  # stop training after this wall time, "DD:HH:MM:SS" (Lightning's)
     accelerator: str = "auto"
     devices: Any = 1  # a count, a list of device ids, or "auto"
     num_nodes: int = 1
@@ -192,6 +193,11 @@ def _devices_ok(devices: Any) -> bool:
     return False
 
 
+def _duration_ok(text: str) -> bool:
+    parts = str(text).split(":")
+    return len(parts) == 4 and all(p.isdigit() for p in parts) and any(int(p) for p in parts)
+
+
 def _limit_ok(limit: float) -> bool:
     """A fraction in (0, 1], or a whole number of batches >= 1."""
     return finite(limit) and (0 < limit <= 1 or (limit >= 1 and float(limit).is_integer()))
@@ -206,6 +212,8 @@ def validate_run(cfg: RunConfig) -> None:
         (0 <= cfg.seed < 2**32, "seed", f"must be in [0, 2**32), got {cfg.seed}"),
         (cfg.checkpoint is None or bool(str(cfg.checkpoint).strip()), "checkpoint", "is empty (use null for none)"),
         (t.max_epochs >= 1, "trainer.max_epochs", f"must be >= 1, got {t.max_epochs}"),
+        (t.max_time is None or _duration_ok(t.max_time), "trainer.max_time",
+         f"must be DD:HH:MM:SS (e.g. 00:01:30:00), got {t.max_time!r}"),
         (t.accelerator in ACCELERATORS, "trainer.accelerator", f"must be one of {ACCELERATORS}, got {t.accelerator!r}"),
         (_devices_ok(t.devices), "trainer.devices",
          f"must be a positive count, -1, 'auto', or a list of device ids, got {t.devices!r}"),

@@ -138,6 +138,8 @@ def build_trainer(cfg: RunConfig, folder: RunFolder, monitor: tuple[str, str] | 
         enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic, use_distributed_sampler=False,
         logger=loggers(cfg, folder) or False, callbacks=callbacks, enable_checkpointing=monitor is not None,
         plugins=[atomic_checkpoint_io()], num_sanity_val_steps=0, default_root_dir=str(folder.root))
+    if t.max_time is not None:
+        kwargs["max_time"] = t.max_time
     kwargs.update(options or {})
     trainer = pl.Trainer(**kwargs)
     planned = planned_world_size(t)

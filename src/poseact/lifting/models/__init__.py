@@ -1,11 +1,13 @@
 """Lifter architectures, by ``model.name``: one module each, registered in :data:`LIFTERS`.
 
 Every lifter maps ``(B, T, J_in, F)`` normalised 2-D to ``(B, T', J_out, 3)`` metres and tells the
-data pipeline what it needs through three properties: ``pad`` (context frames each side of an
-output frame), ``causal_shift`` (how far windows move into the past) and ``receptive_field``.
-It trains on windows through ``forward_single`` and evaluates whole sequences through
-``forward``; ``set_bn_momentum`` and ``architecture()`` (the config fields that rebuild it) complete
-the interface the lifting module relies on.
+data pipeline what it needs through its window geometry (:meth:`poseact.lifting.windows.Windowing.of`):
+``pad`` (context frames each side of its outputs), ``causal_shift`` (how far windows move into the
+past), ``frames_out`` (output frames per training example: 1 for the temporal convolutions, the clip
+length for seq2seq models). It trains on windows through ``forward_train`` and evaluates whole
+sequences through ``forward``; ``set_bn_momentum`` (a no-op without BatchNorm) and
+``architecture()`` (the config fields that rebuild it) complete the interface the lifting module
+relies on. A new architecture is one module here and one line in :data:`LIFTERS`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from collections.abc import Callable
 
 from torch import nn
 
+from poseact.lifting.models.mixste import MixSTE
 from poseact.lifting.models.temporal import TemporalLifter
 
 #: ``model.name`` → ``factory(model_config, num_joints_in, in_features, num_joints_out)``
 LIFTERS: dict[str, Callable[..., nn.Module]] = {
     "temporal": TemporalLifter.from_config,
+    "mixste": MixSTE.from_config,
 }
 
 

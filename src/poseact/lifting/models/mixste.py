@@ -207,3 +207,18 @@ class MixSTE(nn.Module):
             pieces.append(out[:, k, covered - s:])
             covered = s + t
         return torch.cat(pieces, dim=1)
+
+
+def multiply_adds(model: MixSTE) -> dict[str, int]:
+    """Multiply-accumulates of one forward pass over one clip of ``T`` frames: ``linear`` (every
+    ``nn.Linear``: embedding, qkv, projections, MLPs, head) and ``attention`` (the ``q kᵀ`` and
+    ``attention · v`` products of the spatial and the temporal blocks). Norms, softmax and GELU are
+    not counted (below 0.5 % here)."""
+    t, j, c, f = model.frames, model.num_joints_in, model.width, model.in_features
+    hidden = int(c * model.mlp_ratio)
+    per_token = f * c + 2 * model.depth * (3 * c * c + c * c + 2 * c * hidden)
+    head = c * 3 * j if model.per_joint_head else j * c * 3 * model.num_joints_out
+    linear = t * (j * per_token + head)
+    spatial = model.depth * t * 2 * j * j * c  # per frame: (J × J) scores and their use, over all heads
+    temporal = model.depth * j * 2 * t * t * c  # per joint: (T × T)
+    return {"linear": linear, "attention": spatial + temporal}

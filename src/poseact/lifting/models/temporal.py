@@ -85,6 +85,11 @@ class TemporalLifter(nn.Module):
         return sum(self.pads)
 
     @property
+    def frames_out(self) -> int:
+        """Output frames per training window (one: the centre, or the last frame when causal)."""
+        return 1
+
+    @property
     def causal_shift(self) -> int:
         """How far windows are shifted into the past in causal mode (``pad``, else 0)."""
         return self.pad if self.causal else 0
@@ -156,6 +161,10 @@ class TemporalLifter(nn.Module):
             h = res + self.drop(self.relu(_batch_norm(self.layers_bn[2 * i + 1], h)))
         out = h @ self.shrink.weight[:, :, 0].t() + self.shrink.bias
         return rearrange(out, "b t (j c) -> b t j c", c=3)
+
+    def forward_train(self, x: Tensor) -> Tensor:
+        """The training form: :meth:`forward_single` (windows of exactly RF frames, one output frame)."""
+        return self.forward_single(x)
 
 
 def _strided_conv(h: Tensor, weight: Tensor, width: int) -> Tensor:
