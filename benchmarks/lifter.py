@@ -56,9 +56,10 @@ def random_store(num_clips: int, frames_per_clip: int, seed: int = 0) -> PoseSto
                      pose3d=rng.normal(size=(n, 17, 3)).astype(np.float32))
 
 
-def naive_batch(arrays: LiftingArrays, dataset: WindowDataset, indices: np.ndarray) -> dict:
+def naive_batch(arrays: LiftingArrays, dataset: WindowDataset, indices: np.ndarray, inputs: np.ndarray) -> dict:
     """Baseline: a per-sample Python loop doing what VideoPose3D's ChunkedGenerator does for each
-    example (slice, edge-pad with np.pad, write into a batch buffer, mirror with list swaps)."""
+    example (slice, edge-pad with np.pad, write into a batch buffer, mirror with list swaps), from
+    ``inputs``: the 2-D normalised once up front, as the reference does at load time."""
     views, pad, b = dataset.views, dataset.window.before, len(indices)
     width = 2 * pad + 1
     left, right = [4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]
@@ -70,7 +71,7 @@ def naive_batch(arrays: LiftingArrays, dataset: WindowDataset, indices: np.ndarr
         frame = index - dataset.num_frames if flip else index
         s, p = dataset.seq[frame], dataset.pos[frame]
         base, length = views.base[s], views.length[s]
-        seq_2d = arrays.inputs[base: base + length]
+        seq_2d = inputs[base: base + length]
         low, high = p - pad, p + pad + 1
         low_c, high_c = max(low, 0), min(high, length)
         if low != low_c or high != high_c:
@@ -95,20 +96,21 @@ def naive_batch(arrays: LiftingArrays, dataset: WindowDataset, indices: np.ndarr
 class PerSampleDataset(torch.utils.data.Dataset):
     """Baseline 2: the common Lightning pattern, one example per ``__getitem__`` + default_collate."""
 
-    def __init__(self, arrays: LiftingArrays, dataset: WindowDataset) -> None:
-        self.arrays, self.dataset = arrays, dataset
+    def __init__(self, arrays: LiftingArrays, dataset: WindowDataset, inputs: np.ndarray) -> None:
+        self.arrays, self.dataset, self.inputs = arrays, dataset, inputs
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict:
-        one = naive_batch(self.arrays, self.dataset, np.array([index]))
+        one = naive_batch(self.arrays, self.dataset, np.array([index]), self.inputs)
         return {k: v[0] for k, v in one.items()}
 
 
 def bench_windows(quick: bool) -> None:
     store = random_store(num_clips=300 if quick else 1500, frames_per_clip=1000)  # 1.5 M frames
     arrays = LiftingArrays.from_store(store)
+    inputs = store.keypoints.copy()  # stands for the baselines' up-front normalised copy (timing only)
     views = select_sequences(store, ["S1"])
     rng = np.random.default_rng(0)
     print(f"window gathering, batch 1024 with flip augmentation, {store.num_frames:,} frames in RAM:")
@@ -121,9 +123,9 @@ def bench_windows(quick: bool) -> None:
         fast = len(batches) * 1024 / (time.perf_counter() - t)
         t = time.perf_counter()
         for b in batches[:3]:
-            naive_batch(arrays, dataset, b)
+            naive_batch(arrays, dataset, b, inputs)
         slow = 3 * 1024 / (time.perf_counter() - t)
-        loader = torch.utils.data.DataLoader(PerSampleDataset(arrays, dataset), batch_size=1024,
+        loader = torch.utils.data.DataLoader(PerSampleDataset(arrays, dataset, inputs), batch_size=1024,
                                              sampler=np.concatenate(batches[:3]).tolist())
         t = time.perf_counter()
         for i, _ in enumerate(loader):
@@ -136,13 +138,15 @@ def bench_windows(quick: bool) -> None:
 
 
 def conv1d_strided_forward(model: TemporalLifter, x: torch.Tensor) -> torch.Tensor:
-    """Baseline: the same weights run as the reference's optimised model (strided conv1d)."""
+    """Baseline: the same weights run as the reference's optimised model (strided conv1d,
+    ``nn.ReLU`` then ``nn.Dropout``)."""
+    drop = lambda t: F.dropout(F.relu(t), model.activation.p, model.training)  # noqa: E731
     h = rearrange(x, "b t j f -> b (j f) t")
-    h = model.drop(model.relu(model.expand_bn(F.conv1d(h, model.expand_conv.weight, stride=model.filter_widths[0]))))
+    h = drop(model.expand_bn(F.conv1d(h, model.expand_conv.weight, stride=model.filter_widths[0])))
     for i, w in enumerate(model.filter_widths[1:]):
         res = h[:, :, w // 2::w]
-        h = model.drop(model.relu(model.layers_bn[2 * i](F.conv1d(h, model.layers_conv[2 * i].weight, stride=w))))
-        h = res + model.drop(model.relu(model.layers_bn[2 * i + 1](model.layers_conv[2 * i + 1](h))))
+        h = drop(model.layers_bn[2 * i](F.conv1d(h, model.layers_conv[2 * i].weight, stride=w)))
+        h = res + drop(model.layers_bn[2 * i + 1](model.layers_conv[2 * i + 1](h)))
     return rearrange(model.shrink(h), "b (j c) t -> b t j c", c=3)
 
 

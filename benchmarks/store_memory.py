@@ -42,7 +42,8 @@ print(json.dumps({"baseline_gb": base, "peak_gb": rss(), "arrays_gb": nbytes / 1
 
 def write_big_store(path: Path, rows: int, clip_len: int = 2500, chunk: int = 500_000) -> None:
     """An H36M-shaped store (17 joints, 4 cameras) written in chunks, following schema poseact/1."""
-    from poseact.store import SCHEMA, STR, CameraTable
+    from poseact.store import SCHEMA, CameraTable
+    from poseact.store.io import STR
     from poseact.geometry import h36m_cameras
 
     rng = np.random.default_rng(0)

@@ -30,6 +30,10 @@ class BudgetConfig:
     amount: float | None = None  # None: trainer.max_epochs epochs
 
 
+GATHER_MODES = ("auto", "host", "device")
+EVAL_PRECISIONS = ("32", "bf16")
+
+
 @dataclass
 class DataConfig:
     store: str | None = None  # path to a poseact HDF5 store; None = the synthetic dataset
@@ -44,6 +48,12 @@ class DataConfig:
     downsample: int = 1  # temporal downsampling of every sequence (reference --downsample)
     flip_augment: bool = True  # train with mirrored copies (reference default on)
     use_confidence: bool = False  # append frames/confidence as a third input feature
+    #: map the store's arrays read-only from the file instead of reading them: for stores larger than
+    #: memory (the page cache keeps what is used); the same numbers as reading
+    mmap: bool = False
+    #: where training windows are assembled: host (numpy, then copied to the device), device (the
+    #: training frames resident on the accelerator, batches gathered there), auto (device on a GPU)
+    gather: str = "auto"
     batch_size: int = 1024  # output frames per optimizer step, over all devices (the global batch)
     num_workers: int = 0
 
@@ -110,6 +120,9 @@ class EvalConfig:
     val_time_flip: bool = False  # flip TTA in the per-epoch validation (reference: off)
     validate_every_n_epochs: int = 1
     validate_every: float | None = None  # in budget units (e.g. samples), for curves at matched budgets
+    #: evaluation arithmetic: "32" (float32) or "bf16" (bfloat16 autocast of the network, metrics in
+    #: float64 either way; see benchmarks/RESULTS.md for what it does to P1)
+    precision: str = "32"
 
 
 @dataclass
@@ -161,6 +174,8 @@ def validate(cfg: LiftingConfig) -> None:
         (finite(m.dropout) and 0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}"),
         (d.batch_size > 0, "data.batch_size", f"must be positive, got {d.batch_size}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
+        (d.gather in GATHER_MODES, "data.gather", f"must be one of {list(GATHER_MODES)}, got {d.gather!r}"),
+        (e.precision in EVAL_PRECISIONS, "eval.precision", f"must be one of {list(EVAL_PRECISIONS)}, got {e.precision!r}"),
         (finite(d.subset) and 0 < d.subset <= 1, "data.subset", f"must be in (0, 1], got {d.subset}"),
         (d.downsample >= 1, "data.downsample", f"must be >= 1, got {d.downsample}"),
         (bool(d.subjects_train), "data.subjects_train", "is empty"),

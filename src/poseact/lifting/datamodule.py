@@ -16,8 +16,10 @@ from poseact.errors import SelectionError
 from poseact.lifting.clock import Schedule, TrainingClock, make_schedule
 from poseact.lifting.config import LiftingConfig
 from poseact.lifting.datasets import (
-    LiftingArrays, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics, select_sequences,
+    LiftingArrays, SemiSupervisedWindows, SequenceDataset, WindowDataset, check_intrinsics, lifting_frame_arrays,
+    select_sequences,
 )
+from poseact.lifting.device_windows import GATHER, DeviceWindows, IndexBatches, gather_batch
 from poseact.lifting.windows import Windowing
 from poseact.lifting.sampling import BalancedActions, CycledActions, EndlessPermutation, SemiSupervisedBatchSampler
 from poseact.run.sharding import EpochPermutation, ShardedBatchSampler, round_robin
@@ -48,6 +50,7 @@ class LiftingDataModule(pl.LightningDataModule):
         self.test_set: SequenceDataset | None = None
         self.sampler: EpochPermutation | None = None
         self.clock: TrainingClock | None = None
+        self._device_windows: tuple[DeviceWindows, DeviceWindows | None] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         d = self.cfg.data
@@ -83,7 +86,7 @@ class LiftingDataModule(pl.LightningDataModule):
         d = self.cfg.data
         arrays = self.arrays
         if d.store_unlabeled is not None:
-            store = open_store(d.store_unlabeled, load_3d=False)
+            store = open_store(d.store_unlabeled, arrays=lifting_frame_arrays(d, with_3d=False), mmap=d.mmap)
             if store.layout_2d != self.store.layout_2d:
                 raise SelectionError(f"data.store_unlabeled {d.store_unlabeled!r} has 2-D layout {store.layout_2d}, "
                                      f"the labeled store {self.store.layout_2d}")
@@ -141,6 +144,14 @@ class LiftingDataModule(pl.LightningDataModule):
         rank, world = self._rank_world()
         return ShardedBatchSampler.global_batch(self.sampler, self.examples_per_step, rank, world)
 
+    def gathers_on_device(self) -> bool:
+        """``data.gather``: host, device, or auto (device when training on an accelerator)."""
+        mode = self.cfg.data.gather
+        if mode != "auto":
+            return mode == "device"
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type != "cpu"
+
     def train_dataloader(self) -> DataLoader:
         batches = self.batch_sampler()
         dataset = self.train_set
@@ -148,8 +159,20 @@ class LiftingDataModule(pl.LightningDataModule):
             stream = EndlessPermutation(len(self.unlabeled_set), seed=self.cfg.seed + self.cfg.semi.unlabeled_seed_offset)
             batches = SemiSupervisedBatchSampler(batches, stream, warmup_epochs=self.cfg.semi.warmup_epochs)
             dataset = SemiSupervisedWindows(self.train_set, self.unlabeled_set)
+        if self.gathers_on_device():  # the loader deals out indices; on_after_batch_transfer gathers
+            dataset = IndexBatches(len(self.train_set))
         return DataLoader(dataset, batch_sampler=batches, collate_fn=_passthrough,
                           num_workers=self.cfg.data.num_workers, persistent_workers=self.cfg.data.num_workers > 0)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Index batches (device path) become training batches here, on the training device."""
+        if not (isinstance(batch, dict) and batch.get(GATHER)):
+            return batch
+        device = batch["index"].device
+        if self._device_windows is None or self._device_windows[0].device != device:
+            unlabeled = DeviceWindows(self.unlabeled_set, device) if self.unlabeled_set is not None else None
+            self._device_windows = (DeviceWindows(self.train_set, device), unlabeled)
+        return gather_batch(batch, *self._device_windows)
 
     def _sequence_loader(self) -> DataLoader:
         rank, world = self._rank_world()

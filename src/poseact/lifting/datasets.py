@@ -26,52 +26,69 @@ from poseact.store import PoseStore, open_store
 
 @dataclass
 class LiftingArrays:
-    """A store's arrays prepared for lifting (shared by every dataset made from it).
+    """A store's arrays as a lifter reads them (shared by every dataset made from it).
 
-    ``inputs (N, J2, F)`` float32: normalised screen x, y (+ confidence if requested);
-    ``pose3d (N, J3, 3)`` metres camera space (absolute) or None; ``intrinsics (C, 9)``
-    normalised per camera row; flip permutations for the 2-D and 3-D layouts.
+    The store's arrays are never modified — they may be memory-mapped from the file — so the 2-D
+    stays in pixels in the store, and every window or sequence read through :meth:`windows` /
+    :meth:`sequence` comes back normalised to screen units, with the reference's arithmetic
+    (divide by the width and double in float32, subtract ``1`` and ``h / w`` in float64, store as
+    float32: the same bits as normalising the whole array first). ``intrinsics (C, 9)`` are
+    normalised per camera row; ``flip_2d`` / ``flip_3d`` are the layouts' mirror permutations.
     """
 
     store: PoseStore
-    inputs: np.ndarray
+    use_confidence: bool
     intrinsics: np.ndarray
     flip_2d: np.ndarray
     flip_3d: np.ndarray
 
     @classmethod
     def from_store(cls, store: PoseStore, use_confidence: bool = False) -> "LiftingArrays":
-        """Normalise ``store.keypoints`` to screen units **in place** (no second copy)."""
         if store.partial:
             raise SelectionError(f"store {store.path!r} is partial (NaN marks joints its annotation lacks: an "
                                  f"image dataset for the multitask task); lifting needs complete 2-D inputs")
-        kp = store.keypoints
-        if not getattr(store, "_normalized", False):
-            res = store.cameras.res[store.clips.camera]
-            for (start, length), (w, h) in zip(zip(store.clips.start, store.clips.length), res):
-                seg = kp[start:start + length]
-                # as the reference: scale in float32, offsets in float64, result stored as float32
-                np.divide(seg, np.float32(w), out=seg)
-                np.multiply(seg, np.float32(2), out=seg)
-                np.subtract(seg[..., 0], np.float64(1.0), out=seg[..., 0], casting="same_kind")
-                np.subtract(seg[..., 1], np.float64(h) / np.float64(w), out=seg[..., 1], casting="same_kind")
-            store._normalized = True  # type: ignore[attr-defined]
-        inputs = kp
-        if use_confidence:
-            if store.confidence is None:
-                raise SelectionError(f"store {store.path!r} has no frames/confidence but data.use_confidence is set")
-            inputs = np.concatenate([kp, store.confidence[..., None]], axis=-1)
-        return cls(store=store, inputs=inputs, intrinsics=store.cameras.normalized_intrinsics(),
+        if use_confidence and store.confidence is None:
+            raise SelectionError(f"store {store.path!r} has no frames/confidence but data.use_confidence is set")
+        return cls(store=store, use_confidence=use_confidence, intrinsics=store.cameras.normalized_intrinsics(),
                    flip_2d=get_skeleton(store.layout_2d).flip_permutation(),
                    flip_3d=get_skeleton(store.layout_3d).flip_permutation())
 
     @property
     def num_joints_in(self) -> int:
-        return self.inputs.shape[1]
+        return self.store.keypoints.shape[1]
 
     @property
     def in_features(self) -> int:
-        return self.inputs.shape[2]
+        return 3 if self.use_confidence else 2
+
+    def _inputs(self, pixels: np.ndarray, confidence: np.ndarray | None, cameras: np.ndarray) -> np.ndarray:
+        """Gathered ``pixels (B, ..., J, 2)`` (a fresh array) of camera rows ``cameras (B,)`` →
+        normalised float32 ``(B, ..., J, F)``, with the confidence as a third feature if used."""
+        res = self.store.cameras.res[cameras]  # (B, 2) int64
+        shape = (len(cameras),) + (1,) * (pixels.ndim - 1)
+        width = res[:, 0].astype(np.float32).reshape(shape)
+        np.divide(pixels, width, out=pixels)
+        np.multiply(pixels, np.float32(2), out=pixels)
+        np.subtract(pixels[..., 0], np.float64(1.0), out=pixels[..., 0], casting="same_kind")
+        offset = (res[:, 1].astype(np.float64) / res[:, 0].astype(np.float64)).reshape(shape[:-1])
+        np.subtract(pixels[..., 1], offset, out=pixels[..., 1], casting="same_kind")
+        if confidence is None:
+            return pixels
+        return np.concatenate([pixels, confidence[..., None]], axis=-1)
+
+    def windows(self, views: SequenceViews, seq: np.ndarray, pos: np.ndarray, window: Windowing) -> np.ndarray:
+        """Normalised input windows ``(B, frames_in, J, F)`` of examples ``(seq, pos)`` (see
+        :func:`~poseact.lifting.windows.gather_windows`)."""
+        pixels = gather_windows(self.store.keypoints, views, seq, pos, window)
+        conf = gather_windows(self.store.confidence, views, seq, pos, window) if self.use_confidence else None
+        return self._inputs(pixels, conf, self.store.clips.camera[views.clip[seq]])
+
+    def sequence(self, views: SequenceViews, s: int, before: int, after: int) -> np.ndarray:
+        """Normalised inputs ``(before + T + after, J, F)`` of sequence ``s``, edge-padded."""
+        rows = sequence_rows(views, s, before, after)
+        conf = self.store.confidence[rows][None] if self.use_confidence else None
+        camera = self.store.clips.camera[views.clip[s:s + 1]]
+        return self._inputs(self.store.keypoints[rows][None], conf, camera)[0]
 
 
 def _match_actions(store: PoseStore, actions: Sequence[str] | None) -> np.ndarray:
@@ -176,7 +193,7 @@ class WindowDataset(Dataset):
         seq, pos = self.seq[frame], self.pos[frame]
         a, v = self.arrays, self.views
         w = self.window
-        keypoints = gather_windows(a.inputs, v, seq, pos, w)  # (B, frames_in, J2, F)
+        keypoints = a.windows(v, seq, pos, w)  # (B, frames_in, J2, F) normalised
         intrinsics = a.intrinsics[a.store.clips.camera[v.clip[seq]]]  # (B, 9)
         batch = {"keypoints": keypoints, "intrinsics": intrinsics}
         if w.frames_out > 1:
@@ -219,7 +236,7 @@ class SequenceDataset(Dataset):
         a, v, store = self.arrays, self.views, self.arrays.store
         clip = int(v.clip[s])
         item = {
-            "keypoints": torch.from_numpy(a.inputs[sequence_rows(v, s, self.window.before, self.window.after)]),
+            "keypoints": torch.from_numpy(a.sequence(v, s, self.window.before, self.window.after)),
             "intrinsics": torch.from_numpy(a.intrinsics[store.clips.camera[clip]].copy()),
             "subject": str(store.clips.subject[clip]), "action": store.actions[store.clips.action[clip]],
             "take": str(store.clips.take[clip]), "camera": str(store.cameras.name[store.clips.camera[clip]]),
@@ -252,7 +269,7 @@ class SemiSupervisedWindows(Dataset):
     def __getitems__(self, indices: tuple[np.ndarray, np.ndarray]) -> dict[str, torch.Tensor]:
         labeled_idx, unlabeled_idx = indices
         batch = self.labeled.__getitems__(labeled_idx)
-        batch["num_labeled"] = torch.tensor(len(labeled_idx))
+        batch["num_labeled"] = len(labeled_idx)  # a Python int: reading it never waits for a device
         if len(unlabeled_idx):
             extra = self.unlabeled.__getitems__(unlabeled_idx)
             for key in ("keypoints", "intrinsics", "flipped", "valid"):
@@ -281,6 +298,14 @@ def resolve_store_path(data: DataConfig) -> Path:
     return synthetic_store(data.synthetic)
 
 
+def lifting_frame_arrays(data: DataConfig, with_3d: bool = True) -> list[str]:
+    """The store arrays a lifter reads: the 3-D (camera space) and, if used, the confidence — not
+    the world-space 3-D or anything of images."""
+    return (["pose3d"] if with_3d else []) + (["confidence"] if data.use_confidence else [])
+
+
 def load_arrays(data: DataConfig) -> LiftingArrays:
-    """Open the configured store and prepare its arrays for lifting (keypoints normalised in place)."""
-    return LiftingArrays.from_store(open_store(resolve_store_path(data)), use_confidence=data.use_confidence)
+    """Open the configured store (only the arrays a lifter reads; mapped from the file with
+    ``data.mmap``) and prepare it for lifting."""
+    store = open_store(resolve_store_path(data), arrays=lifting_frame_arrays(data), mmap=data.mmap)
+    return LiftingArrays.from_store(store, use_confidence=data.use_confidence)

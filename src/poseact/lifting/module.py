@@ -43,6 +43,9 @@ from poseact.skeleton import get_skeleton
 
 FAMILY = "lifting"
 
+#: on an accelerator, how often (steps) the non-finite-loss flag is read back from the device
+FINITE_CHECK_EVERY = 50
+
 #: Logged metrics are millimetres (metres x 1000) except these, kept in their own unit.
 UNIT_SCALE = {"reprojection_2d": 1.0}  # normalised screen units
 
@@ -81,6 +84,7 @@ class LiftingModule(pl.LightningModule):
         self.last_results: ActionwiseAccumulator | None = None
         self.clock: TrainingClock | None = None  # set by the family before training
         self.samples_seen = 0
+        self._all_finite: Tensor | None = None  # accelerators: every loss since the last check was finite
 
     @property
     def pad(self) -> int:
@@ -111,9 +115,10 @@ class LiftingModule(pl.LightningModule):
     def configure_optimizers(self):
         o = self.cfg.optim
         # the lr is set before every step from the clock (on_train_batch_start)
-        if o.optimizer == "adamw":
-            return torch.optim.AdamW(self.parameters(), lr=o.lr, amsgrad=o.amsgrad, weight_decay=o.weight_decay)
-        return torch.optim.Adam(self.parameters(), lr=o.lr, amsgrad=o.amsgrad, weight_decay=o.weight_decay)
+        # fused: one kernel for every parameter (the same update; ~3 ms less per step on a CPU than the
+        # per-tensor loop, which is a fifth of a batch-64 step)
+        kind = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
+        return kind(self.parameters(), lr=o.lr, amsgrad=o.amsgrad, weight_decay=o.weight_decay, fused=True)
 
     # -- training ------------------------------------------------------------------------------
 
@@ -163,8 +168,7 @@ class LiftingModule(pl.LightningModule):
             if semi.weight_bone_length > 0:
                 terms["loss_bone_length"] = (semi.weight_bone_length, bone_length_loss(pose, self.parents, n_lab))
         loss = sum(weight * value for weight, value in terms.values())
-        if not torch.isfinite(loss):
-            raise TrainingError(self._non_finite_message(terms))
+        self._check_finite(loss, terms)
         for name, (_, value) in terms.items():
             self.log(f"train/{name}", value, on_step=name == "loss_3d", on_epoch=True, batch_size=n_lab,
                      prog_bar=name == "loss_3d", sync_dist=True)
@@ -177,11 +181,26 @@ class LiftingModule(pl.LightningModule):
                          batch_size=1)
         return loss
 
-    def _non_finite_message(self, terms: dict[str, tuple[float, Tensor]]) -> str:
+    def _check_finite(self, loss: Tensor, terms: dict[str, tuple[float, Tensor]]) -> None:
+        """Stop at a non-finite loss. On a CPU every step is checked; on an accelerator the flag is
+        kept on the device and read every :data:`FINITE_CHECK_EVERY` steps, so training never
+        waits for the device to report."""
+        finite = torch.isfinite(loss)
+        if loss.device.type == "cpu":
+            if not finite:
+                raise TrainingError(self._non_finite_message(terms))
+            return
+        self._all_finite = finite if self._all_finite is None else self._all_finite & finite
+        if self.global_step % FINITE_CHECK_EVERY == 0 and not bool(self._all_finite):
+            raise TrainingError(self._non_finite_message(terms, since=self.global_step - FINITE_CHECK_EVERY))
+
+    def _non_finite_message(self, terms: dict[str, tuple[float, Tensor]], since: int | None = None) -> str:
         bad = [name for name, (_, v) in terms.items() if not torch.isfinite(v)]
         lr = self.optimizers().param_groups[0]["lr"]
-        return (f"the training loss became non-finite at step {self.global_step} (epoch {self.current_epoch}, "
-                f"lr {lr:.3g}; terms {', '.join(bad)}): lower optim.lr, or check the inputs for outliers")
+        when = f"at step {self.global_step}" if since is None else \
+            f"between steps {max(since, 0)} and {self.global_step}"
+        return (f"the training loss became non-finite {when} (epoch {self.current_epoch}, "
+                f"lr {lr:.3g}; non-finite now: {', '.join(bad) or 'none'}): lower optim.lr, or check the inputs for outliers")
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -191,7 +210,11 @@ class LiftingModule(pl.LightningModule):
         return predict_sequence(self.model, self.trajectory_model, keypoints, self.flip_2d, self.flip_3d, tta)
 
     def _evaluate(self, item: dict, tta: bool) -> None:
-        pose, trajectory = self.predict_sequence(item["keypoints"], tta)
+        with torch.autocast(item["keypoints"].device.type, dtype=torch.bfloat16,
+                            enabled=self.cfg.eval.precision == "bf16"):
+            pose, trajectory = self.predict_sequence(item["keypoints"], tta)
+        pose = pose.float()
+        trajectory = None if trajectory is None else trajectory.float()
         target = item["pose3d"].clone()
         target[:, 0] = 0
         values = sequence_metrics(pose.float(), target.float())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Collection
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,18 +22,40 @@ STR = h5py.string_dtype()
 CHECKSUM = "crc32"
 
 
-def _crc32(arr: np.ndarray) -> int:
-    return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B"))
+def _crc32(arr: np.ndarray, block: int = 1 << 26) -> int:
+    """CRC-32 of an array's bytes (C order), in blocks of ``block`` bytes (a memory-mapped array is
+    read through the page cache, never copied)."""
+    flat = memoryview(np.ascontiguousarray(arr)).cast("B")
+    crc = 0
+    for lo in range(0, len(flat), block):
+        crc = zlib.crc32(flat[lo:lo + block], crc)
+    return crc
 
 
 def _with_checksum(ds: h5py.Dataset, arr: np.ndarray) -> None:
     ds.attrs[CHECKSUM] = np.uint32(_crc32(arr))
 
 
-def _verified(ds: h5py.Dataset, where: str) -> np.ndarray:
-    """Read a frame array whole and check it against its checksum (stores written before checksums
-    existed have none, and are read as they are)."""
-    arr = ds[...]
+def _mapped(ds: h5py.Dataset, path: Path) -> np.ndarray | None:
+    """A read-only ``np.memmap`` of a contiguous, uncompressed dataset's bytes in the file (None
+    when the dataset is chunked, compressed or empty: such datasets are read instead)."""
+    offset = ds.id.get_offset()
+    if offset is None or ds.chunks is not None or ds.compression is not None or not ds.dtype.isnative:
+        return None
+    return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
+
+
+def _verified(ds: h5py.Dataset, where: str, mmap_from: Path | None = None) -> np.ndarray:
+    """A frame array, checked against its checksum (stores written before checksums existed have
+    none, and are read as they are): read whole, or with ``mmap_from`` mapped from that file."""
+    arr = None
+    if mmap_from is not None:
+        try:
+            arr = _mapped(ds, mmap_from)
+        except ValueError:  # the mapping would reach past the end of the file
+            raise StoreError(f"{where}: {ds.name.lstrip('/')} reaches past the end of the file (truncated?)") from None
+    if arr is None:
+        arr = ds[...]
     expected = ds.attrs.get(CHECKSUM)
     if expected is not None and _crc32(arr) != int(expected):
         raise StoreError(f"{where}: {ds.name.lstrip('/')} fails its checksum: the file is corrupt (a bad copy or "
@@ -83,20 +106,38 @@ def _read_strings(ds: h5py.Dataset) -> np.ndarray:
     return ds.asstr()[...].astype(str) if len(ds) else np.zeros(0, dtype=str)
 
 
-def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
-    """Read a store into memory (one copy per array) and validate it.
+#: the frame arrays a store may hold besides ``keypoints`` (always read)
+FRAME_ARRAYS = ("confidence", "pose3d", "pose3d_world", "images", "boxes", "head_size")
+
+
+def open_store(path: str | os.PathLike, load_3d: bool = True, arrays: Collection[str] | None = None,
+               mmap: bool = False) -> PoseStore:
+    """Read a store (one copy per array, or none with ``mmap``) and validate it.
+
+    ``arrays``: which of :data:`FRAME_ARRAYS` to read besides the keypoints (default: every one the
+    file has); ``load_3d=False`` leaves out ``pose3d`` and ``pose3d_world``. ``mmap``: map
+    contiguous uncompressed arrays read-only from the file instead of reading them (stores larger
+    than memory; the page cache holds what is in use, and nothing is copied), which is how
+    :func:`write_store` lays them out.
 
     Errors name the file and the problem: missing file, not HDF5 / truncated, wrong schema
     version, missing groups, wrong joint counts, NaN in labeled frames.
     """
     path = Path(path)
     where = f"store {str(path)!r}"
+    wanted = set(FRAME_ARRAYS if arrays is None else arrays)
+    unknown = wanted - set(FRAME_ARRAYS)
+    if unknown:
+        raise ValueError(f"open_store: unknown frame arrays {sorted(unknown)}; known: {list(FRAME_ARRAYS)}")
+    if not load_3d:
+        wanted -= {"pose3d", "pose3d_world"}
     if not path.exists():
         raise StoreError(f"{where}: file not found")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise StoreError(f"{where}: not a readable HDF5 file (corrupt or truncated?): {e}") from None
+    source = path if mmap else None
     try:
         with f:
             schema = f.attrs.get("schema")
@@ -104,16 +145,18 @@ def open_store(path: str | os.PathLike, load_3d: bool = True) -> PoseStore:
                 raise StoreError(f"{where}: schema {schema!r}, this poseact reads {SCHEMA!r}")
             try:
                 frames, clips, cams = f["frames"], f["clips"], f["cameras"]
+
+                def frame_array(name: str) -> np.ndarray | None:
+                    if name not in wanted or name not in frames:
+                        return None
+                    return _verified(frames[name], where, source)
+
                 store = PoseStore(
-                    keypoints=_verified(frames["keypoints"], where),
-                    confidence=_verified(frames["confidence"], where) if "confidence" in frames else None,
-                    pose3d=_verified(frames["pose3d"], where) if load_3d and "pose3d" in frames else None,
-                    pose3d_world=(_verified(frames["pose3d_world"], where)
-                                  if load_3d and "pose3d_world" in frames else None),
-                    images=_verified(frames["images"], where) if "images" in frames else None,
+                    keypoints=_verified(frames["keypoints"], where, source),
+                    confidence=frame_array("confidence"), pose3d=frame_array("pose3d"),
+                    pose3d_world=frame_array("pose3d_world"), images=frame_array("images"),
                     image_ref=_read_strings(frames["image_ref"]) if "image_ref" in frames else None,
-                    boxes=_verified(frames["boxes"], where) if "boxes" in frames else None,
-                    head_size=_verified(frames["head_size"], where) if "head_size" in frames else None,
+                    boxes=frame_array("boxes"), head_size=frame_array("head_size"),
                     partial=bool(f.attrs.get("partial", False)), notes=str(f.attrs.get("notes", "")),
                     clips=ClipTable(
                         subject=_read_strings(clips["subject"]), action=clips["action"][...],

@@ -118,6 +118,10 @@ class CameraTable:
         return out
 
 
+#: frames per block when a whole store is checked (bounded temporaries for stores of any size)
+CHECK_CHUNK = 1 << 18
+
+
 @dataclass
 class PoseStore:
     """A whole dataset in memory: flat frame arrays plus clip and camera tables."""
@@ -218,28 +222,34 @@ class PoseStore:
             self._check_degenerate(where, skel3d)
 
     def _check_finite(self, where: str) -> None:
-        if self.partial:  # NaN marks a joint the annotation lacks; inf is never valid
-            bad_kp = np.isinf(self.keypoints).any(axis=(1, 2))
+        """No inf anywhere; no NaN in the keypoints or in labeled 3-D (a ``partial`` store allows NaN:
+        joints its annotation lacks). In chunks of frames, so the temporaries stay small whatever
+        the store's size (a memory-mapped store is streamed through once)."""
+        labeled = None if self.pose3d is None or self.partial else self.frame_mask(self.labeled_clips())
+        for lo in range(0, self.num_frames, CHECK_CHUNK):
+            hi = min(lo + CHECK_CHUNK, self.num_frames)
+            kp = self.keypoints[lo:hi]
+            bad_kp = np.isinf(kp).any(axis=(1, 2)) if self.partial else ~np.isfinite(kp).all(axis=(1, 2))
             if bad_kp.any():
-                self._raise_at(np.flatnonzero(bad_kp)[0], "inf in frames/keypoints of", where)
-            if self.pose3d is not None and np.isinf(self.pose3d).any():
-                self._raise_at(np.flatnonzero(np.isinf(self.pose3d).any(axis=(1, 2)))[0],
-                               "inf in frames/pose3d of", where)
-            return
-        bad_kp = ~np.isfinite(self.keypoints).all(axis=(1, 2))
-        if bad_kp.any():
-            self._raise_at(np.flatnonzero(bad_kp)[0], "NaN/inf in frames/keypoints of", where)
-        if self.pose3d is not None:
-            mask = self.frame_mask(self.labeled_clips())
-            bad3d = mask & ~np.isfinite(self.pose3d).all(axis=(1, 2))
+                self._raise_at(lo + np.flatnonzero(bad_kp)[0],
+                               "inf in frames/keypoints of" if self.partial else "NaN/inf in frames/keypoints of", where)
+            if self.pose3d is None:
+                continue
+            p3 = self.pose3d[lo:hi]
+            if self.partial:
+                bad3d = np.isinf(p3).any(axis=(1, 2))
+                what = "inf in frames/pose3d of"
+            else:
+                bad3d = labeled[lo:hi] & ~np.isfinite(p3).all(axis=(1, 2))
+                what = "NaN/inf in frames/pose3d of labeled"
             if bad3d.any():
-                self._raise_at(np.flatnonzero(bad3d)[0], "NaN/inf in frames/pose3d of labeled", where)
+                self._raise_at(lo + np.flatnonzero(bad3d)[0], what, where)
 
     def _check_degenerate(self, where: str, skel3d) -> None:
         """No frame whose 2-D joints all coincide, no labeled frame with a zero-length bone: what a
         zeroed block, a wrong joint mapping or a collapsed reduction leaves (in chunks of frames, so
         memory stays bounded)."""
-        chunk = 1 << 18
+        chunk = CHECK_CHUNK
         kp = self.keypoints
         for lo in range(0, self.num_frames, chunk):
             block = kp[lo:lo + chunk]
@@ -269,11 +279,10 @@ class PoseStore:
     def frame_mask(self, clip_rows: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)`` marking the frames of the selected clips (bool mask or indices)."""
         c = self.clips
-        starts, lengths = c.start[clip_rows], c.length[clip_rows]
-        delta = np.zeros(self.num_frames + 1, dtype=np.int64)
-        np.add.at(delta, starts, 1)
-        np.add.at(delta, starts + lengths, -1)
-        return np.cumsum(delta[:-1]) > 0
+        mask = np.zeros(self.num_frames, dtype=bool)
+        for start, length in zip(c.start[clip_rows].tolist(), c.length[clip_rows].tolist()):
+            mask[start:start + length] = True
+        return mask
 
     def _raise_at(self, frame: int, what: str, where: str) -> None:
         c = self.clips

@@ -23,6 +23,8 @@ import math
 from einops import rearrange
 from torch import Tensor, nn
 
+from poseact.nn import ReluDropout
+
 
 class TemporalLifter(nn.Module):
     """Temporal convolutional 2-D → 3-D lifter.
@@ -50,8 +52,7 @@ class TemporalLifter(nn.Module):
         self.filter_widths, self.causal, self.dense, self.channels = widths, causal, dense, channels
 
         # registration order = state_dict order of the reference
-        self.drop = nn.Dropout(dropout)
-        self.relu = nn.ReLU(inplace=True)
+        self.activation = ReluDropout(dropout)  # ReLU then dropout, fused (no parameters)
         self.expand_bn = nn.BatchNorm1d(channels, momentum=0.1)
         self.shrink = nn.Conv1d(channels, 3 * num_joints_out, 1)
         self.expand_conv = nn.Conv1d(num_joints_in * in_features, channels, widths[0], bias=False)
@@ -103,7 +104,7 @@ class TemporalLifter(nn.Module):
     def architecture(self) -> dict:
         """The ``model`` config fields that rebuild this network (saved in checkpoints)."""
         return {"name": "temporal", "filter_widths": list(self.filter_widths), "channels": self.channels,
-                "dropout": self.drop.p, "causal": self.causal, "dense": self.dense}
+                "dropout": self.activation.p, "causal": self.causal, "dense": self.dense}
 
     def set_bn_momentum(self, momentum: float) -> None:
         """Set the running-statistics momentum of every BatchNorm layer."""
@@ -122,14 +123,14 @@ class TemporalLifter(nn.Module):
                              f"{self.receptive_field}: pad the sequence first")
 
     def _block(self, x: Tensor, i: int, conv_out: Tensor) -> Tensor:
-        h = self.drop(self.relu(self.layers_bn[2 * i](conv_out)))
-        return self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](h))))
+        h = self.activation(self.layers_bn[2 * i](conv_out))
+        return self.activation(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](h)))
 
     def forward(self, x: Tensor) -> Tensor:
         """Dilated network: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``."""
         self._check_input(x)
         h = rearrange(x, "b t j f -> b (j f) t")
-        h = self.drop(self.relu(self.expand_bn(self.expand_conv(h))))
+        h = self.activation(self.expand_bn(self.expand_conv(h)))
         for i, pad in enumerate(self.pads[1:]):
             shift = pad if self.causal else 0
             length = h.shape[-1]
@@ -151,14 +152,14 @@ class TemporalLifter(nn.Module):
             raise ValueError(f"forward_single needs exactly {self.receptive_field} frames, got {x.shape[1]}")
         h = rearrange(x, "b t j f -> b t (j f)")
         h = _strided_conv(h, self.expand_conv.weight, self.filter_widths[0])
-        h = self.drop(self.relu(_batch_norm(self.expand_bn, h)))
+        h = self.activation(_batch_norm(self.expand_bn, h))
         for i, w in enumerate(self.filter_widths[1:]):
             offset = w // 2 + (w // 2 if self.causal else 0)
             res = h[:, offset::w]
             h = _strided_conv(h, self.layers_conv[2 * i].weight, w)
-            h = self.drop(self.relu(_batch_norm(self.layers_bn[2 * i], h)))
+            h = self.activation(_batch_norm(self.layers_bn[2 * i], h))
             h = h @ self.layers_conv[2 * i + 1].weight[:, :, 0].t()
-            h = res + self.drop(self.relu(_batch_norm(self.layers_bn[2 * i + 1], h)))
+            h = res + self.activation(_batch_norm(self.layers_bn[2 * i + 1], h))
         out = h @ self.shrink.weight[:, :, 0].t() + self.shrink.bias
         return rearrange(out, "b t (j c) -> b t j c", c=3)
 

@@ -1,0 +1,209 @@
+"""Whole training jobs, poseact against a VideoPose3D-style run, side by side on this machine.
+
+    python benchmarks/whole_job.py                       # the three jobs, both programs
+    python benchmarks/whole_job.py --jobs subset --repeat 2
+    python benchmarks/whole_job.py --before /tmp/old     # also poseact from another source tree
+    python benchmarks/whole_job.py --quick               # a small store and 1-2 epochs: a smoke run
+
+The data: an H36M-format store of the issue's size, generated once (the synthetic set with 7 subjects,
+8 actions, 2 takes of ~11.6 s, 4 cameras: ~65,700 frames per camera; cached under ``--cache``).
+The jobs (27 frames, 256 channels, the reference's AMSGrad, lr decay and BatchNorm momentum
+0.1 → 0.001, evaluation after every epoch, W&B offline on for poseact as by default):
+
+* ``reference``: S1, S5-S8 → S9, S11; batch 1024, 4 epochs;
+* ``subset``: 10 % of S1 by the reference's subset rule, batch 64, 30 epochs, supervised;
+* ``semi``: the same labeled 10 % of S1, S5-S8 unlabeled, batch 64, 4 epochs (1 warm-up), lr decay 0.98.
+
+Each program runs in its own process under ``/usr/bin/time -v``: wall time and its peak RSS (the
+largest single process, which is what ``time`` reports), plus the peak of the summed RSS of the
+process *tree* (W&B's service process included), sampled every 0.2 s. The baseline is
+``benchmarks/reference_style.py`` (run.py's procedure written from the spec; the reference itself
+is not on this machine), measured in the same run; accuracy is the final action-wise P1 / P2 with
+flip test-time augmentation from both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ACTIONS = "[Directions,Discussion,Eating,Greeting,Phoning,Sitting,Walking,WalkDog]"
+
+
+@dataclass
+class Job:
+    name: str
+    what: str
+    poseact: list[str]  # config + overrides
+    reference: list[str]  # reference_style.py flags
+    epochs: int
+
+
+def jobs(quick: bool) -> dict[str, Job]:
+    e = (lambda n: max(1, n // 15)) if quick else (lambda n: n)
+    common = ["model.channels=256", "model.filter_widths=[3,3,3]", "data.downsample=1", "optim.bn_momentum_end=0.001",
+              "eval.validate_every_n_epochs=1"]
+    ref = ["--channels", "256", "--widths", "3,3,3"]
+    subset = ["data.subjects_train=[S1]", "data.subset=0.1", "data.batch_size=64"]
+    return {
+        "reference": Job("reference", f"27 frames, 256 channels, {e(4)} epochs, batch 1024, per-epoch evaluation",
+                         ["configs/experiment/demo.yaml", *common, f"trainer.max_epochs={e(4)}"],
+                         [*ref, "--epochs", str(e(4)), "--batch", "1024"], e(4)),
+        "subset": Job("subset", f"10 % of S1, batch 64, {e(30)} epochs, supervised",
+                      ["configs/experiment/demo.yaml", *common, *subset, f"trainer.max_epochs={e(30)}"],
+                      [*ref, "--train", "S1", "--subset", "0.1", "--batch", "64", "--epochs", str(e(30))], e(30)),
+        "semi": Job("semi", f"semi-supervised, {e(4)} epochs (1 warm-up), S5-S8 unlabeled",
+                    ["configs/experiment/semi_synthetic.yaml", *common, "data.subjects_unlabeled=[S5,S6,S7,S8]",
+                     "semi.warmup_epochs=1", f"trainer.max_epochs={e(4)}", "optim.lr_decay=0.98"],
+                    [*ref, "--train", "S1", "--subset", "0.1", "--unlabeled", "S5,S6,S7,S8", "--batch", "64",
+                     "--epochs", str(e(4)), "--warmup", "1", "--lr-decay", "0.98"], e(4)),
+    }
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    peak_rss_gb: float  # largest single process (/usr/bin/time -v)
+    tree_rss_gb: float  # summed over the process tree, sampled
+    metrics: dict = field(default_factory=dict)
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Summed RSS (kB) of ``root`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+        rss[int(entry)] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo += children.get(pid, [])
+    return total
+
+
+def timed(cmd: list[str], cwd: Path, env: dict, log: Path) -> Measured:
+    """Run ``cmd`` under ``/usr/bin/time -v``; wall, peak RSS and peak process-tree RSS. Python may
+    cache bytecode (as on a user's machine: a first run compiles, later runs do not)."""
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    peak_tree = [0]
+    with open(log, "w") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak_tree[0] = max(peak_tree[0], _tree_rss_kb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        rc = proc.wait()
+        wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
+    text = log.read_text()
+    if rc:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed (exit {rc}); its output: {log}\n{text[-2000:]}")
+    peak = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    return Measured(wall, peak / 1024 ** 2, peak_tree[0] / 1024 ** 2)
+
+
+def ensure_store(cache: Path, quick: bool) -> tuple[Path, list[str]]:
+    seconds = "2.0" if quick else "11.6"
+    overrides = [f"data.synthetic.seconds_per_take={seconds}", f"data.synthetic.actions={ACTIONS}",
+                 f"data.synthetic.cache_dir={cache}"]
+    subprocess.run([sys.executable, "-m", "poseact", "data", "synthetic", *overrides], check=True, cwd=REPO,
+                   capture_output=True)
+    store = max(cache.glob("synthetic-*.h5"), key=lambda p: p.stat().st_mtime)
+    return store, overrides
+
+
+def run_poseact(job: Job, src: Path, overrides: list[str], work: Path, tag: str) -> Measured:
+    env = {**os.environ, "PYTHONPATH": str(src / "src")}
+    out = work / f"{job.name}-{tag}"
+    cmd = [sys.executable, "-m", "poseact", "fit", *job.poseact, *overrides, f"output_dir={out}"]
+    m = timed(cmd, src, env, work / f"{job.name}-{tag}.log")
+    m.metrics = json.loads((out / "results/summary.json").read_text())
+    return m
+
+
+def run_reference(job: Job, store: Path, work: Path) -> Measured:
+    log = work / f"{job.name}-reference.log"
+    cmd = [sys.executable, str(REPO / "benchmarks/reference_style.py"), str(store), *job.reference,
+           "--checkpoint-dir", str(work / f"{job.name}-reference-checkpoints")]
+    m = timed(cmd, work, dict(os.environ), log)
+    result = [line for line in log.read_text().splitlines() if line.startswith("{")][-1]
+    m.metrics = json.loads(result)
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jobs", nargs="+", default=["reference", "subset", "semi"], choices=["reference", "subset", "semi"])
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each program per job (figures: the median)")
+    ap.add_argument("--poseact", type=Path, default=REPO, help="the poseact source tree to time (default: this one)")
+    ap.add_argument("--before", type=Path, help="also run poseact from this source tree (a checkout of an older commit)")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poseact-whole-job")
+    ap.add_argument("--quick", action="store_true", help="a small store and 1-2 epochs (smoke run)")
+    ap.add_argument("--json", type=Path, help="also write every measurement here")
+    args = ap.parse_args()
+    store, overrides = ensure_store(args.cache / ("synthetic-quick" if args.quick else "synthetic"), args.quick)
+    print(f"store {store} ({store.stat().st_size / 1e6:.0f} MB); {os.cpu_count()} CPUs", flush=True)
+    programs = {"reference-style": None, "poseact": args.poseact} | ({"poseact before": args.before} if args.before else {})
+    table, record = [], {}
+    with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+        work = Path(tmp)
+        for name in args.jobs:
+            job = jobs(args.quick)[name]
+            runs: dict[str, list[Measured]] = {p: [] for p in programs}
+            for r in range(args.repeat):  # interleaved, so slow phases of the machine hit both
+                for program, src in programs.items():
+                    m = run_reference(job, store, work) if src is None else \
+                        run_poseact(job, src, overrides, work, f"{program.replace(' ', '-')}-{r}")
+                    runs[program].append(m)
+                    print(f"  {name:9s} {program:15s} wall {m.wall_s:7.1f} s  peak RSS {m.peak_rss_gb:.2f} GB  "
+                          f"tree {m.tree_rss_gb:.2f} GB  P1 {m.metrics['p1']:.1f} mm", flush=True)
+            med = {p: sorted(ms, key=lambda m: m.wall_s)[len(ms) // 2] for p, ms in runs.items()}
+            table.append((job, med))
+            record[name] = {p: [vars(m) for m in ms] for p, ms in runs.items()}
+    print("\n| job | | reference-style | " + " | ".join(p for p in programs if p != "reference-style")
+          + " | ratio (poseact / reference-style) |")
+    print("| --- | --- | ---: |" + " ---: |" * (len(programs) - 1) + " ---: |")
+    for job, med in table:
+        base = med["reference-style"]
+        others = [med[p] for p in programs if p != "reference-style"]
+        new = med["poseact"]
+        rows = [("wall", lambda m: f"{m.wall_s:.1f} s", new.wall_s / base.wall_s),
+                ("peak RSS (largest process)", lambda m: f"{m.peak_rss_gb:.2f} GB", new.peak_rss_gb / base.peak_rss_gb),
+                ("peak RSS (process tree)", lambda m: f"{m.tree_rss_gb:.2f} GB", new.tree_rss_gb / base.tree_rss_gb),
+                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}", None)]
+        for i, (what, fmt, ratio) in enumerate(rows):
+            label = job.what if i == 0 else ""
+            print(f"| {label} | {what} | {fmt(base)} | " + " | ".join(fmt(m) for m in others)
+                  + f" | {'' if ratio is None else f'{ratio:.2f}×'} |")
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
