@@ -1,12 +1,14 @@
-"""Memory of reading a full-size store: one copy of each array, nothing more.
+"""Memory of a large store: read (one copy of each array, nothing more) or memory-mapped (none).
 
-    python benchmarks/store_memory.py                  # 1.5 M frames x 4 cameras = 6 M rows (about 2 GB file)
-    python benchmarks/store_memory.py --rows 600000    # smaller
+    python benchmarks/store_memory.py                          # 6 M rows (H36M: 1.5 M frames x 4 cameras), read
+    python benchmarks/store_memory.py --rows 24000000 --mmap   # 4x H36M (about 8 GB), mapped, training steps timed
 
-Writes an H36M-sized store chunk by chunk (so the writer itself stays small), then, in a fresh
-process, opens it and prepares it for training exactly as `poseact fit` does (open_store,
-normalisation in place, sequence selection, window dataset, one batch) and prints its peak RSS
-against the bytes of the arrays and the RSS of the same process before loading (the baseline).
+Writes an H36M-shaped store chunk by chunk (so the writer itself stays small), then, in a fresh
+process, opens it and prepares it for training as `poseact fit` does (open_store with the arrays a
+lifting job reads, sequence selection, window dataset) and trains ``--steps`` steps of the 27-frame,
+256-channel lifter on random batches of 1024 windows (flipped), printing the peak RSS, the process's
+anonymous memory (its own) against its file-backed pages (the page cache of a mapped file, which the
+OS reclaims under pressure), and samples/s.
 """
 
 from __future__ import annotations
@@ -23,19 +25,41 @@ import h5py
 import numpy as np
 
 CHILD = r"""
-import json, resource, sys, numpy as np
+import json, resource, sys, time, numpy as np, torch
 from poseact.store import open_store
 from poseact.lifting.windows import Windowing
 from poseact.lifting.datasets import LiftingArrays, WindowDataset, select_sequences
+from poseact.lifting.models.temporal import TemporalLifter
 def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024**2
+path, mmap, steps = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
 base = rss()
-store = open_store(sys.argv[1])
+t0 = time.perf_counter()
+store = open_store(path, arrays=("pose3d",), mmap=mmap)
 arrays = LiftingArrays.from_store(store)
 views = select_sequences(store, sorted(set(store.clips.subject)))
-dataset = WindowDataset(arrays, views, Windowing.centred(121), flip=True)
-dataset.__getitems__(np.arange(0, len(dataset), max(1, len(dataset) // 1024))[:1024])
+model = TemporalLifter(17, 2, 17, [3, 3, 3], channels=256).train()
+dataset = WindowDataset(arrays, views, Windowing.of(model), flip=True)
+opened = time.perf_counter() - t0
+opt = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True, fused=True)
+rng = np.random.default_rng(0)
+def step():
+    batch = dataset.__getitems__(rng.integers(0, len(dataset), 1024))
+    x, y = torch.as_tensor(batch["keypoints"]), torch.as_tensor(batch["pose3d"])
+    loss = (model.forward_train(x) - y).norm(dim=-1).mean()
+    opt.zero_grad(); loss.backward(); opt.step()
+for _ in range(3):
+    step()
+t = time.perf_counter()
+for _ in range(steps):
+    step()
+rate = steps * 1024 / (time.perf_counter() - t)
 nbytes = sum(a.nbytes for a in (store.keypoints, store.pose3d) if a is not None)
-print(json.dumps({"baseline_gb": base, "peak_gb": rss(), "arrays_gb": nbytes / 1024**3,
+print(json.dumps({"baseline_gb": base, "peak_gb": rss(), "arrays_gb": nbytes / 1024**3, "open_s": opened,
+                  "anon_gb": status("RssAnon:"), "file_gb": status("RssFile:"), "samples_per_s": rate,
                   "index_gb": (dataset.seq.nbytes + dataset.pos.nbytes) / 1024**3, "frames": store.num_frames}))
 """
 
@@ -77,19 +101,27 @@ def write_big_store(path: Path, rows: int, clip_len: int = 2500, chunk: int = 50
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=6_000_000, help="frame rows (frames x cameras)")
+    parser.add_argument("--mmap", action="store_true", help="map the arrays (data.mmap=true) instead of reading them")
+    parser.add_argument("--steps", type=int, default=30, help="training steps timed (batch 1024 with flips)")
+    parser.add_argument("--dir", type=Path, default=None, help="where to write the store (default: a temp folder)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "big.h5"
         t = time.perf_counter()
         write_big_store(path, args.rows)
         print(f"wrote {path.stat().st_size / 1024**3:.2f} GB store in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if args.mmap else "0", str(args.steps)],
+                             capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         load = time.perf_counter() - t
     grown = r["peak_gb"] - r["baseline_gb"]
     held = r["arrays_gb"] + r["index_gb"]
-    print(f"{r['frames']:,} frame rows; open + prepare + first batch in {load:.1f} s (incl. interpreter start)")
+    print(f"{r['frames']:,} frame rows, {'memory-mapped' if args.mmap else 'read'}; open + prepare in "
+          f"{r['open_s']:.1f} s; {load:.1f} s in all with {args.steps} steps and interpreter start")
+    print(f"  training (27 frames, 256 ch, batch 1024, mirrored samples included)  {r['samples_per_s']:,.0f} samples/s")
+    print(f"  at the end: anonymous RSS {r['anon_gb']:.2f} GB (the process's own), file-backed RSS "
+          f"{r['file_gb']:.2f} GB (page cache of the mapped file, reclaimable)")
     print(f"  arrays (keypoints + pose3d)   {r['arrays_gb']:6.2f} GB")
     print(f"  sample index (seq, pos)       {r['index_gb']:6.2f} GB")
     print(f"  process before loading        {r['baseline_gb']:6.2f} GB (baseline, same process)")

@@ -242,7 +242,7 @@ CASES = [
     Case("detect --box with NaN", _poseact(lambda w: [
         "detect", "v.mp4", "--box", "1", "2", "nan", "--out", str(w.tmp / "run/k.json")]), ("--box", "finite")),
     Case("render --size 0", _poseact(lambda w: [
-        "render", DEMO, "--subject", "S9", "--take", "x", "--camera", "c", "--size", "0"]), ("--size", "positive")),
+        "render", DEMO, "--subject", "S9", "--take", "x", "--camera", "c", "--size", "0"]), ("--size", "at least 1")),
     Case("sweep --workers 0", _poseact(lambda w: ["sweep", "s.yaml", "--workers", "0"]), ("--workers", "at least 1")),
     Case("data_prep --fps 0", _prepare("prepare_custom.py", lambda w: ["--data-2d", "d.npz", "--fps", "0"]),
          ("--fps", "positive")),

@@ -184,7 +184,7 @@ def test_render_store_sequence(projected_store, tmp_path, capsys):
     out = tmp_path / "r.mp4"
     assert main(["render", DEMO, f"data.store={projected_store}", f"checkpoint={ckpt}",
                  f"output_dir={tmp_path}", "--subject", "S9", "--take", "Walking 1", "--camera", "54138969",
-                 "--out", str(out), "--limit", "5", "--size", "2"]) == 0
+                 "--out", str(out), "--limit", "5", "--size", "120"]) == 0
     assert len(list(iter_frames(out))) == 5
     assert main(["render", DEMO, f"data.store={projected_store}", f"checkpoint={ckpt}",
                  "--subject", "S9", "--take", "Dancing 1", "--camera", "54138969"]) == 2

@@ -6,6 +6,7 @@ git, reused by later runs; about a minute the first time), hence ``slow``.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -61,18 +62,76 @@ def test_astronaut_keypoints_are_plausible(mediapipe_env, astronaut_frames, tmp_
     assert k[12, 0] < k[11, 0]
 
 
-def test_infer_from_frames_runs_detection(mediapipe_env, astronaut_frames, tmp_path, monkeypatch):
+def _lifter_bin(tmp_path):
     from poseact.lifting.checkpoint import save_videopose3d_checkpoint
     from poseact.lifting.models.temporal import TemporalLifter
 
+    return save_videopose3d_checkpoint(tmp_path / "m.bin", TemporalLifter(17, 2, 17, [3], channels=16))
+
+
+def test_an_upper_body_photo_is_reported_not_lifted(mediapipe_env, astronaut_frames, tmp_path, monkeypatch, capsys):
+    """The astronaut is photographed from the hips up: MediaPipe guesses her legs with low
+    confidence. Lifting would give a tangle; poseact says which joints are missing instead."""
     monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
-    ckpt = save_videopose3d_checkpoint(tmp_path / "m.bin", TemporalLifter(17, 2, 17, [3], channels=16))
     out = tmp_path / "out"
-    assert main(["infer", str(astronaut_frames), "--checkpoint", str(ckpt), "--out", str(out),
-                 "--render", "gif"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["astronaut.gif", "astronaut_3d.json", "astronaut_3d.npz",
-                                                     "astronaut_keypoints.json"]
-    assert np.load(out / "astronaut_3d.npz")["pose3d"].shape == (1, 17, 3)
+    assert main(["infer", str(astronaut_frames / "000.png"), "--checkpoint", str(_lifter_bin(tmp_path)),
+                 "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000_3d.json", "000_keypoints.json"]
+    doc = json.loads((out / "000_3d.json").read_text())
+    assert doc["lifted"] is False and "pose3d" not in doc
+    missing = set(doc["joints"]["unreliable"]["0"])
+    assert {"left_knee", "right_knee", "left_ankle", "right_ankle"} <= missing and "head" not in missing
+    assert "not lifted" in capsys.readouterr().out
+
+
+def _composite(background: np.ndarray, sprite: np.ndarray, x: int, y: int) -> np.ndarray:
+    out = background.copy()
+    out[y:y + sprite.shape[0], x:x + sprite.shape[1]] = sprite
+    return out
+
+
+def test_photos_of_different_sizes_are_lifted_each_at_its_own_size(mediapipe_env, tmp_path, monkeypatch):
+    """A folder of two real photos of different sizes (the astronaut on two canvases): each is one
+    frame at its own size, never squashed to the first one's."""
+    import imageio.v3 as iio
+    import skimage.data
+
+    monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
+    person = skimage.data.astronaut()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    # on canvases with room below her, so the legs MediaPipe guesses fall inside the image
+    iio.imwrite(folder / "a.png", _composite(np.full((800, 600, 3), 90, np.uint8), person, 40, 10))
+    iio.imwrite(folder / "b.png", _composite(np.full((900, 1000, 3), 90, np.uint8), person, 300, 120))
+    out = tmp_path / "out"
+    assert main(["infer", str(folder), "--checkpoint", str(_lifter_bin(tmp_path)), "--out", str(out),
+                 "--joint-threshold", "0.0"]) == 0
+    a = json.loads((out / "a_3d.json").read_text())
+    b = json.loads((out / "b_3d.json").read_text())
+    assert (a["width"], a["height"]) == (600, 800) and (b["width"], b["height"]) == (1000, 900)
+    assert a["frames"] == b["frames"] == 1 and (out / "a.png").is_file() and (out / "b.png").is_file()
+    ka = np.load(out / "a_3d.npz")["keypoints_2d"][0]
+    kb = np.load(out / "b_3d.npz")["keypoints_2d"][0]
+    # the same person, detected in each photo at its own pixel positions: shifted by the paste offset
+    np.testing.assert_allclose(kb[[8, 9, 11, 14]] - ka[[8, 9, 11, 14]], [[260, 110]] * 4, atol=12)
+
+
+def test_a_gif_is_a_clip(mediapipe_env, tmp_path, monkeypatch):
+    from poseact.viz.video import write_video
+
+    monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
+    import skimage.data
+
+    person = skimage.data.astronaut()[::2, ::2]
+    frames = [_composite(np.full((420, 420, 3), 60, np.uint8), person, 20 + 12 * t, 10) for t in range(8)]
+    gif = write_video(frames, tmp_path / "walk.gif", fps=10)
+    out = tmp_path / "out"
+    assert main(["infer", str(gif), "--checkpoint", str(_lifter_bin(tmp_path)), "--out", str(out),
+                 "--render", "none", "--joint-threshold", "0.0"]) == 0
+    doc = json.loads((out / "walk_3d.json").read_text())
+    assert doc["frames"] == 8 and (doc["width"], doc["height"]) == (420, 420) and doc["fps"] == 10.0
+    nose_x = np.load(out / "walk_3d.npz")["keypoints_2d"][:, 9, 0]  # H36M neck/nose follows the sprite
+    assert np.all(np.diff(nose_x) > 4)
 
 
 def test_missing_environment_is_a_clear_error(astronaut_frames, tmp_path):

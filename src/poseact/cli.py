@@ -6,6 +6,7 @@ Usage::
     poseact test CONFIG [key=value ...]      evaluate checkpoint=... (or the run's last)
     poseact predict CONFIG [key=value ...]   3-D for every test sequence -> predictions.npz
     poseact export CKPT OUT.bin              a lifter checkpoint in VideoPose3D's format
+    poseact export CKPT OUT.pt --format torchscript   (or OUT.onnx --format onnx)
     poseact data describe STORE              what a store holds
     poseact data synthetic [key=value ...]   generate (or find) the synthetic store
     poseact sweep SWEEP.yaml [--workers N]   run a W&B sweep YAML offline (Optuna; resumable)
@@ -23,7 +24,7 @@ import argparse
 from poseact.argtypes import Parser, non_negative_int, positive_int
 
 EPILOG = "Overrides are OmegaConf dot-lists, e.g. model.channels=256 data.subjects_train=[S1,S5]."
-EXPORT_FORMATS = ("videopose3d",)
+EXPORT_FORMATS = ("videopose3d", "torchscript", "onnx")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint")
     e.add_argument("output")
     e.add_argument("--format", default="videopose3d", choices=EXPORT_FORMATS,
-                   help="videopose3d: an original .bin (lifters)")
+                   help="videopose3d: an original .bin (temporal lifters); torchscript (.pt) or onnx (.onnx): "
+                        "a file that runs without poseact, checked against the original on writing (lifters)")
     d = sub.add_parser("data", help="inspect or generate stores")
     dsub = d.add_subparsers(dest="data_command", required=True)
     desc = dsub.add_parser("describe", help="summarise a store")

@@ -11,6 +11,8 @@ import sys
 import time
 
 from poseact.argtypes import finite_float, non_negative_int, positive_float, positive_int, unit_interval
+from poseact.bones import DEFAULT_HEIGHT_M
+from poseact.infer.gaps import JOINT_THRESHOLD
 
 COMMANDS = ("infer", "detect", "render")
 DETECTORS = ("mediapipe", "multitask")
@@ -62,8 +64,20 @@ def add_parsers(sub) -> None:
     i.add_argument("--clip", default=None, help="video name inside a data_2d_custom npz")
     i.add_argument("--max-gap", type=non_negative_int, default=10, help="longest gap (frames) interpolated without a flag")
     i.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
+    i.add_argument("--height", type=positive_float, default=DEFAULT_HEIGHT_M,
+                   help=f"the subject's stature in metres: the output's scale (default {DEFAULT_HEIGHT_M}, "
+                        f"an average adult)")
+    i.add_argument("--model-scale", action="store_true", help="keep the lifter's own scale (ignore --height)")
+    i.add_argument("--joint-threshold", type=unit_interval, default=JOINT_THRESHOLD,
+                   help=f"joints below this confidence (or outside the image) are unreliable (default {JOINT_THRESHOLD})")
+    i.add_argument("--photos", action=argparse.BooleanOptionalAction, default=None,
+                   help="a folder holds unrelated photos, each lifted on its own (default: when their sizes differ)")
+    i.add_argument("--constant-bones", action=argparse.BooleanOptionalAction, default=None,
+                   help="one length per bone over the clip (default: on for more than one frame)")
     i.add_argument("--render", default="mp4", choices=("mp4", "gif", "none"))
     i.add_argument("--limit", type=positive_int, default=None, help="render only the first N frames")
+    i.add_argument("--render-height", type=positive_int, default=None, metavar="PX",
+                   help="render height in pixels (default: the input's, at most 720)")
     d = sub.add_parser("detect", help="2-D keypoints only: MediaPipe (own environment) or the multi-task model",
                        description="`poseact detect setup` creates the MediaPipe environment "
                                    "($POSEACT_MEDIAPIPE_ENV, else ~/.cache/poseact/venv-mediapipe); "
@@ -86,7 +100,8 @@ def add_parsers(sub) -> None:
     r.add_argument("--take", required=True, help='sequence name, e.g. "Walking 1"')
     r.add_argument("--camera", required=True, help="camera name, e.g. 54138969")
     r.add_argument("--out", default=None, help=".mp4 or .gif (default OUTPUT_DIR/renders/...mp4)")
-    r.add_argument("--size", type=positive_float, default=3.0, help="panel size in inches (80 dpi)")
+    r.add_argument("--size", type=positive_int, default=None, metavar="PX",
+                   help="output height in pixels (default: the input's, at most 720)")
     r.add_argument("--fps", type=positive_float, default=None)
     r.add_argument("--azimuth", type=finite_float, default=None, help="view azimuth (default: the camera's)")
     r.add_argument("--limit", type=positive_int, default=None, help="first N frames only")
@@ -114,11 +129,19 @@ def _infer(args) -> int:
                     input_layout=args.input_layout, fps=args.fps,
                     image_size=tuple(args.image_size) if args.image_size else None, video=args.video,
                     person=args.person, clip=args.clip, max_gap=args.max_gap, tta=not args.no_tta,
-                    render=None if args.render == "none" else args.render, render_limit=args.limit)
-    print(f"{res.frames} frames in {time.perf_counter() - t0:.1f} s; person: {res.person}; {res.gaps}")
-    for p in (res.keypoints, res.npz, res.json, res.render):
-        if p is not None:
-            print(f"wrote {p}")
+                    render=None if args.render == "none" else args.render, render_limit=args.limit,
+                    render_height=args.render_height,
+                    height=None if args.model_scale else args.height, constant_bones=args.constant_bones,
+                    joint_threshold=args.joint_threshold, photos=args.photos)
+    for one in res.photos or [res]:
+        if one.npz is None:
+            print(f"{one.json.name.removesuffix('_3d.json')}: {one.body}")
+        else:
+            print(f"{one.frames} frame(s); person: {one.person}; {one.gaps}; {one.body}; {one.joints}")
+        for p in (one.keypoints, one.npz, one.json, one.render):
+            if p is not None:
+                print(f"wrote {p}")
+    print(f"{res.person + '; ' if res.photos else ''}done in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -172,6 +195,6 @@ def _render(args) -> int:
     out = args.out or str(RunFolder(cfg.output_dir).renders /
                           f"{args.subject}_{args.take.replace(' ', '_')}_{args.camera}.mp4")
     check_writable(out, "--out")
-    print(render_sequence(cfg, args.subject, args.take, args.camera, out, size=args.size, fps=args.fps,
+    print(render_sequence(cfg, args.subject, args.take, args.camera, out, height=args.size, fps=args.fps,
                           azimuth=args.azimuth, limit=args.limit, tta=not args.no_tta))
     return 0

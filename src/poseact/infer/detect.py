@@ -112,8 +112,12 @@ def _swap_to_headless_opencv(d: Path, pip: list[str]) -> str:
 
 
 def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | os.PathLike | None = None,
-           complexity: int = 1) -> Path:
-    """Run MediaPipe Pose on a video or a folder of frames → MediaPipe-33 keypoint JSON."""
+           complexity: int = 1, progress: bool = True) -> Path:
+    """Run MediaPipe Pose on a video, a GIF, one image or a folder of images → MediaPipe-33
+    keypoint JSON (with each frame's size). A folder's images are detected one by one (static
+    mode); a video's and a GIF's frames as a clip (tracking mode). Progress on stderr."""
+    import tempfile
+
     input_path, output = Path(input_path), Path(output)
     if not input_path.exists():
         raise MissingFileError(f"input {str(input_path)!r} not found")
@@ -121,10 +125,46 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
         raise DetectionError(f"no MediaPipe environment at {env_dir(env)}: run `poseact detect setup` "
                              f"first (one time, about a minute)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([str(env_python(env)), str(WORKER), str(input_path), str(output),
-                        "--complexity", str(complexity)], capture_output=True, text=True)
-    if r.returncode:
-        msg = [ln for ln in r.stderr.splitlines() if "poseact detect: error" in ln]
-        raise DetectionError(msg[-1].removeprefix("poseact detect: error: ") if msg else
-                             f"MediaPipe on {str(input_path)!r} failed:\n{r.stderr[-2000:]}")
+    with tempfile.TemporaryDirectory(prefix="poseact-detect-") as tmp:
+        source, extra = str(input_path), []
+        if input_path.suffix.lower() == ".gif":  # decoded here (Pillow): OpenCV's GIF support varies by build
+            source, fps = _gif_to_frames(input_path, Path(tmp))
+            extra = ["--temporal"] + (["--fps", str(fps)] if fps else [])
+        cmd = [str(env_python(env)), str(WORKER), source, str(output), "--complexity", str(complexity), *extra]
+        rc, stderr = _run_with_progress(cmd, f"detecting {input_path.name}" if progress else None)
+    if rc:
+        msg = [ln for ln in stderr.splitlines() if "poseact detect: error" in ln]
+        text = msg[-1].removeprefix("poseact detect: error: ") if msg else \
+            f"MediaPipe on {str(input_path)!r} failed:\n{stderr[-2000:]}"
+        raise DetectionError(text.replace(source, str(input_path)))
     return output
+
+
+def _gif_to_frames(path: Path, folder: Path) -> tuple[Path, float | None]:
+    """A GIF's frames as numbered PNGs in ``folder``; its frame rate from the first frame's duration."""
+    from poseact.viz.video import gif_fps, iter_frames
+
+    import imageio.v3 as iio
+
+    for i, frame in enumerate(iter_frames(path)):
+        iio.imwrite(folder / f"{i:06d}.png", frame)
+    return folder, gif_fps(path)
+
+
+def _run_with_progress(cmd: list[str], what: str | None) -> tuple[int, str]:
+    """Run the worker, turning its ``progress I N`` lines into a bar; (exit status, other stderr)."""
+    from contextlib import nullcontext
+
+    from poseact.viz.progress import ProgressLine
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    with ProgressLine(what) if what else nullcontext() as bar:
+        for line in proc.stderr:
+            if line.startswith("progress "):
+                if bar is not None:
+                    done, total = (int(v) for v in line.split()[1:3])
+                    bar.update(done, total or None)
+            else:
+                lines.append(line)
+    return proc.wait(), "".join(lines)

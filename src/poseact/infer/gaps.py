@@ -41,6 +41,11 @@ class GapReport:
         return s
 
 
+#: a joint below this confidence, or outside the image, is unreliable (flagged in ``poseact infer``'s outputs)
+JOINT_THRESHOLD = 0.3
+#: a frame with fewer reliable joints than this fraction is flagged; a photo's pose is reported, not lifted
+MIN_RELIABLE_FRACTION = 0.8
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Inclusive ``(first, last)`` of each run of True in a 1-D mask."""
     padded = np.concatenate([[False], mask, [False]])

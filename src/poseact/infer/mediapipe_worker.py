@@ -4,11 +4,14 @@ Runs *inside the MediaPipe environment* (``poseact detect setup``), never import
 it needs mediapipe 0.10.21, numpy<2 and protobuf<5, which the main environment cannot hold.
 Standalone on purpose (stdlib + numpy + cv2 + mediapipe only).
 
-    python mediapipe_worker.py INPUT OUT.json [--complexity 1] [--min-confidence 0.5]
+    python mediapipe_worker.py INPUT OUT.json [--complexity 1] [--min-confidence 0.5] [--temporal --fps F]
 
-Output: ``{"format": "poseact-keypoints/1", "layout": "mediapipe33", "width", "height", "fps",
-"source", "detector", "frames": [[{"keypoints": [[x_px, y_px, visibility] * 33]}] or [], ...]}``.
-Exit status 3 with a message naming the input when it cannot be read.
+INPUT: a video, one image, or a folder of images (each detected on its own, static mode, unless
+``--temporal``: a folder of a clip's frames, e.g. a GIF poseact decoded). Output: ``{"format":
+"poseact-keypoints/1", "layout": "mediapipe33", "width", "height", "fps", "source", "detector",
+"frames": [[{"keypoints": [[x_px, y_px, visibility] * 33]}] or [], ...], "sizes": [[w, h], ...],
+"files": [...] (images only)}``. Progress goes to stderr as lines ``progress I N``. Exit status 3
+with a message naming the input when it cannot be read.
 """
 
 from __future__ import annotations
@@ -27,22 +30,29 @@ def _fail(msg: str) -> None:
     raise SystemExit(3)
 
 
+def _image_files(path: str) -> list[str]:
+    if os.path.isfile(path):
+        return [path]
+    files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        _fail(f"folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return [os.path.join(path, f) for f in files]
+
+
 def _frames(path: str):
-    """Yield RGB uint8 frames; first yields (width, height, fps)."""
+    """Yield RGB uint8 frames; first yields (width, height, fps, count or None, files or None)."""
     import cv2
 
-    if os.path.isdir(path):
-        files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
-        if not files:
-            _fail(f"folder {path!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        first = cv2.imread(os.path.join(path, files[0]))
+    if os.path.isdir(path) or path.lower().endswith(IMAGE_SUFFIXES):
+        files = _image_files(path)
+        first = cv2.imread(files[0])
         if first is None:
-            _fail(f"image {os.path.join(path, files[0])!r} cannot be decoded")
-        yield first.shape[1], first.shape[0], None
+            _fail(f"image {files[0]!r} cannot be decoded")
+        yield first.shape[1], first.shape[0], None, len(files), [os.path.basename(f) for f in files]
         for f in files:
-            img = cv2.imread(os.path.join(path, f))
+            img = cv2.imread(f)
             if img is None:
-                _fail(f"image {os.path.join(path, f)!r} cannot be decoded")
+                _fail(f"image {f!r} cannot be decoded")
             yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         return
     cap = cv2.VideoCapture(path)
@@ -50,7 +60,8 @@ def _frames(path: str):
     if not ok:
         _fail(f"video {path!r} cannot be decoded")
     fps = cap.get(cv2.CAP_PROP_FPS) or None
-    yield img.shape[1], img.shape[0], fps
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+    yield img.shape[1], img.shape[0], fps, count, None
     while ok:
         yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         ok, img = cap.read()
@@ -62,30 +73,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output")
     p.add_argument("--complexity", type=int, default=1, help="1 = the bundled full model")
     p.add_argument("--min-confidence", type=float, default=0.5)
+    p.add_argument("--temporal", action="store_true", help="a folder of one clip's frames (tracking mode)")
+    p.add_argument("--fps", type=float, default=None, help="the frame rate of a --temporal folder")
     args = p.parse_args(argv)
     if not os.path.exists(args.input):
         _fail(f"input {args.input!r} not found")
     import mediapipe as mp
 
     frames = _frames(args.input)
-    width, height, fps = next(frames)
-    static = os.path.isdir(args.input)
-    out_frames = []
-    t0 = time.time()
+    width, height, fps, count, files = next(frames)
+    static = files is not None and not args.temporal
+    fps = args.fps or fps
+    out_frames, sizes = [], []
+    t0 = last = time.time()
     with mp.solutions.pose.Pose(static_image_mode=static, model_complexity=args.complexity,
                                 min_detection_confidence=args.min_confidence) as pose:
-        for img in frames:
+        for i, img in enumerate(frames):
+            h, w = img.shape[:2]
+            sizes.append([w, h])
             res = pose.process(img)
             if res.pose_landmarks is None:
                 out_frames.append([])
-                continue
-            h, w = img.shape[:2]
-            kps = [[lm.x * w, lm.y * h, lm.visibility] for lm in res.pose_landmarks.landmark]
-            out_frames.append([{"keypoints": kps}])
+            else:
+                kps = [[lm.x * w, lm.y * h, lm.visibility] for lm in res.pose_landmarks.landmark]
+                out_frames.append([{"keypoints": kps}])
+            if time.time() - last > 0.5 or i + 1 == count:
+                print(f"progress {i + 1} {count or 0}", file=sys.stderr, flush=True)
+                last = time.time()
     doc = {"format": "poseact-keypoints/1", "layout": "mediapipe33", "width": width, "height": height,
            "fps": fps, "source": os.path.abspath(args.input),
-           "detector": f"mediapipe {mp.__version__} pose, model_complexity={args.complexity}",
-           "seconds": round(time.time() - t0, 3), "frames": out_frames}
+           "detector": f"mediapipe {mp.__version__} pose, model_complexity={args.complexity}"
+                       + (", static image mode" if static else ""),
+           "seconds": round(time.time() - t0, 3), "frames": out_frames, "sizes": sizes}
+    if files is not None:
+        doc["files"] = files
     tmp = args.output + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)

@@ -28,47 +28,80 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from poseact.atomic import check_writable, remove_stale_temps, temp_sibling
+from poseact import bones
 from poseact.errors import CheckpointError, KeypointFileError, LayoutError, MissingFileError, UsageError
 from poseact.infer.formats import read_keypoints
-from poseact.infer.gaps import fill_gaps
+from poseact.infer.gaps import JOINT_THRESHOLD, MIN_RELIABLE_FRACTION, fill_gaps
 from poseact.layouts import can_convert, convert_layout
 from poseact.lifting.inference import lift, load_lifter
 from poseact.skeleton import get_skeleton
 
+DEFAULT_HEIGHT_M = bones.DEFAULT_HEIGHT_M
 DEFAULT_FPS = 50.0  # Human3.6M's rate, what the released models saw
 DETECTORS = ("mediapipe", "multitask")
 
 
+
 @dataclass
 class InferResult:
-    npz: Path
+    npz: Path | None  # None when the pose was reported instead of lifted (too few reliable joints)
     json: Path
     render: Path | None
     frames: int
     person: str
     gaps: str
     keypoints: Path | None = None  # the detections written, for video/frame input
+    body: str = ""  # the scale and bone rule applied, one line
+    joints: str = ""  # the unreliable joints, one line
+    photos: list["InferResult"] = field(default_factory=list)  # a folder of unrelated photos: one each
 
 
 def _name_of(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
+def _plausible_body(pose: np.ndarray, trajectory: np.ndarray | None, layout_3d: str, reliable: np.ndarray,
+                    height: float | None, constant: bool | None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """The scale rule and constant bones (:mod:`poseact.bones`) → (pose, trajectory, report)."""
+    if constant is None:
+        constant = len(pose) > 1
+    body: dict = {"constant_bones": bool(constant)}
+    if constant:
+        pose = bones.constant_bones(pose, layout_3d, reliable=reliable).astype(np.float32)
+    if height is not None and layout_3d in bones.STANDING_CHAINS:
+        model_stature = float(np.median(bones.stature(pose, layout_3d)[reliable] if reliable.any()
+                                        else bones.stature(pose, layout_3d)))
+        factor = bones.scale_to_height(pose, layout_3d, height, reliable)
+        pose = (pose * factor).astype(np.float32)
+        if trajectory is not None:
+            trajectory = (trajectory * factor).astype(np.float32)
+        body.update(height_m=height, model_stature_m=round(model_stature, 4), scale=round(factor, 4),
+                    rule=f"standing chain ankle-knee-hip + pelvis-spine-thorax-neck-head = "
+                         f"{bones.CHAIN_FRACTION} x stature; pose and trajectory scaled alike")
+    else:
+        body.update(height_m=None, scale=1.0, rule="the model's own scale" if height is None else
+                    f"no stature rule for layout {layout_3d!r}: the model's own scale")
+    body["bones"] = bones.bone_report(pose, layout_3d, reliable)
+    return pose, trajectory, body
+
+
 def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_dir: str | os.PathLike = ".",
               keypoint_layout: str | None = None, input_layout: str | None = None, fps: float | None = None,
               image_size: tuple[int, int] | None = None, video: str | os.PathLike | None = None,
               person: str = "largest", clip: str | None = None, max_gap: int = 10, tta: bool = True,
-              render: str | None = "mp4", render_limit: int | None = None, render_size: float = 3.0,
+              render: str | None = "mp4", render_limit: int | None = None, render_height: int | None = None,
               azimuth: float = 70.0, detector: str | None = None,
               keypoint_checkpoint: str | os.PathLike | None = None, keypoint_config: str | os.PathLike | None = None,
               crop: str = "centre", box: tuple[float, float, float] | None = None,
-              min_confidence: float | None = None) -> InferResult:
+              min_confidence: float | None = None, height: float | None = DEFAULT_HEIGHT_M,
+              constant_bones: bool | None = None, joint_threshold: float = JOINT_THRESHOLD,
+              photos: bool | None = None) -> InferResult:
     """Run the whole pipeline; see the module docstring for the outputs.
 
     ``keypoint_layout`` checks the keypoint file's layout; ``input_layout`` overrides the 2-D
@@ -80,18 +113,44 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     config when the run folder is gone); ``crop`` (``"centre"`` / ``"full"``) or ``box = (x0, y0,
     side)`` pixels choose the square the multi-task model sees, ``min_confidence`` its no-person
     threshold (see :mod:`poseact.infer.multitask_keypoints`).
+
+    Scale and bones (:mod:`poseact.bones`): ``height`` metres (default an average adult's,
+    1.70 m) rescales pose and trajectory by the documented stature rule; ``None`` keeps the model's
+    own scale. ``constant_bones`` gives each bone its clip median length (default: on when the input
+    has more than one frame); the JSON reports each bone's median length and frame-to-frame spread.
+
+    Inputs: a video or GIF (a clip), one photo (lifted as one frame, rendered as ``.png``), a folder
+    of a clip's frames, or a folder of unrelated photos (``photos``; default: when its images differ
+    in size), each lifted on its own at its own size (``InferResult.photos``). Joints below
+    ``joint_threshold`` confidence or outside the image are unreliable: listed in the JSON and the
+    summary; a frame with fewer than :data:`MIN_RELIABLE_FRACTION` reliable joints is flagged, and a
+    photo's pose is then reported instead of lifted.
     """
-    from poseact.viz.video import is_video, video_info
+    if height is not None and not (np.isfinite(height) and 0.5 <= height <= 2.6):
+        raise UsageError(f"--height {height!r}: the subject's stature in metres, between 0.5 and 2.6 "
+                         f"(default {DEFAULT_HEIGHT_M})")
+    from poseact.viz.video import image_sizes, is_image, is_video, video_info
 
     src = Path(input_path)
     if not src.exists():
         raise MissingFileError(f"input {str(src)!r} not found")
+    if src.is_dir() and photos is not False:
+        sizes = image_sizes(src)
+        if photos or len({(w, h) for _, w, h in sizes}) > 1:
+            return _run_photos(src, sizes, dict(
+                checkpoint=checkpoint, out_dir=out_dir, input_layout=input_layout, tta=tta, render=render,
+                render_height=render_height, azimuth=azimuth, detector=detector,
+                keypoint_checkpoint=keypoint_checkpoint, keypoint_config=keypoint_config, crop=crop, box=box,
+                min_confidence=min_confidence, height=height, joint_threshold=joint_threshold))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; give a folder for the outputs")
     check_writable(out / f"{_name_of(src)}_3d.npz", "--out")
     name = _name_of(src)
-    is_frames = src.is_dir() or is_video(src)
+    single_image = is_image(src)
+    is_frames = src.is_dir() or is_video(src) or single_image
+    if single_image and render == "mp4":
+        render = "png"  # one frame
     detector_given = detector is not None
     if detector is None:
         detector = "multitask" if keypoint_checkpoint is not None else "mediapipe"
@@ -173,13 +232,13 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             track.person = "one person per frame (MediaPipe Pose is single-person: the most prominent one)"
         if video is not None:
             frames_source = Path(video)
-        width, height = image_size or (track.width, track.height)
-        if frames_source is not None and (width is None or height is None or not (fps or track.fps)):
+        width, height_px = image_size or (track.width, track.height)
+        if frames_source is not None and (width is None or height_px is None or not (fps or track.fps)):
             info = video_info(frames_source)
-            if width is None or height is None:
-                width, height = info["width"], info["height"]
+            if width is None or height_px is None:
+                width, height_px = info["width"], info["height"]
             fps = fps or track.fps or info["fps"]
-        if width is None or height is None:
+        if width is None or height_px is None:
             raise LayoutError(f"keypoint file {str(src)!r}: does not record the frame size; "
                               f"pass --image-size W H or --video")
         fps = float(fps or track.fps or DEFAULT_FPS)
@@ -192,7 +251,13 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                 f"there is no conversion between them")
         kps, conf, flagged, report = fill_gaps(track.keypoints, track.confidence, max_gap, where=where)
         kps, conf = convert_layout(kps, conf, track.layout, lifter.layout_2d, where=where)
-        pose, trajectory = lift(lifter, kps, conf, int(width), int(height), tta=tta)
+        joints = _joint_report(kps, conf, int(width), int(height_px), lifter.layout_2d, joint_threshold)
+        flagged = flagged | np.asarray(joints["too_few_frames_mask"])
+        if single_image and joints["too_few_frames"]:
+            return _report_unlifted(src, out, tmp, name, joints, track.person, created)
+        pose, trajectory = lift(lifter, kps, conf, int(width), int(height_px), tta=tta)
+        pose, trajectory, body = _plausible_body(pose, trajectory, lifter.layout_3d, ~flagged, height,
+                                                 constant_bones)
         meta = {
             "source": str(src),
             "keypoints": str(src if keypoint_file == src else out / keypoint_file.name),
@@ -203,11 +268,11 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             "joint_names": list(get_skeleton(lifter.layout_3d).joint_names),
             "units": "m", "space": "camera (x right, y down, z forward), root-relative (joint 0 = 0)",
             "trajectory": "root position in camera space, m" if trajectory is not None else None,
-            "fps": fps, "width": int(width), "height": int(height), "frames": int(len(pose)),
-            "flip_tta": tta,
+            "fps": fps, "width": int(width), "height": int(height_px), "frames": int(len(pose)),
+            "flip_tta": tta, "body": body, "joints": {k: v for k, v in joints.items() if k != "too_few_frames_mask"},
         }
         arrays = {"pose3d": pose, "keypoints_2d": kps, "confidence": conf, "flagged": flagged,
-                  "fps": np.float32(fps), "width": np.int32(width), "height": np.int32(height),
+                  "fps": np.float32(fps), "width": np.int32(width), "height": np.int32(height_px),
                   "layout_2d": np.str_(lifter.layout_2d), "layout_3d": np.str_(lifter.layout_3d)}
         if trajectory is not None:
             arrays["trajectory"] = trajectory
@@ -227,7 +292,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                                                if trajectory is not None else 0)}
             background = iter_frames(frames_source) if frames_source is not None else None
             render_video(tmp / render_name, kps, lifter.layout_2d, poses, lifter.layout_3d,
-                         (int(width), int(height)), fps, background=background, size=render_size,
+                         (int(width), int(height_px)), fps, background=background, height=render_height,
                          azimuth=azimuth, limit=render_limit, flagged=flagged)
         for f in sorted(tmp.iterdir()):
             f.replace(out / f.name)
@@ -238,4 +303,67 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             out.rmdir()
     return InferResult(moved[f"{name}_3d.npz"], moved[f"{name}_3d.json"],
                        moved.get(render_name) if render_name else None, len(pose), track.person,
-                       report.summary(), moved.get(keypoint_file.name) if keypoint_file != src else None)
+                       report.summary(), moved.get(keypoint_file.name) if keypoint_file != src else None,
+                       _body_line(body), joints["summary"])
+
+
+def _joint_report(kps: np.ndarray, conf: np.ndarray, width: int, height: int, layout: str,
+                  threshold: float) -> dict:
+    """Which detected joints are unreliable (below ``threshold`` confidence or outside the image), per
+    frame, and which fully detected frames have too few reliable joints (:data:`MIN_RELIABLE_FRACTION`).
+    Entries filled over a gap (confidence 0) are the gap report's, not counted here."""
+    names = get_skeleton(layout).joint_names or tuple(str(j) for j in range(kps.shape[1]))
+    inside = (kps[..., 0] >= 0) & (kps[..., 0] < width) & (kps[..., 1] >= 0) & (kps[..., 1] < height)
+    detected = conf > 0  # filled entries have confidence 0: the gap report covers them
+    unreliable = detected & ((conf < threshold) | ~inside)
+    need = int(np.ceil(MIN_RELIABLE_FRACTION * kps.shape[1]))
+    too_few = detected.all(1) & ((~unreliable).sum(1) < need)
+    per_joint = unreliable.sum(0)
+    worst = [f"{names[j]} ({int(per_joint[j])})" for j in np.argsort(-per_joint) if per_joint[j]][:6]
+    summary = (f"{int(unreliable.any(1).sum())} of {len(kps)} frames with unreliable joints "
+               f"(confidence < {threshold:g} or outside the image)" + (f": {', '.join(worst)}" if worst else "")
+               + (f"; {int(too_few.sum())} frames with fewer than {need} reliable joints flagged"
+                  if too_few.any() else ""))
+    return {"threshold": threshold, "min_reliable_joints": need,
+            "unreliable": {int(t): [names[j] for j in np.flatnonzero(row)] for t, row in enumerate(unreliable)
+                           if row.any()},
+            "too_few_frames": np.flatnonzero(too_few).tolist(), "too_few_frames_mask": too_few.tolist(),
+            "summary": summary}
+
+
+def _report_unlifted(src: Path, out: Path, tmp: Path, name: str, joints: dict, person: str,
+                     created: bool) -> InferResult:
+    """A photo whose pose has too few reliable joints: ``<name>_3d.json`` says so; no 3-D is written."""
+    missing = joints["unreliable"].get(0, [])
+    reason = (f"not lifted: {len(missing)} of the pose's joints are unreliable ({', '.join(missing)}; confidence "
+              f"< {joints['threshold']:g} or outside the image), fewer than {joints['min_reliable_joints']} "
+              f"reliable joints remain (a partly visible person, e.g. legs off the image, lifts to a guess)")
+    doc = {"source": str(src), "lifted": False, "reason": reason, "person": person,
+           "joints": {k: v for k, v in joints.items() if k != "too_few_frames_mask"}}
+    (tmp / f"{name}_3d.json").write_text(json.dumps(doc))
+    moved = {}
+    for f in sorted(tmp.iterdir()):
+        f.replace(out / f.name)
+        moved[f.name] = out / f.name
+    shutil.rmtree(tmp, ignore_errors=True)
+    return InferResult(None, moved[f"{name}_3d.json"], None, 1, person, "", moved.get(f"{name}_keypoints.json"),
+                       reason, joints["summary"])
+
+
+def _run_photos(folder: Path, sizes: list[tuple[str, int, int]], options: dict) -> InferResult:
+    """A folder of unrelated photos: each lifted as one frame at its own size."""
+    results = [run_infer(folder / file_name, **options) for file_name, _, _ in sizes]
+    lifted = sum(r.npz is not None for r in results)
+    summary = (f"{len(results)} photos of {len({(w, h) for _, w, h in sizes})} sizes, each lifted as one frame "
+               f"at its own size: {lifted} lifted, {len(results) - lifted} reported (too few reliable joints)")
+    first = results[0]
+    return InferResult(first.npz, first.json, first.render, len(results), summary, "", None, "", "",
+                       photos=results)
+
+
+def _body_line(body: dict) -> str:
+    scale = (f"scaled x{body['scale']:.2f} to a {body['height_m']:.2f} m stature" if body.get("height_m")
+             else body["rule"])
+    bones_ = "one length per bone" if body["constant_bones"] else \
+        f"bone lengths vary by up to {body['bones']['largest_spread_m'] * 100:.1f} cm"
+    return f"{scale}; {bones_}"

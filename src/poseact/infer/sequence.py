@@ -34,7 +34,7 @@ def find_clip(store, subject: str, take: str, camera: str) -> int:
     return int(hits[0])
 
 
-def render_sequence(cfg, subject: str, take: str, camera: str, output: str | Path, size: float = 3.0,
+def render_sequence(cfg, subject: str, take: str, camera: str, output: str | Path, height: int | None = None,
                     fps: float | None = None, azimuth: float | None = None, limit: int | None = None,
                     tta: bool = True) -> Path:
     """Render one clip of ``cfg``'s store with ``cfg.checkpoint`` (or the run's last checkpoint)."""
@@ -64,4 +64,4 @@ def render_sequence(cfg, subject: str, take: str, camera: str, output: str | Pat
     az = float(store.cameras.azimuth[cam]) if azimuth is None and np.isfinite(store.cameras.azimuth[cam]) \
         else (70.0 if azimuth is None else azimuth)
     return render_video(output, kps, store.layout_2d, poses, lifter.layout_3d, (w, h), fps or store.fps,
-                        background=background, size=size, azimuth=az, limit=limit)
+                        background=background, height=height, azimuth=az, limit=limit)

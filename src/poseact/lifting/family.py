@@ -12,7 +12,7 @@ from typing import Any
 
 from poseact.errors import CheckpointError, RunFolderError, SweepError
 from poseact.lifting.checkpoint import (
-    LifterCheckpoint, infer_architecture, is_lifter_checkpoint, read_lifter_checkpoint, save_videopose3d_checkpoint,
+    LifterCheckpoint, infer_architecture, is_lifter_checkpoint, read_lifter_checkpoint,
 )
 from poseact.lifting.config import LiftingConfig, validate
 from poseact.run.registry import Family
@@ -171,15 +171,12 @@ class LiftingFamily(Family):
                 f"{', '.join(f'{k}={v}' for k, v in mine.items())}): resume=false starts it over, "
                 f"or choose another output_dir")
 
-    def export(self, checkpoint: Path, output: Path, fmt: str) -> Path:
-        if fmt != "videopose3d":
+    def export(self, checkpoint: Path, output: Path, fmt: str):
+        from poseact.lifting.export import LIFTER_EXPORT_FORMATS, export_checkpoint
+
+        if fmt not in LIFTER_EXPORT_FORMATS:
             return super().export(checkpoint, output, fmt)
-        ckpt = read_lifter_checkpoint(checkpoint)
-        if ckpt.model.get("name", "temporal") != "temporal":
-            raise CheckpointError(f"{ckpt.where}: VideoPose3D's format holds temporal-convolution lifters only, "
-                                  f"not {ckpt.model['name']!r}")
-        pose, traj = ckpt.build()
-        return save_videopose3d_checkpoint(output, pose, traj, epoch=ckpt.epoch or 0, lr=ckpt.lr or 0.0)
+        return export_checkpoint(checkpoint, output, fmt)
 
     def sweep_checks(self, cfg: LiftingConfig, where: str, cache: dict) -> None:
         """Every action filter must match at least one action of the store the candidate reads."""

@@ -121,8 +121,9 @@ def predict(cfg, output: str | os.PathLike | None = None) -> Path:
     return fam.predict(cfg, path)
 
 
-def export(checkpoint: str | os.PathLike, output: str | os.PathLike, fmt: str = "videopose3d") -> Path:
-    """Write a checkpoint's model in another format (the family decides which it offers)."""
+def export(checkpoint: str | os.PathLike, output: str | os.PathLike, fmt: str = "videopose3d"):
+    """Write a checkpoint's model in another format (the family decides which it offers). Returns the
+    family's answer: the path written, or a report that names it (``str`` gives one line)."""
     path = Path(checkpoint)
     raw = load_checkpoint_file(path)
     out = check_writable(output, "export")

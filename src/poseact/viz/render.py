@@ -1,13 +1,22 @@
-"""Skeleton animations: input 2-D over the frame (or a blank canvas) beside 3-D panels.
+"""Skeleton animations: the input 2-D over the frame beside one 3-D panel per pose sequence.
 
-As VideoPose3D's ``render_animation`` (spec §8.1), drawn with matplotlib's Agg backend:
-panel 1 shows the 2-D keypoints (pixels) on the video frame or a black canvas of the viewport
-size; each further panel one named 3-D pose sequence (e.g. "Prediction", "Ground truth"),
-viewed from ``elev=15°`` and the given azimuth, in a 1.7 m cube that follows the root. Bones of
-right-side joints are red. Frames come out as RGB arrays; :func:`render_video` writes them.
+As VideoPose3D's ``render_animation`` (spec §8.1) in content, drawn for speed:
 
-3-D input is camera space (x right, y down, z forward, metres); it is drawn upright
-(plot x = x, plot y = z, plot z = −y) so no extrinsics are needed.
+* the **2-D panel** is the input frame (or black) at the input's aspect, scaled to the output
+  height, with bones and joints drawn by Pillow (right side red), a frame counter and a note on
+  frames whose 2-D was filled over a long gap;
+* each **3-D panel** (e.g. "Reconstruction", "Ground truth") is a matplotlib 3-D axes drawn once —
+  equal aspect, ticks in metres, a legend, a view from ``elev=15°`` and the given azimuth — whose
+  background is kept, so each frame only redraws the bones (blitting). The pose is shown
+  root-relative (root at the origin, limits fixed over the clip so the ticks mean something); the
+  root's position relative to the first frame, when the pose moves, is printed under the panel.
+
+Output size follows the input: height ``min(input height, MAX_HEIGHT)`` (or ``height``), the 2-D
+panel at the input's aspect, each 3-D panel square. Frames come out as ``(H, W, 3)`` uint8 RGB;
+:func:`render_video` writes them with a progress bar.
+
+3-D input is camera space (x right, y down, z forward, metres), drawn upright (plot x = x,
+plot y = z, plot z = −y).
 """
 
 from __future__ import annotations
@@ -20,7 +29,11 @@ import numpy as np
 
 from poseact.skeleton import get_skeleton
 
-RADIUS = 1.7   # metres, the side of the viewing cube
+MAX_HEIGHT = 720  # pixels: the default output height is the input's, at most this
+MIN_HEIGHT = 240  # pixels: smaller inputs are drawn at this height
+HALF_SIDE_M = 1.0  # the 3-D cube spans ±this around the root, metres
+RIGHT_COLOR, LEFT_COLOR = (230, 40, 40), (250, 250, 250)  # 2-D joints (RGB)
+BONE_2D = (255, 170, 200)
 
 
 def camera_to_plot(pose: np.ndarray) -> np.ndarray:
@@ -28,88 +41,160 @@ def camera_to_plot(pose: np.ndarray) -> np.ndarray:
     return np.stack([pose[..., 0], pose[..., 2], -pose[..., 1]], axis=-1)
 
 
+def output_height(viewport: tuple[int, int], height: int | None = None) -> int:
+    """The render's height in pixels: ``height``, else the input's clamped to [MIN_HEIGHT, MAX_HEIGHT]; even."""
+    h = int(height) if height is not None else int(np.clip(viewport[1], MIN_HEIGHT, MAX_HEIGHT))
+    return max(h - h % 2, 2)
+
+
+class Panel2D:
+    """The input panel: a frame scaled to ``(width, height)`` with the 2-D skeleton drawn on it."""
+
+    def __init__(self, layout_2d: str, viewport: tuple[int, int], height: int) -> None:
+        sk = get_skeleton(layout_2d)
+        self.bones = sk.bones
+        self.right = set(sk.joints_right)
+        self.viewport = viewport
+        self.scale = height / viewport[1]
+        self.size = (max(2, int(round(viewport[0] * self.scale))), height)
+        self.radius = max(2, height // 120)
+        self.width_px = max(1, height // 240)
+
+    def draw(self, frame: np.ndarray | None, keypoints: np.ndarray, label: str, note: str = "") -> np.ndarray:
+        from PIL import Image, ImageDraw
+
+        if frame is None:
+            image = Image.new("RGB", self.size)
+        else:
+            image = Image.fromarray(frame)
+            if image.size != self.size:
+                image = image.resize(self.size, Image.BILINEAR)
+        draw = ImageDraw.Draw(image)
+        k = np.asarray(keypoints, dtype=np.float64) * self.scale
+        finite = np.isfinite(k).all(-1)
+        for c, p in self.bones:
+            if finite[c] and finite[p]:
+                draw.line([tuple(k[p]), tuple(k[c])], fill=BONE_2D, width=self.width_px)
+        r = self.radius
+        for j, (x, y) in enumerate(k):
+            if finite[j]:
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=RIGHT_COLOR if j in self.right else LEFT_COLOR,
+                             outline=(0, 0, 0))
+        text = f"Input 2-D  {label}"
+        draw.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
+        draw.text((4, 2), text, fill=(255, 255, 255))
+        if note:
+            draw.rectangle([0, self.size[1] - 16, 8 + 7 * len(note), self.size[1]], fill=(0, 0, 0))
+            draw.text((4, self.size[1] - 14), note, fill=(255, 230, 0))
+        return np.asarray(image)
+
+
+class Panels3D:
+    """The 3-D panels: one figure, axes drawn once, bones blitted per frame."""
+
+    def __init__(self, names: list[str], layout_3d: str, height: int, azimuth: float) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.lines import Line2D
+
+        sk = get_skeleton(layout_3d)
+        self.bones = sk.bones
+        right = set(sk.joints_right)
+        dpi = 100
+        self.fig = Figure(figsize=(height * len(names) / dpi, height / dpi), dpi=dpi)
+        self.canvas = FigureCanvasAgg(self.fig)
+        self.axes, self.lines, self.notes = [], [], []
+        ticks = [-HALF_SIDE_M, -HALF_SIDE_M / 2, 0.0, HALF_SIDE_M / 2, HALF_SIDE_M]
+        small = max(5, height // 90)
+        for i, name in enumerate(names):
+            ax = self.fig.add_subplot(1, len(names), i + 1, projection="3d")
+            ax.view_init(elev=15.0, azim=azimuth)
+            ax.set_title(f"{name} (m, root-relative)", fontsize=small + 2)
+            for setter in (ax.set_xlim3d, ax.set_ylim3d, ax.set_zlim3d):
+                setter(-HALF_SIDE_M, HALF_SIDE_M)
+            for setter in (ax.set_xticks, ax.set_yticks, ax.set_zticks):
+                setter(ticks)
+            ax.tick_params(labelsize=small, pad=0)
+            ax.set_xlabel("x (m)", fontsize=small, labelpad=-2)
+            ax.set_ylabel("depth (m)", fontsize=small, labelpad=-2)
+            ax.set_zlabel("up (m)", fontsize=small, labelpad=-2)
+            ax.set_box_aspect((1, 1, 1))
+            lines = [ax.plot([0, 0], [0, 0], [0, 0], color="red" if c in right else "black", lw=2,
+                             animated=True)[0] for c, _ in sk.bones]
+            ax.legend(handles=[Line2D([], [], color="red", lw=2, label="right"),
+                               Line2D([], [], color="black", lw=2, label="left")],
+                      loc="upper right", fontsize=small, frameon=False)
+            note = ax.text2D(0.02, 0.02, "", transform=ax.transAxes, fontsize=small, animated=True)
+            self.axes.append(ax)
+            self.lines.append(lines)
+            self.notes.append(note)
+        self.fig.subplots_adjust(left=0.0, right=1.0, bottom=0.02, top=0.92, wspace=0.05)
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    def draw(self, poses: list[np.ndarray], notes: list[str]) -> np.ndarray:
+        """``poses[i] (J, 3)`` plot axes, root-relative → the panels' pixels ``(H, W, 3)``."""
+        self.canvas.restore_region(self.background)
+        for ax, lines, note, p3, text in zip(self.axes, self.lines, self.notes, poses, notes):
+            for line, (c, p) in zip(lines, self.bones):
+                line.set_data_3d([p3[c, 0], p3[p, 0]], [p3[c, 1], p3[p, 1]], [p3[c, 2], p3[p, 2]])
+                ax.draw_artist(line)
+            note.set_text(text)
+            ax.draw_artist(note)
+        self.canvas.blit(self.fig.bbox)
+        return np.asarray(self.canvas.buffer_rgba())[..., :3]
+
+
 def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.ndarray], layout_3d: str,
                   viewport: tuple[int, int], background: Iterable[np.ndarray] | None = None,
-                  size: float = 3.0, azimuth: float = 70.0, dpi: int = 80,
+                  height: int | None = None, azimuth: float = 70.0,
                   flagged: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Yield ``(H, W, 3)`` uint8 frames, one per time step.
 
     ``keypoints_2d (T, J2, 2)`` pixels; ``poses[name] (T, J3, 3)`` metres, camera space;
     ``viewport = (width, height)`` pixels of the input frame; ``background`` frames (RGB) are
-    drawn under the keypoints when given (else black); ``flagged (T,)`` marks frames whose
-    2-D was filled over a long gap (drawn with a note).
+    drawn under the keypoints when given (else black); ``height`` pixels of the output (see
+    :func:`output_height`); ``flagged (T,)`` marks frames whose 2-D was filled over a long gap.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    sk2, sk3 = get_skeleton(layout_2d), get_skeleton(layout_3d)
+    sk3 = get_skeleton(layout_3d)
     T = keypoints_2d.shape[0]
     plot = {k: camera_to_plot(np.asarray(v, dtype=np.float32)) for k, v in poses.items()}
     for k, v in plot.items():
-        if v.shape[0] < T or v.shape[1] != sk3.num_joints:
+        if v.ndim != 3 or v.shape[0] < T or v.shape[1] != sk3.num_joints:
             raise ValueError(f"pose {k!r}: shape {v.shape}, expected ({T}, {sk3.num_joints}, 3)")
-    w, h = viewport
-    fig = plt.figure(figsize=(size * (1 + len(plot)), size), dpi=dpi)
-    try:
-        ax_in = fig.add_subplot(1, 1 + len(plot), 1)
-        ax_in.set_axis_off()
-        ax_in.set_title("Input")
-        image = ax_in.imshow(np.zeros((h, w, 3), np.uint8), extent=(0, w, h, 0))
-        ax_in.set_xlim(0, w)
-        ax_in.set_ylim(h, 0)
-        right2 = set(sk2.joints_right)
-        bones2 = [ax_in.plot([], [], color="pink", lw=1)[0] for _ in sk2.bones]
-        colors = ["red" if j in right2 else "white" for j in range(sk2.num_joints)]
-        points = ax_in.scatter(keypoints_2d[0, :, 0], keypoints_2d[0, :, 1], s=10, c=colors,
-                               edgecolors="black", linewidths=0.5, zorder=3)
-        note = ax_in.text(0.02, 0.02, "", transform=ax_in.transAxes, color="yellow", fontsize=7)
-        panels = []
-        right3 = set(sk3.joints_right)
-        for i, (name, _) in enumerate(plot.items()):
-            ax = fig.add_subplot(1, 1 + len(plot), i + 2, projection="3d")
-            ax.view_init(elev=15.0, azim=azimuth)
-            ax.set_title(name)
-            ax.set_xticklabels([])
-            ax.set_yticklabels([])
-            ax.set_zticklabels([])
-            ax.set_box_aspect((1, 1, 1))
-            lines = [ax.plot([0, 0], [0, 0], [0, 0], color="red" if c in right3 else "black", lw=2)[0]
-                     for c, _ in sk3.bones]
-            panels.append((ax, lines))
-        fig.tight_layout()
-        bg = iter(background) if background is not None else None
-        for t in range(T):
-            if bg is not None:
-                frame = next(bg, None)
-                if frame is not None:
-                    image.set_data(frame)
-            kp = keypoints_2d[t]
-            points.set_offsets(kp)
-            for line, (c, p) in zip(bones2, sk2.bones):
-                line.set_data([kp[c, 0], kp[p, 0]], [kp[c, 1], kp[p, 1]])
-            note.set_text("filled over a long gap" if flagged is not None and flagged[t] else "")
-            for (ax, lines), pose in zip(panels, plot.values()):
-                p3 = pose[t]
-                root = p3[0]
-                ax.set_xlim3d(root[0] - RADIUS / 2, root[0] + RADIUS / 2)
-                ax.set_ylim3d(root[1] - RADIUS / 2, root[1] + RADIUS / 2)
-                ax.set_zlim3d(root[2] - RADIUS / 2, root[2] + RADIUS / 2)
-                for line, (c, p) in zip(lines, sk3.bones):
-                    line.set_data_3d([p3[c, 0], p3[p, 0]], [p3[c, 1], p3[p, 1]], [p3[c, 2], p3[p, 2]])
-            fig.canvas.draw()
-            yield np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    finally:
-        plt.close(fig)
+    h = output_height(viewport, height)
+    panel_2d = Panel2D(layout_2d, viewport, h)
+    panels_3d = Panels3D(list(plot), layout_3d, h, azimuth) if plot else None
+    moves = {k: float(np.abs(v[:T, 0] - v[:1, 0]).max()) > 1e-6 for k, v in plot.items()}
+    bg = iter(background) if background is not None else None
+    for t in range(T):
+        frame = next(bg, None) if bg is not None else None
+        note = "2-D filled over a long gap" if flagged is not None and flagged[t] else ""
+        left = panel_2d.draw(frame, keypoints_2d[t], f"frame {t + 1}/{T}", note)
+        if panels_3d is None:
+            yield left
+            continue
+        rel = [v[t] - v[t, :1] for v in plot.values()]
+        notes = [f"root {np.array2string(v[t, 0] - v[0, 0], precision=2, suppress_small=True)} m from frame 1"
+                 if moves[k] else "" for k, v in plot.items()]
+        right = panels_3d.draw(rel, notes)
+        if right.shape[0] != left.shape[0]:  # figure sizes round to whole pixels
+            right = np.pad(right[: left.shape[0]], ((0, max(0, left.shape[0] - right.shape[0])), (0, 0), (0, 0)),
+                           constant_values=255)
+        yield np.concatenate([left, right], axis=1)
 
 
 def render_video(output: str | os.PathLike, keypoints_2d: np.ndarray, layout_2d: str,
                  poses: dict[str, np.ndarray], layout_3d: str, viewport: tuple[int, int], fps: float,
-                 background: Iterable[np.ndarray] | None = None, size: float = 3.0,
+                 background: Iterable[np.ndarray] | None = None, height: int | None = None,
                  azimuth: float = 70.0, limit: int | None = None,
-                 flagged: np.ndarray | None = None) -> Path:
-    """Render to ``.mp4`` or ``.gif`` (atomic). ``limit`` keeps the first frames only."""
+                 flagged: np.ndarray | None = None, progress: bool = True) -> Path:
+    """Render to ``.mp4`` or ``.gif`` (atomic), with a progress bar on stderr when ``progress``.
+    ``limit`` keeps the first frames only."""
+    from poseact.viz.progress import progress_bar
     from poseact.viz.video import write_video
 
     if limit is not None:
@@ -117,7 +202,7 @@ def render_video(output: str | os.PathLike, keypoints_2d: np.ndarray, layout_2d:
         poses = {k: v[:limit] for k, v in poses.items()}
         flagged = flagged[:limit] if flagged is not None else None
     frames = render_frames(keypoints_2d, layout_2d, poses, layout_3d, viewport, background,
-                           size=size, azimuth=azimuth, flagged=flagged)
+                           height=height, azimuth=azimuth, flagged=flagged)
+    if progress:
+        frames = progress_bar(frames, total=len(keypoints_2d), what=f"rendering {Path(output).name}")
     return write_video(frames, output, fps)
-
-

@@ -17,12 +17,42 @@ from poseact.atomic import atomic_output
 from poseact.errors import MissingFileError, VideoError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_FORMATS = (".mp4", ".gif")
+VIDEO_FORMATS = (".mp4", ".gif", ".png")  # .png: one frame (a photo's render)
 
 
 def is_video(path: str | os.PathLike) -> bool:
+    """A file that is not a keypoint file or a still image (GIFs count as videos)."""
     p = Path(path)
     return p.is_file() and p.suffix.lower() not in (".json", ".npz") + IMAGE_SUFFIXES
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def image_sizes(folder: str | os.PathLike) -> list[tuple[str, int, int]]:
+    """``(file name, width, height)`` of each image of a folder, sorted by name, read from the
+    headers only (Pillow)."""
+    from PIL import Image
+
+    out = []
+    for f in _image_files(Path(folder)):
+        try:
+            with Image.open(f) as im:
+                out.append((f.name, *im.size))
+        except Exception as e:  # noqa: BLE001 - Pillow raises many types
+            raise VideoError(f"image {str(f)!r} cannot be decoded: {_first_line(e)}") from None
+    return out
+
+
+def gif_fps(path: str | os.PathLike) -> float | None:
+    """A GIF's frame rate from its first frame's duration (None when it does not say)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        ms = im.info.get("duration")
+    return round(1000.0 / ms, 3) if ms else None
 
 
 def video_info(path: str | os.PathLike) -> dict:
@@ -32,7 +62,16 @@ def video_info(path: str | os.PathLike) -> dict:
         files = _image_files(p)
         h, w = _read_image(files[0]).shape[:2]
         return {"width": w, "height": h, "fps": None, "frames": len(files)}
+    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+        h, w = _read_image(p).shape[:2]
+        return {"width": w, "height": h, "fps": None, "frames": 1}
     first = next(iter_frames(p, limit=1))
+    if p.suffix.lower() == ".gif":
+        from PIL import Image
+
+        with Image.open(p) as im:
+            count = getattr(im, "n_frames", 1)
+        return {"width": first.shape[1], "height": first.shape[0], "fps": gif_fps(p), "frames": int(count)}
     import imageio.v2 as iio2
 
     with iio2.get_reader(p, format="FFMPEG") as reader:
@@ -68,10 +107,15 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def iter_frames(path: str | os.PathLike, limit: int | None = None, skip: int = 0) -> Iterator[np.ndarray]:
-    """Frames of a video file (decoded by ffmpeg) or of a folder of images (sorted by name)."""
+    """Frames of a video file (decoded by ffmpeg; GIFs by Pillow), of one image, or of a folder of
+    images (sorted by name)."""
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"video {str(p)!r} not found")
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        if skip == 0 and (limit is None or limit > 0):
+            yield _read_image(p)
+        return
     if p.is_dir():
         files = _image_files(p)[skip:]
         for f in files[:limit] if limit is not None else files:
@@ -110,13 +154,20 @@ def _guarded(reader, p: Path) -> Iterator[np.ndarray]:
 
 
 def write_video(frames: Iterable[np.ndarray], output: str | os.PathLike, fps: float) -> Path:
-    """Write RGB frames to ``.mp4`` (H.264 via imageio-ffmpeg) or ``.gif``; atomic."""
+    """Write RGB frames to ``.mp4`` (H.264 via imageio-ffmpeg), ``.gif``, or one frame to ``.png``; atomic."""
     out = Path(output)
     suffix = out.suffix.lower()
     if suffix not in VIDEO_FORMATS:
         raise VideoError(f"output {str(out)!r}: use one of {VIDEO_FORMATS}")
     with atomic_output(out) as tmp:
-        if suffix == ".gif":
+        if suffix == ".png":
+            from PIL import Image
+
+            images = list(frames)
+            if len(images) != 1:
+                raise VideoError(f"output {str(out)!r}: a .png holds one frame, not {len(images)}")
+            Image.fromarray(images[0]).save(tmp, format="PNG")
+        elif suffix == ".gif":
             from PIL import Image
 
             images = [Image.fromarray(f) for f in frames]

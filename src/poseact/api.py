@@ -1,0 +1,100 @@
+"""poseact from Python: load a lifter, lift keypoints, run a whole video, export. No Lightning import.
+
+    import poseact
+
+    lifter = poseact.load_lifter("outputs/demo/checkpoints/last.ckpt")   # or a VideoPose3D .bin
+    pose, trajectory = poseact.lift(lifter, keypoints, image_size=(1920, 1080))
+    result = poseact.infer_video("clip.mp4", "outputs/demo/checkpoints/last.ckpt", out_dir="out")
+    poseact.export("outputs/demo/checkpoints/last.ckpt", "lifter.onnx", format="onnx")
+
+Units: keypoints in pixels, 3-D in metres, camera space (x right, y down, z forward).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from poseact.bones import DEFAULT_HEIGHT_M, constant_bones, scale_to_height
+from poseact.errors import UsageError
+from poseact.infer.pipeline import InferResult, run_infer
+from poseact.layouts import convert_layout
+from poseact.lifting.inference import LoadedLifter
+from poseact.lifting.inference import lift as lift_pixels
+from poseact.lifting.inference import load_lifter as _load_lifter
+
+__all__ = ["InferResult", "LoadedLifter", "export", "infer_video", "lift", "load_lifter"]
+
+
+def load_lifter(checkpoint: str | os.PathLike, input_layout: str | None = None) -> LoadedLifter:
+    """A lifter in eval mode from a poseact ``.ckpt`` or a VideoPose3D ``.bin``.
+
+    ``input_layout`` names the 2-D layout a ``.bin`` takes (it does not record it); a ``.ckpt`` says
+    itself. The result's ``layout_2d`` / ``layout_3d`` say what :func:`lift` takes and returns."""
+    return _load_lifter(checkpoint, input_layout)
+
+
+def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int],
+         confidence: np.ndarray | None = None, layout: str | None = None, tta: bool = True,
+         height: float | None = None, steady_bones: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """2-D keypoints of one person → 3-D.
+
+    ``keypoints``: ``(T, J, 2)`` pixels (or ``(J, 2)``, one frame) in ``layout`` (default: the
+    lifter's ``layout_2d``; another known layout is converted, e.g. ``"coco17"`` or
+    ``"mediapipe33"``); ``image_size = (width, height)`` pixels; ``confidence (T, J)`` in [0, 1]
+    (default 1). Returns ``pose (T, J3, 3)`` metres, root-relative camera space, and the root's
+    ``trajectory (T, 3)`` metres when the checkpoint has a trajectory model (else None); a single
+    frame gives ``(J3, 3)`` and ``(3,)``.
+
+    ``height`` (metres) rescales to that stature by :func:`poseact.bones.scale_to_height`
+    (default: the model's own scale); ``steady_bones`` gives each bone its median length over the
+    frames (:func:`poseact.bones.constant_bones`)."""
+    kps = np.asarray(keypoints, dtype=np.float32)
+    single = kps.ndim == 2
+    if single:
+        kps = kps[None]
+    if kps.ndim != 3 or kps.shape[-1] != 2:
+        raise UsageError(f"keypoints of shape {np.shape(keypoints)}: expected (T, J, 2) or (J, 2) pixels")
+    if not np.isfinite(kps).all():
+        raise UsageError("keypoints hold NaN or infinite values: fill or drop those frames first")
+    conf = np.ones(kps.shape[:2], np.float32) if confidence is None else np.asarray(confidence, np.float32)
+    if single and conf.ndim == 1:
+        conf = conf[None]
+    if conf.shape != kps.shape[:2]:
+        raise UsageError(f"confidence of shape {conf.shape}: expected {kps.shape[:2]} (one per joint per frame)")
+    width, height_px = (int(v) for v in image_size)
+    if width <= 0 or height_px <= 0:
+        raise UsageError(f"image_size {image_size!r}: (width, height) in pixels, both positive")
+    source = layout or lifter.layout_2d
+    if source != lifter.layout_2d:
+        kps, conf = convert_layout(kps, conf, source, lifter.layout_2d, where="poseact.lift keypoints")
+    pose, trajectory = lift_pixels(lifter, kps, conf, width, height_px, tta=tta)
+    if steady_bones:
+        pose = constant_bones(pose, lifter.layout_3d).astype(np.float32)
+    if height is not None:
+        factor = scale_to_height(pose, lifter.layout_3d, height)
+        pose = pose * np.float32(factor)
+        trajectory = None if trajectory is None else trajectory * np.float32(factor)
+    if single:
+        return pose[0], None if trajectory is None else trajectory[0]
+    return pose, trajectory
+
+
+def infer_video(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_dir: str | os.PathLike = "infer_out",
+                height: float | None = DEFAULT_HEIGHT_M, render: str | None = "mp4", **options) -> InferResult:
+    """``poseact infer`` from Python: a video, image folder, photo or keypoint file → files in
+    ``out_dir`` (``<name>_3d.npz`` / ``.json``, a render). ``options`` are those of
+    :func:`poseact.infer.pipeline.run_infer` (``detector``, ``max_gap``, ``constant_bones``, …)."""
+    return run_infer(input_path, checkpoint, out_dir, height=height, render=render, **options)
+
+
+def export(checkpoint: str | os.PathLike, output: str | os.PathLike, format: str = "onnx"):  # noqa: A002
+    """Write a lifter checkpoint as ``"onnx"``, ``"torchscript"`` or ``"videopose3d"`` (a ``.bin``);
+    the first two are checked against the original on writing (see :mod:`poseact.lifting.export`).
+    Returns the report (or, for ``.bin``, the path)."""
+    from poseact.atomic import check_writable
+    from poseact.lifting.export import export_checkpoint
+
+    return export_checkpoint(checkpoint, check_writable(Path(output), "export"), format)
