@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -104,31 +105,73 @@ def main() -> None:
     parser.add_argument("--mmap", action="store_true", help="map the arrays (data.mmap=true) instead of reading them")
     parser.add_argument("--steps", type=int, default=30, help="training steps timed (batch 1024 with flips)")
     parser.add_argument("--dir", type=Path, default=None, help="where to write the store (default: a temp folder)")
+    parser.add_argument("--memory-limit", type=float, default=None, metavar="GB",
+                        help="run the training process in a memory cgroup of this size (page cache included, "
+                             "as a machine with that much RAM; needs cgroup v1 memory and root)")
+    parser.add_argument("--both", action="store_true", help="read and memory-mapped, one after the other")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "big.h5"
         t = time.perf_counter()
         write_big_store(path, args.rows)
         print(f"wrote {path.stat().st_size / 1024**3:.2f} GB store in {time.perf_counter() - t:.1f} s")
-        t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if args.mmap else "0", str(args.steps)],
-                             capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        load = time.perf_counter() - t
+        for mmap in ((False, True) if args.both else (args.mmap,)):
+            run_child(path, mmap, args.steps, args.memory_limit)
+
+
+def _in_cgroup(limit_gb: float):
+    """A ``preexec_fn`` that moves the child into a new cgroup-v1 memory group of ``limit_gb``."""
+    group = Path(f"/sys/fs/cgroup/memory/poseact-store-memory-{os.getpid()}")
+    group.mkdir(exist_ok=True)
+    (group / "memory.limit_in_bytes").write_text(str(int(limit_gb * 1024**3)))
+    swap = group / "memory.memsw.limit_in_bytes"  # memory + swap: no escape into swap
+    if swap.exists():
+        swap.write_text(str(int(limit_gb * 1024**3)))
+
+    def enter() -> None:
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+
+    return enter
+
+
+def _drop_page_cache() -> bool:
+    """Empty the OS page cache (root only), so the store's pages are charged to whoever reads them next."""
+    try:
+        subprocess.run(["sync"], check=True)
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        return True
+    except OSError:
+        return False
+
+
+def run_child(path: Path, mmap: bool, steps: int, limit_gb: float | None) -> None:
+    if limit_gb and not _drop_page_cache():
+        print("  (could not drop the page cache: pages cached by the writer are not charged to the cgroup)")
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if mmap else "0", str(steps)],
+                         capture_output=True, text=True, preexec_fn=_in_cgroup(limit_gb) if limit_gb else None)
+    load = time.perf_counter() - t
+    if limit_gb:
+        Path(f"/sys/fs/cgroup/memory/poseact-store-memory-{os.getpid()}").rmdir()
+    mode = "memory-mapped" if mmap else "read"
+    where = f" in a {limit_gb:g} GB memory cgroup" if limit_gb else ""
+    if out.returncode:
+        print(f"{mode}{where}: the process died (exit {out.returncode}{', killed: out of memory' if out.returncode < 0 else ''}) "
+              f"after {load:.1f} s; {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}")
+        return
+    r = json.loads(out.stdout.strip().splitlines()[-1])
     grown = r["peak_gb"] - r["baseline_gb"]
     held = r["arrays_gb"] + r["index_gb"]
-    print(f"{r['frames']:,} frame rows, {'memory-mapped' if args.mmap else 'read'}; open + prepare in "
-          f"{r['open_s']:.1f} s; {load:.1f} s in all with {args.steps} steps and interpreter start")
+    print(f"{r['frames']:,} frame rows, {mode}{where}; open + prepare in "
+          f"{r['open_s']:.1f} s; {load:.1f} s in all with {steps} steps and interpreter start")
     print(f"  training (27 frames, 256 ch, batch 1024, mirrored samples included)  {r['samples_per_s']:,.0f} samples/s")
     print(f"  at the end: anonymous RSS {r['anon_gb']:.2f} GB (the process's own), file-backed RSS "
           f"{r['file_gb']:.2f} GB (page cache of the mapped file, reclaimable)")
     print(f"  arrays (keypoints + pose3d)   {r['arrays_gb']:6.2f} GB")
     print(f"  sample index (seq, pos)       {r['index_gb']:6.2f} GB")
     print(f"  process before loading        {r['baseline_gb']:6.2f} GB (baseline, same process)")
-    print(f"  peak RSS                      {r['peak_gb']:6.2f} GB")
-    print(f"  growth while loading          {grown:6.2f} GB = {grown / held:.2f}x the arrays + index "
-          f"(1.00x = exactly one copy; 2x would mean a second copy)")
-
+    print(f"  peak RSS                      {r['peak_gb']:6.2f} GB (file-backed pages included)")
+    print(f"  growth while loading          {grown:6.2f} GB = {grown / held:.2f}x the arrays + index")
 
 if __name__ == "__main__":
     main()

@@ -220,3 +220,15 @@ def test_constant_bones_keep_directions_and_take_the_median():
         bones.constant_bones(pose[:, :16], sk)
     with pytest.raises(ValueError, match="stature"):
         bones.scale_to_height(pose, "h36m17", -1.0)
+
+
+def test_export_format_follows_the_file_suffix(temporal_bin, tmp_path, capsys):
+    import zipfile
+
+    from poseact.cli import main
+
+    assert main(["export", str(temporal_bin), str(tmp_path / "l.onnx")]) == 0
+    assert not zipfile.is_zipfile(tmp_path / "l.onnx") and read_metadata(tmp_path / "l.onnx")["model"] == "temporal"
+    assert main(["export", str(temporal_bin), str(tmp_path / "l.pt")]) == 0 and zipfile.is_zipfile(tmp_path / "l.pt")
+    assert main(["export", str(temporal_bin), str(tmp_path / "l.tflite")]) == 2
+    assert "--format" in capsys.readouterr().err and not (tmp_path / "l.tflite").exists()

@@ -210,3 +210,20 @@ def test_mediapipe_setup_swaps_opencv_only_for_missing_system_libraries():
     assert _needs_headless_opencv('File "<string>", line 1, in <module>\n  import cv2\n'
                                   "ImportError: libGL.so.1: cannot open shared object file: No such file")
     assert not _needs_headless_opencv("ModuleNotFoundError: No module named 'mediapipe'")
+
+
+def test_render_size_follows_the_input_and_each_frame_is_drawn_afresh():
+    from poseact.viz.render import output_height, render_frames
+
+    assert output_height((1920, 1080)) == 540 and output_height((3840, 2160)) == 720
+    assert output_height((640, 480)) == 480 and output_height((160, 120)) == 240
+    rng = np.random.default_rng(0)
+    pose = rng.normal(0, 0.3, (3, 17, 3)).astype(np.float32)
+    pose[2] = pose[0]  # frame 3 repeats frame 1: blitting must not leave frame 2's bones behind
+    kps = rng.uniform(50, 250, (3, 17, 2))
+    frames = list(render_frames(kps, "h36m17", {"Prediction": pose}, "h36m17", (400, 300)))
+    assert [f.shape for f in frames] == [(300, 400 + 300, 3)] * 3  # 2-D panel at the input's aspect + a square
+    panel = [f[:, 400:].astype(int) for f in frames]
+    assert np.abs(panel[0] - panel[1]).sum() > 0 and np.array_equal(panel[0], panel[2])
+    left = [f[:, :400].astype(int) for f in frames]
+    assert np.abs(left[0] - left[1]).sum() > 0  # the 2-D skeleton and the frame counter moved

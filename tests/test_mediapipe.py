@@ -137,3 +137,55 @@ def test_a_gif_is_a_clip(mediapipe_env, tmp_path, monkeypatch):
 def test_missing_environment_is_a_clear_error(astronaut_frames, tmp_path):
     with pytest.raises(DetectionError, match="poseact detect setup"):
         detect(astronaut_frames, tmp_path / "k.json", env=tmp_path / "no-env")
+
+
+def _two_people(n: int = 40, w: int = 720, h: int = 420):
+    """A real person (the astronaut) crossing the frame left to right for the whole clip, and a second
+    one (mirrored, a little larger) walking in front of her right to left in frames 10-29. Returns the
+    frames and, per frame, the two people's horizontal centres (the second's None when absent)."""
+    import skimage.data
+    from PIL import Image
+
+    photo = skimage.data.astronaut()
+    subject = np.asarray(Image.fromarray(photo).resize((240, 240), Image.BILINEAR))
+    passer = np.asarray(Image.fromarray(photo).resize((250, 250), Image.BILINEAR))[:, ::-1]
+    frames, centres = [], []
+    for t in range(n):
+        f = np.full((h, w, 3), 70, np.uint8)
+        ax = int(20 + (w - 280) * t / (n - 1))
+        f[150:390, ax:ax + 240] = subject
+        bx = None
+        if 10 <= t < 30:
+            bx = int(w - 260 - (w - 280) * (t - 10) / 19)
+            f[140:390, bx:bx + 250] = passer
+        frames.append(f)
+        centres.append((ax + 120, None if bx is None else bx + 125))
+    return frames, centres
+
+
+def test_a_person_walking_in_front_never_takes_over(mediapipe_env, tmp_path, monkeypatch, capsys):
+    from poseact.viz.video import write_video
+
+    monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
+    frames, centres = _two_people()
+    clip = write_video(frames, tmp_path / "two.mp4", fps=10)
+    out = tmp_path / "out"
+    assert main(["infer", str(clip), "--checkpoint", str(_lifter_bin(tmp_path)), "--out", str(out),
+                 "--render", "none"]) == 0
+    doc = json.loads((out / "two_3d.json").read_text())
+    tracking = json.loads((out / "two_keypoints.json").read_text())["tracking"]
+    assert len(tracking["tracks"]) == 2 and tracking["people_per_frame_max"] == 2
+    chosen = next(t for t in tracking["tracks"] if t["id"] == tracking["chosen"])
+    assert chosen["first_frame"] == 0 and chosen["last_frame"] == 39  # the subject, not the passer-by
+    lost = tracking["lost_frames"]
+    assert lost and all(10 < t < 30 for t in lost)  # only while the passer-by covers her face
+    assert "tracked" in doc["person"] and "lost in" in capsys.readouterr().out
+    d = np.load(out / "two_3d.npz")
+    assert d["flagged"][lost].all()  # lost frames are flagged, never taken from the other person
+    nose_x = d["keypoints_2d"][:, 9, 0]  # H36M's neck/nose joint, from MediaPipe's nose
+    seen = [t for t in range(40) if t not in lost]
+    for t in seen:
+        a, b = centres[t]
+        assert abs(nose_x[t] - a) < 45, (t, nose_x[t], a)
+        if b is not None and abs(a - b) > 150:
+            assert abs(nose_x[t] - b) > 100, (t, nose_x[t], b)

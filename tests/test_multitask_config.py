@@ -34,9 +34,11 @@ def test_mixing_example_config_composes():
     """The dataset-mixing example (stores of the user's own conversions) loads and validates."""
     cfg = load_config(EXP / "multitask_mpii_h36m_penn.yaml")
     d = cfg.data
+    repo = EXP.parents[1]  # relative paths in a config file resolve against the repository (poseact.paths)
     assert [(s.store, s.subjects, s.weight) for s in d.pose_sources] == [
-        ("data/mpii/mpii_h36m17.h5", ["train"], 1.0), ("data/h36m/h36m_frames.h5", ["S1", "S5", "S6", "S7", "S8"], 1.0)]
-    assert (d.action_source.store, d.action_source.subjects) == ("data/Penn_Action/penn_h36m17.h5", ["train"])
+        (str(repo / "data/mpii/mpii_h36m17.h5"), ["train"], 1.0),
+        (str(repo / "data/h36m/h36m_frames.h5"), ["S1", "S5", "S6", "S7", "S8"], 1.0)]
+    assert (d.action_source.store, d.action_source.subjects) == (str(repo / "data/Penn_Action/penn_h36m17.h5"), ["train"])
     assert (cfg.model.num_joints, cfg.model.dim, cfg.model.num_actions) == (17, 3, [15])
     assert load_config(EXP / "multitask_tiny.yaml").data.pose_sources == []  # unset: data.store as before
 

@@ -18,7 +18,8 @@ def test_there_are_notebooks():
 # 01 takes seconds; 02 trains (≈40 s) and 03 runs a 4-trial sweep (≈60 s): those two are slow
 @pytest.mark.parametrize("path", [pytest.param(p, marks=[pytest.mark.slow] if not p.stem.startswith("01") else [])
                                   for p in NOTEBOOKS], ids=lambda p: p.stem)
-def test_notebook_runs(path):
+def test_notebook_runs(path, tmp_path):
+    """From another working directory than notebooks/ (the kernel starts in an empty folder)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -26,4 +27,4 @@ def test_notebook_runs(path):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs committed"
     os.environ.setdefault("WANDB_MODE", "disabled")
     NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()

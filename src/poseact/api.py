@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.bones import DEFAULT_HEIGHT_M, constant_bones, scale_to_height
+from poseact.bones import DEFAULT_HEIGHT_M, STANDING_CHAINS, constant_bones, scale_to_height
 from poseact.errors import UsageError
 from poseact.infer.pipeline import InferResult, run_infer
 from poseact.layouts import convert_layout
@@ -55,8 +55,8 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
     single = kps.ndim == 2
     if single:
         kps = kps[None]
-    if kps.ndim != 3 or kps.shape[-1] != 2:
-        raise UsageError(f"keypoints of shape {np.shape(keypoints)}: expected (T, J, 2) or (J, 2) pixels")
+    if kps.ndim != 3 or kps.shape[-1] != 2 or kps.shape[0] == 0:
+        raise UsageError(f"keypoints of shape {np.shape(keypoints)}: expected (T, J, 2) with T >= 1, or (J, 2) pixels")
     if not np.isfinite(kps).all():
         raise UsageError("keypoints hold NaN or infinite values: fill or drop those frames first")
     conf = np.ones(kps.shape[:2], np.float32) if confidence is None else np.asarray(confidence, np.float32)
@@ -74,7 +74,13 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
     if steady_bones:
         pose = constant_bones(pose, lifter.layout_3d).astype(np.float32)
     if height is not None:
-        factor = scale_to_height(pose, lifter.layout_3d, height)
+        if lifter.layout_3d not in STANDING_CHAINS:
+            raise UsageError(f"height={height}: the stature rule knows {sorted(STANDING_CHAINS)}, this lifter "
+                             f"predicts {lifter.layout_3d}; leave height=None")
+        try:
+            factor = scale_to_height(pose, lifter.layout_3d, height)
+        except ValueError as e:
+            raise UsageError(f"height={height}: {e}") from None
         pose = pose * np.float32(factor)
         trajectory = None if trajectory is None else trajectory * np.float32(factor)
     if single:
@@ -90,11 +96,12 @@ def infer_video(input_path: str | os.PathLike, checkpoint: str | os.PathLike, ou
     return run_infer(input_path, checkpoint, out_dir, height=height, render=render, **options)
 
 
-def export(checkpoint: str | os.PathLike, output: str | os.PathLike, format: str = "onnx"):  # noqa: A002
+def export(checkpoint: str | os.PathLike, output: str | os.PathLike, format: str | None = None):  # noqa: A002
     """Write a lifter checkpoint as ``"onnx"``, ``"torchscript"`` or ``"videopose3d"`` (a ``.bin``);
-    the first two are checked against the original on writing (see :mod:`poseact.lifting.export`).
-    Returns the report (or, for ``.bin``, the path)."""
+    default: from ``output``'s suffix (``.onnx``, ``.pt``, ``.bin``). The first two are checked
+    against the original on writing (see :mod:`poseact.lifting.export`). Returns the report (or,
+    for ``.bin``, the path)."""
     from poseact.atomic import check_writable
-    from poseact.lifting.export import export_checkpoint
+    from poseact.lifting.export import export_checkpoint, format_of
 
-    return export_checkpoint(checkpoint, check_writable(Path(output), "export"), format)
+    return export_checkpoint(checkpoint, check_writable(Path(output), "export"), format or format_of(output))

@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="write a checkpoint's model in another format (default: VideoPose3D .bin)")
     e.add_argument("checkpoint")
     e.add_argument("output")
-    e.add_argument("--format", default="videopose3d", choices=EXPORT_FORMATS,
-                   help="videopose3d: an original .bin (temporal lifters); torchscript (.pt) or onnx (.onnx): "
+    e.add_argument("--format", default=None, choices=EXPORT_FORMATS,
+                   help="default: from OUTPUT's suffix (.bin, .pt, .onnx). videopose3d: an original .bin (temporal "
+                        "lifters); torchscript (.pt) or onnx (.onnx): "
                         "a file that runs without poseact, checked against the original on writing (lifters)")
     d = sub.add_parser("data", help="inspect or generate stores")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -97,7 +98,11 @@ def _run(args) -> int:
     elif args.command == "export":
         from poseact.run.commands import export
 
-        print(export(args.checkpoint, args.output, args.format))
+        from poseact.atomic import check_writable
+        from poseact.lifting.export import format_of
+
+        check_writable(args.output, "export")  # a folder in the way is the first thing to say
+        print(export(args.checkpoint, args.output, args.format or format_of(args.output)))
     elif args.command == "data":
         from poseact.store import describe, open_store
 

@@ -68,6 +68,9 @@ def add_parsers(sub) -> None:
                    help=f"the subject's stature in metres: the output's scale (default {DEFAULT_HEIGHT_M}, "
                         f"an average adult)")
     i.add_argument("--model-scale", action="store_true", help="keep the lifter's own scale (ignore --height)")
+    i.add_argument("--track", default="longest", metavar="RULE|ID|none",
+                   help="videos/GIFs with MediaPipe: follow one subject, the face track seen longest (default), "
+                        "'largest', 'confident', a track id (listed in the JSON), or 'none' (whole frames)")
     i.add_argument("--joint-threshold", type=unit_interval, default=JOINT_THRESHOLD,
                    help=f"joints below this confidence (or outside the image) are unreliable (default {JOINT_THRESHOLD})")
     i.add_argument("--photos", action=argparse.BooleanOptionalAction, default=None,
@@ -77,7 +80,7 @@ def add_parsers(sub) -> None:
     i.add_argument("--render", default="mp4", choices=("mp4", "gif", "none"))
     i.add_argument("--limit", type=positive_int, default=None, help="render only the first N frames")
     i.add_argument("--render-height", type=positive_int, default=None, metavar="PX",
-                   help="render height in pixels (default: the input's, at most 720)")
+                   help="render height in pixels (default: the input's, divided by a whole factor to at most 720)")
     d = sub.add_parser("detect", help="2-D keypoints only: MediaPipe (own environment) or the multi-task model",
                        description="`poseact detect setup` creates the MediaPipe environment "
                                    "($POSEACT_MEDIAPIPE_ENV, else ~/.cache/poseact/venv-mediapipe); "
@@ -87,6 +90,8 @@ def add_parsers(sub) -> None:
     d.add_argument("--out", default=None, help="keypoint JSON (default: INPUT stem + _keypoints.json)")
     d.add_argument("--env", default=None, help="environment folder")
     d.add_argument("--python", default=None, help="interpreter for the environment (setup; needs 3.9-3.12)")
+    d.add_argument("--track", default="longest", metavar="RULE|ID|none",
+                   help="videos/GIFs: follow one subject (as poseact infer --track); 'none': whole frames")
     d.add_argument("--keypoints", default=None, choices=DETECTORS,
                    help="detector: mediapipe (default) or multitask (needs --keypoint-checkpoint)")
     d.add_argument("--keypoint-checkpoint", default=None, metavar="CKPT",
@@ -101,7 +106,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--camera", required=True, help="camera name, e.g. 54138969")
     r.add_argument("--out", default=None, help=".mp4 or .gif (default OUTPUT_DIR/renders/...mp4)")
     r.add_argument("--size", type=positive_int, default=None, metavar="PX",
-                   help="output height in pixels (default: the input's, at most 720)")
+                   help="output height in pixels (default: the input's, divided by a whole factor to at most 720)")
     r.add_argument("--fps", type=positive_float, default=None)
     r.add_argument("--azimuth", type=finite_float, default=None, help="view azimuth (default: the camera's)")
     r.add_argument("--limit", type=positive_int, default=None, help="first N frames only")
@@ -132,7 +137,7 @@ def _infer(args) -> int:
                     render=None if args.render == "none" else args.render, render_limit=args.limit,
                     render_height=args.render_height,
                     height=None if args.model_scale else args.height, constant_bones=args.constant_bones,
-                    joint_threshold=args.joint_threshold, photos=args.photos)
+                    joint_threshold=args.joint_threshold, photos=args.photos, track_rule=args.track)
     for one in res.photos or [res]:
         if one.npz is None:
             print(f"{one.json.name.removesuffix('_3d.json')}: {one.body}")
@@ -180,7 +185,7 @@ def _detect(args) -> int:
             or args.crop != "centre":
         raise UsageError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
                              f"--min-confidence belong to --keypoints multitask")
-    print(detect(src, out, env=args.env))
+    print(detect(src, out, env=args.env, person=None if args.track == "none" else args.track))
     return 0
 
 

@@ -12,11 +12,13 @@ The environment lives at ``$POSEACT_MEDIAPIPE_ENV``, else ``~/.cache/poseact/ven
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from poseact.atomic import atomic_output
 from poseact.errors import DetectionError, MissingFileError
 
 #: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding).
@@ -29,12 +31,13 @@ SMOKE_TEST = ("import cv2, mediapipe as mp; mp.solutions.pose.Pose(model_complex
 
 
 def env_dir(path: str | os.PathLike | None = None) -> Path:
-    """``path``, else ``$POSEACT_MEDIAPIPE_ENV``, else ``~/.cache/poseact/venv-mediapipe`` (any cwd)."""
+    """``path``, else ``$POSEACT_MEDIAPIPE_ENV``, else poseact's cache folder/venv-mediapipe (any cwd)."""
     if path is None:
         path = os.environ.get("POSEACT_MEDIAPIPE_ENV")
     if path is None:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        path = cache / "poseact" / "venv-mediapipe"
+        from poseact.paths import cache_dir
+
+        path = cache_dir("venv-mediapipe")
     return Path(path).absolute()
 
 
@@ -112,10 +115,15 @@ def _swap_to_headless_opencv(d: Path, pip: list[str]) -> str:
 
 
 def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | os.PathLike | None = None,
-           complexity: int = 1, progress: bool = True) -> Path:
+           complexity: int = 1, progress: bool = True, person: str | None = "longest") -> Path:
     """Run MediaPipe Pose on a video, a GIF, one image or a folder of images → MediaPipe-33
     keypoint JSON (with each frame's size). A folder's images are detected one by one (static
-    mode); a video's and a GIF's frames as a clip (tracking mode). Progress on stderr."""
+    mode); a video's and a GIF's frames as a clip (tracking mode). Progress on stderr.
+
+    Clips with ``person`` (a rule of :data:`poseact.infer.tracking.TRACK_RULES` or a track id) are
+    detected in two passes (:mod:`poseact.infer.tracking`): every face, tracks, one subject, then pose on
+    the subject's crop only; the JSON's ``tracking`` says which track was chosen and why, and which
+    frames lost the subject. ``person=None``: whole frames (the most prominent person per frame)."""
     import tempfile
 
     input_path, output = Path(input_path), Path(output)
@@ -130,14 +138,76 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
         if input_path.suffix.lower() == ".gif":  # decoded here (Pillow): OpenCV's GIF support varies by build
             source, fps = _gif_to_frames(input_path, Path(tmp))
             extra = ["--temporal"] + (["--fps", str(fps)] if fps else [])
-        cmd = [str(env_python(env)), str(WORKER), source, str(output), "--complexity", str(complexity), *extra]
-        rc, stderr = _run_with_progress(cmd, f"detecting {input_path.name}" if progress else None)
+        if person is not None:
+            check_track_rule(person)
+        cmd = [str(env_python(env)), str(WORKER), source, "{out}", "--complexity", str(complexity), *extra]
+        clip = not (input_path.is_dir() or input_path.suffix.lower() in _image_suffixes()) or bool(extra)
+        tracking, rc, stderr = None, 0, ""
+        if person is not None and clip:
+            faces = Path(tmp) / "faces.json"
+            rc, stderr = _run_with_progress([str(faces) if c == "{out}" else c for c in cmd] + ["--faces"],
+                                            f"finding people in {input_path.name}" if progress else None)
+            if rc:
+                stderr = f"(finding faces for --track; --track none skips it)\n{stderr}"
+            else:
+                tracking, crops = _track(faces, person, str(input_path))
+                if crops is not None:
+                    crops_file = Path(tmp) / "crops.json"
+                    crops_file.write_text(json.dumps(crops))
+                    cmd += ["--crops", str(crops_file)]
+        if not rc:
+            poses = Path(tmp) / "keypoints.json"
+            rc, stderr = _run_with_progress([str(poses) if c == "{out}" else c for c in cmd],
+                                            f"detecting {input_path.name}" if progress else None)
+            if not rc:
+                doc = json.loads(poses.read_text())
+                if tracking is not None:
+                    doc["tracking"] = tracking
+                doc["source"] = str(input_path.absolute())
+                with atomic_output(output) as out:
+                    out.write_text(json.dumps(doc))
     if rc:
         msg = [ln for ln in stderr.splitlines() if "poseact detect: error" in ln]
         text = msg[-1].removeprefix("poseact detect: error: ") if msg else \
             f"MediaPipe on {str(input_path)!r} failed:\n{stderr[-2000:]}"
         raise DetectionError(text.replace(source, str(input_path)))
     return output
+
+
+def _image_suffixes() -> tuple[str, ...]:
+    from poseact.viz.video import IMAGE_SUFFIXES
+
+    return IMAGE_SUFFIXES
+
+
+def check_track_rule(rule: str | int) -> None:
+    """Refuse a ``--track`` value before any detection runs."""
+    from poseact.errors import UsageError
+    from poseact.infer.tracking import TRACK_RULES
+
+    if not (str(rule) in TRACK_RULES or str(rule).isdigit()):
+        raise UsageError(f"--track {rule!r}: use one of {TRACK_RULES}, a track id (listed in the keypoint "
+                         f"JSON's 'tracking'), or none")
+
+
+def _track(faces_file: Path, person: str | int, source: str) -> tuple[dict, list | None]:
+    """Faces → tracks → the subject and its per-frame crops (None: no face anywhere, whole frames)."""
+    from poseact.infer.tracking import choose_track, link_tracks, subject_crops
+
+    doc = json.loads(faces_file.read_text())
+    faces, (w, h) = doc["faces"], (doc["width"], doc["height"])
+    tracks = link_tracks(faces)
+    if not tracks:
+        return {"chosen": None, "why": "no face found in any frame: pose on whole frames (the most prominent "
+                                       "person per frame)", "tracks": [], "lost_frames": []}, None
+    try:
+        chosen, why = choose_track(tracks, str(person))
+    except ValueError as e:
+        raise DetectionError(f"{source!r}: {e}") from None
+    crops = subject_crops(chosen, faces, w, h)
+    lost = [t for t, c in enumerate(crops) if c is None]
+    return {"chosen": chosen.id, "why": why, "rule": person, "tracks": [tr.summary() for tr in tracks],
+            "lost_frames": lost, "people_per_frame_max": max(len(f) for f in faces)}, crops
 
 
 def _gif_to_frames(path: Path, folder: Path) -> tuple[Path, float | None]:

@@ -77,7 +77,10 @@ def _plausible_body(pose: np.ndarray, trajectory: np.ndarray | None, layout_3d: 
     if height is not None and layout_3d in bones.STANDING_CHAINS:
         model_stature = float(np.median(bones.stature(pose, layout_3d)[reliable] if reliable.any()
                                         else bones.stature(pose, layout_3d)))
-        factor = bones.scale_to_height(pose, layout_3d, height, reliable)
+        try:
+            factor = bones.scale_to_height(pose, layout_3d, height, reliable)
+        except ValueError as e:  # a degenerate lift (every joint at the root)
+            raise KeypointFileError(f"the lifted poses cannot be scaled to --height {height}: {e}") from None
         pose = (pose * factor).astype(np.float32)
         if trajectory is not None:
             trajectory = (trajectory * factor).astype(np.float32)
@@ -101,7 +104,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
               crop: str = "centre", box: tuple[float, float, float] | None = None,
               min_confidence: float | None = None, height: float | None = DEFAULT_HEIGHT_M,
               constant_bones: bool | None = None, joint_threshold: float = JOINT_THRESHOLD,
-              photos: bool | None = None) -> InferResult:
+              photos: bool | None = None, track_rule: str | None = "longest") -> InferResult:
     """Run the whole pipeline; see the module docstring for the outputs.
 
     ``keypoint_layout`` checks the keypoint file's layout; ``input_layout`` overrides the 2-D
@@ -125,7 +128,15 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     ``joint_threshold`` confidence or outside the image are unreliable: listed in the JSON and the
     summary; a frame with fewer than :data:`MIN_RELIABLE_FRACTION` reliable joints is flagged, and a
     photo's pose is then reported instead of lifted.
+
+    ``track_rule`` (MediaPipe on clips): one subject through the clip (:mod:`poseact.infer.tracking`) —
+    ``"longest"`` (default), ``"largest"``, ``"confident"`` or a track id; ``None`` / ``"none"``:
+    whole frames.
     """
+    if track_rule not in (None, "none"):
+        from poseact.infer.detect import check_track_rule
+
+        check_track_rule(track_rule)
     if height is not None and not (np.isfinite(height) and 0.5 <= height <= 2.6):
         raise UsageError(f"--height {height!r}: the subject's stature in metres, between 0.5 and 2.6 "
                          f"(default {DEFAULT_HEIGHT_M})")
@@ -141,7 +152,8 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                 checkpoint=checkpoint, out_dir=out_dir, input_layout=input_layout, tta=tta, render=render,
                 render_height=render_height, azimuth=azimuth, detector=detector,
                 keypoint_checkpoint=keypoint_checkpoint, keypoint_config=keypoint_config, crop=crop, box=box,
-                min_confidence=min_confidence, height=height, joint_threshold=joint_threshold))
+                min_confidence=min_confidence, height=height, joint_threshold=joint_threshold,
+                track_rule=track_rule))
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; give a folder for the outputs")
@@ -208,7 +220,8 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
         elif frames_source is not None:
             from poseact.infer.detect import detect
 
-            keypoint_file = detect(src, tmp / f"{name}_keypoints.json")
+            keypoint_file = detect(src, tmp / f"{name}_keypoints.json",
+                                   person=None if track_rule in (None, "none") else track_rule)
         else:
             keypoint_file = src
         try:
@@ -228,8 +241,16 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             track.person = (f"one pose per frame from the multi-task model (crop {detected['crop']['mode']} "
                             f"{detected['crop']['box']} = x0, y0, side px); frames with mean joint confidence "
                             f"< {detected['min_confidence']} count as no person")
-        elif frames_source is not None:
-            track.person = "one person per frame (MediaPipe Pose is single-person: the most prominent one)"
+        lost = np.zeros(track.num_frames, bool)
+        if keypoint_model is None and frames_source is not None:
+            tracking = json.loads(keypoint_file.read_text()).get("tracking")
+            if tracking and tracking.get("chosen") is not None:
+                lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
+                track.person = (f"tracked: {tracking['why']}; the subject is lost in {int(lost.sum())} frames "
+                                f"(flagged, never filled from another person)")
+            else:
+                track.person = ("one person per frame (MediaPipe Pose is single-person: the most prominent one)"
+                                + (f"; {tracking['why']}" if tracking else ""))
         if video is not None:
             frames_source = Path(video)
         width, height_px = image_size or (track.width, track.height)
@@ -250,6 +271,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                 f"({lifter.layout_2d}), but {where} holds {track.keypoints.shape[1]} ({track.layout}) and "
                 f"there is no conversion between them")
         kps, conf, flagged, report = fill_gaps(track.keypoints, track.confidence, max_gap, where=where)
+        flagged = flagged | lost
         kps, conf = convert_layout(kps, conf, track.layout, lifter.layout_2d, where=where)
         joints = _joint_report(kps, conf, int(width), int(height_px), lifter.layout_2d, joint_threshold)
         flagged = flagged | np.asarray(joints["too_few_frames_mask"])
@@ -351,8 +373,27 @@ def _report_unlifted(src: Path, out: Path, tmp: Path, name: str, joints: dict, p
 
 
 def _run_photos(folder: Path, sizes: list[tuple[str, int, int]], options: dict) -> InferResult:
-    """A folder of unrelated photos: each lifted as one frame at its own size."""
-    results = [run_infer(folder / file_name, **options) for file_name, _, _ in sizes]
+    """A folder of unrelated photos: each lifted as one frame at its own size. Photos whose names
+    differ only in their suffix are linked under their full names (``a.jpg`` → ``a.jpg_3d.json``) so
+    no output overwrites another; if one photo fails, the outputs of those before it are removed."""
+    import tempfile
+
+    stems = [Path(n).stem for n, _, _ in sizes]
+    results: list[InferResult] = []
+    with tempfile.TemporaryDirectory(prefix="poseact-photos-") as links:
+        try:
+            for (file_name, _, _), stem in zip(sizes, stems):
+                source = folder / file_name
+                if stems.count(stem) > 1:  # a.jpg and a.png: name the outputs by the full file name
+                    source = Path(links) / f"{file_name}{Path(file_name).suffix}"
+                    source.symlink_to((folder / file_name).absolute())
+                results.append(run_infer(source, **options))
+        except BaseException:
+            for r in results:
+                for p in (r.npz, r.json, r.render, r.keypoints):
+                    if p is not None:
+                        Path(p).unlink(missing_ok=True)
+            raise
     lifted = sum(r.npz is not None for r in results)
     summary = (f"{len(results)} photos of {len({(w, h) for _, w, h in sizes})} sizes, each lifted as one frame "
                f"at its own size: {lifted} lifted, {len(results) - lifted} reported (too few reliable joints)")

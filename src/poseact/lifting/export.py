@@ -45,6 +45,20 @@ EXPORT_TOLERANCE_M = 1e-4
 METADATA_KEY = "poseact"
 
 
+#: the format a file suffix implies (``poseact export`` without ``--format``)
+FORMAT_BY_SUFFIX = {".bin": "videopose3d", ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript",
+                    ".torchscript": "torchscript", ".onnx": "onnx"}
+
+
+def format_of(output: str | os.PathLike) -> str:
+    """The export format ``output``'s suffix implies; a usage error when it implies none."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in FORMAT_BY_SUFFIX:
+        raise UsageError(f"export to {str(output)!r}: say --format {'|'.join(LIFTER_EXPORT_FORMATS)} (the suffix "
+                         f"{suffix or '(none)'} implies none; known: {', '.join(FORMAT_BY_SUFFIX)})")
+    return FORMAT_BY_SUFFIX[suffix]
+
+
 class ExportedLifter(nn.Module):
     """The pose model and, if present, the trajectory model behind one ``forward``."""
 
@@ -213,9 +227,12 @@ def export_checkpoint(checkpoint: str | os.PathLike, output: str | os.PathLike, 
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The ``poseact`` metadata of an exported TorchScript or ONNX file."""
+    """The ``poseact`` metadata of an exported TorchScript or ONNX file (told apart by content:
+    TorchScript files are zip archives)."""
+    import zipfile
+
     p = Path(path)
-    if p.suffix == ".onnx":
+    if not zipfile.is_zipfile(p):
         import onnx
 
         props = {m.key: m.value for m in onnx.load(str(p), load_external_data=False).metadata_props}

@@ -252,10 +252,12 @@ class LiftingModule(pl.LightningModule):
         if not len(results):
             return
         metrics = {}
-        for name, value in results.frame_wise().items():  # the per-epoch (pooled) numbers
-            metrics[f"{stage}/{name}"] = to_mm(name, value)
+        # one meaning per name everywhere (CSV, W&B, summary.json, tables, sweeps): the metric's name is
+        # the action-wise average (the papers' protocol), ``_frame_wise`` the pooled average over frames
         for name, value in results.action_wise().items():
-            metrics[f"{stage}/{name}_action_wise"] = to_mm(name, value)
+            metrics[f"{stage}/{name}"] = to_mm(name, value)
+        for name, value in results.frame_wise().items():
+            metrics[f"{stage}/{name}_frame_wise"] = to_mm(name, value)
         for action, values in results.per_action().items():
             for name in ("p1", "p2"):
                 metrics[f"{stage}/{name}/{action}"] = values[name] * 1000

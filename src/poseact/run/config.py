@@ -22,6 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from poseact.errors import ConfigError
+from poseact.paths import PATH_KEYS, find_config
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true", "64",
@@ -105,8 +106,44 @@ def _load_yaml(path: Path, stack: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
     out: list[tuple[Path, DictConfig]] = []
     for entry in defaults:
         out += _load_yaml((root / str(entry)).resolve(), stack + (path,))
+    _resolve_paths(raw, root.parent if root.name == "configs" else path.parent)
     out.append((path, raw))
     return out
+
+
+def _resolve_paths(node, base: Path) -> None:
+    """Relative values of :data:`~poseact.paths.PATH_KEYS` in a config file's tree (a string, or a
+    list of strings) → absolute, against ``base``. Interpolations, ``???``, nulls and blank strings
+    are left as they are (an interpolation is resolved later, against the composed config)."""
+
+    def resolved(value):
+        if isinstance(value, str) and value.strip() and "${" not in value and value != "???" \
+                and not Path(value).expanduser().is_absolute():
+            return str((base / Path(value).expanduser()).resolve())
+        return value
+
+    if isinstance(node, DictConfig):
+        keys = list(node.keys())
+    elif isinstance(node, ListConfig):
+        keys = list(range(len(node)))
+    else:
+        return
+    for key in keys:
+        child = node._get_node(key)
+        if child is None or OmegaConf.is_interpolation(node, key) or (
+                isinstance(key, str) and OmegaConf.is_missing(node, key)):
+            continue
+        value = child._value()
+        if isinstance(key, str) and key in PATH_KEYS:
+            if isinstance(child, ListConfig):
+                for i in range(len(child)):
+                    if not OmegaConf.is_interpolation(child, i):
+                        child[i] = resolved(child._get_node(i)._value())
+            elif not isinstance(child, DictConfig):
+                node[key] = resolved(value)
+                continue
+        if isinstance(child, (DictConfig, ListConfig)):
+            _resolve_paths(child, base)
 
 
 def config_root(path: Path) -> Path:
@@ -123,7 +160,7 @@ def load_config(path: str | os.PathLike | None, overrides: Iterable[str] | None 
     from poseact.run.registry import family
 
     overrides = list(overrides or [])
-    parts = _load_yaml(Path(path).resolve()) if path is not None else []
+    parts = _load_yaml(find_config(path).resolve()) if path is not None else []
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value (e.g. model.channels=256)")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from poseact.errors import ConfigError
+from poseact.paths import cache_dir
 from poseact.geometry import CameraCalibration, h36m_cameras, image_coordinates, project_to_2d, world_to_camera
 from poseact.store import CameraTable, PoseStore, StoreBuilder, write_store
 from poseact.synthetic.motion import ACTIONS, generate_motion
@@ -54,8 +55,9 @@ class SyntheticConfig:
     #: subjects written without 3-D (NaN pose3d rows): 2-D + camera only, for semi-supervised
     #: training. Listed subjects missing from ``subjects`` are generated in addition.
     unlabeled_subjects: list[str] = field(default_factory=list)
-    #: where generated stores are cached (not part of what is generated: not in the digest)
-    cache_dir: str = "data/synthetic"
+    #: where generated stores are cached (not part of what is generated: not in the digest); default
+    #: poseact's cache folder (``$POSEACT_CACHE`` or ``~/.cache/poseact``)/synthetic, whatever the working directory
+    cache_dir: str = field(default_factory=lambda: str(cache_dir("synthetic")))
 
     def __post_init__(self) -> None:
         # plain types (configs may arrive as OmegaConf containers), so hashing is stable

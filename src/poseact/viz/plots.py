@@ -30,6 +30,19 @@ from poseact.atomic import atomic_output
 AVERAGE_ROWS = ("action-wise average", "frame-wise average")
 
 
+#: the unit of each logged metric, by the last part of its name (``val/p1`` → ``p1``)
+UNITS = {"p1": "mm", "p2": "mm", "n_mpjpe": "mm", "mpjve": "mm", "mpjpe": "mm", "trajectory": "mm",
+         "pckh": "%", "acc_clip": "%", "acc": "%", "reprojection_2d": "normalised screen units"}
+
+
+def with_unit(metric: str) -> str:
+    """``"val/p1"`` → ``"val/p1 (mm)"``; names without a known unit unchanged."""
+    base = metric.split("/")[-1].removesuffix("_frame_wise").removesuffix("_action_wise")
+    base = base.split(" ")[0].lower()
+    unit = UNITS.get(base)
+    return f"{metric} ({unit})" if unit and "(" not in metric else metric
+
+
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
@@ -67,9 +80,10 @@ def plot_per_action(csv_path: str | os.PathLike, output: str | os.PathLike, titl
             ax.axhline(averages["frame-wise average"][metric], color=color, lw=1, ls="--",
                        label=f"{metric.upper()} frame-wise avg {averages['frame-wise average'][metric]:.1f}")
     ax.set_xticks(x, [r["action"] for r in actions], rotation=40, ha="right", fontsize=8)
+    ax.set_xlabel("action")
     ax.set_ylabel("error (mm)")
-    ax.set_title(title or Path(csv_path).stem)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"per-action P1 / P2 (mm): {title or Path(csv_path).stem}")
+    ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the bars
     return _save(fig, output)
 
 
@@ -82,7 +96,7 @@ def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]],
     m = series
     # lifting: train/loss_3d, ...; multi-task: train/pose_loss, train/action_loss, val/mpjpe (mm), val/pckh (%)
     loss_keys = [k for k in m if k.startswith("train/") and "loss" in k and not k.endswith("_epoch")]
-    val_keys = [k for k in ("val/p1", "val/p2", "val/p1_action_wise", "val/mpjpe", "val/pckh", "val/acc_clip")
+    val_keys = [k for k in ("val/p1", "val/p2", "val/p1_frame_wise", "val/mpjpe", "val/pckh", "val/acc_clip")
                 if k in m]
     if not loss_keys and not val_keys:
         return None
@@ -92,14 +106,19 @@ def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]],
         steps, _, values = zip(*m[k])
         axes[0].plot(steps, values, lw=1, label=k.removeprefix("train/").removesuffix("_step"))
     axes[0].set_xlabel("step")
+    axes[0].set_ylabel("loss (log scale)")
     axes[0].set_title("training loss")
     axes[0].set_yscale("log")
     if loss_keys:
         axes[0].legend(fontsize=7)
-    for k in val_keys:
+    styles = ("-", "--", ":", "-.")
+    for i, k in enumerate(val_keys):  # distinct dashes and markers: lines that coincide stay visible
         _, epochs, values = zip(*m[k])
-        axes[1].plot(np.asarray(epochs) + 1, values, marker="o", ms=3, label=k.removeprefix("val/"))
+        axes[1].plot(np.asarray(epochs) + 1, values, ls=styles[i % len(styles)], marker="os^dv"[i % 5], ms=3,
+                     label=with_unit(k.removeprefix("val/")), zorder=3 + i)
     axes[1].set_xlabel("epoch")
+    units = sorted({UNITS.get(k.removeprefix("val/").removesuffix("_frame_wise"), "") for k in val_keys} - {""})
+    axes[1].set_ylabel(" / ".join(units) if units else "value")
     axes[1].set_title("validation (as logged)")
     if val_keys:
         axes[1].legend(fontsize=7)
@@ -107,6 +126,7 @@ def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]],
         _, epochs, values = zip(*m["train/lr"])
         axes[2].plot(np.asarray(epochs) + 1, values, marker=".")
     axes[2].set_xlabel("epoch")
+    axes[2].set_ylabel("learning rate")
     axes[2].set_title("learning rate")
     if title:
         fig.suptitle(title)
@@ -157,7 +177,7 @@ def plot_metric_vs_budget(records: Iterable[Mapping], x: str, y: str, group: str
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_ylabel(with_unit(y))
     ax.set_title(title or f"{y} vs {x}")
     ax.legend(fontsize=7, title=group)
     return _save(fig, output)
@@ -182,7 +202,7 @@ def plot_sweep(points: Mapping[str, Mapping[float, list[float]]],
     if not categorical and xs and max(xs) / min(xs) >= 100:
         ax.set_xscale("log")
     ax.set_xlabel(x_label)
-    ax.set_ylabel(metric)
+    ax.set_ylabel(with_unit(metric))
     ax.set_title("final value (dots: seeds, band: ±1 std)")
     if categorical and points:
         ax.set_xticks(range(len(points)), sorted(points), rotation=15, fontsize=7)
@@ -193,7 +213,7 @@ def plot_sweep(points: Mapping[str, Mapping[float, list[float]]],
             ax2.plot([p[0] for p in pts], [p[1] for p in pts], "--" if stopped else "-", lw=1, alpha=0.8,
                      color=colors.get(label))
     ax2.set_xlabel(curve_x_label)
-    ax2.set_ylabel("per-epoch value")
+    ax2.set_ylabel(f"per-epoch {with_unit(metric)}")
     ax2.set_title("per-epoch curves, coloured as left (dashed: stopped)")
     if title:
         fig.suptitle(title)

@@ -179,8 +179,9 @@ def write_video(frames: Iterable[np.ndarray], output: str | os.PathLike, fps: fl
             import imageio.v2 as iio2
 
             n = 0
+            # veryfast: ~2x quicker to encode than x264's default preset at the same quality setting
             with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
-                                 macro_block_size=2, pixelformat="yuv420p",
+                                 macro_block_size=2, pixelformat="yuv420p", output_params=["-preset", "veryfast"],
                                  ffmpeg_log_level="error") as w:
                 for f in frames:
                     w.append_data(_even(f))

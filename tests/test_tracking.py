@@ -1,0 +1,48 @@
+"""Linking face detections into tracks and choosing the subject (pure geometry; the MediaPipe passes
+are tested in test_mediapipe.py on real photos)."""
+
+from __future__ import annotations
+
+import pytest
+
+from poseact.infer.tracking import choose_track, link_tracks, subject_crops
+
+
+def _crossing(n: int = 30, gap: range = range(13, 17)):
+    """Two faces crossing: A left→right in every frame (hidden in ``gap``), B right→left in frames 5-24."""
+    faces = []
+    for t in range(n):
+        found = []
+        if t not in gap:
+            found.append([10 + 20 * t, 100, 40, 40, 0.9])
+        if 5 <= t < 25:
+            found.append([600 - 22 * (t - 5), 104, 44, 44, 0.8])
+        faces.append(found)
+    return faces
+
+
+def test_identities_survive_a_crossing_and_a_gap():
+    faces = _crossing()
+    tracks = link_tracks(faces)
+    assert len(tracks) == 2
+    a = next(tr for tr in tracks if tr.frames[0] == 0)
+    assert a.frames == [t for t in range(30) if t not in range(13, 17)]
+    assert all(box[0] == 10 + 20 * t for t, box in zip(a.frames, a.boxes))  # never B's box
+    chosen, why = choose_track(tracks, "longest")
+    assert chosen is a and "most frames (26)" in why
+    assert choose_track(tracks, a.id)[0] is a and choose_track(tracks, str(a.id))[0] is a
+    with pytest.raises(ValueError, match="--track 7: no such track"):
+        choose_track(tracks, 7)
+    with pytest.raises(ValueError, match="--track 'tallest'"):
+        choose_track(tracks, "tallest")
+
+
+def test_crops_are_lost_only_where_someone_else_is_seen():
+    faces = _crossing()
+    faces[27] = []  # nobody's face in frame 27 (A turned away): the whole frame
+    a = next(tr for tr in link_tracks(faces) if tr.frames[0] == 0)
+    crops = subject_crops(a, faces, 800, 600)
+    assert [t for t, c in enumerate(crops) if c is None] == [13, 14, 15, 16]  # B is seen there
+    assert crops[27] == [0.0, 0.0, 800.0, 600.0]
+    x0, y0, x1, y1 = crops[0]
+    assert x0 == 0.0 and y1 == min(600.0, 100 + 8.0 * 40) and x1 > 10 + 40  # the body below the face
