@@ -46,3 +46,20 @@ def test_crops_are_lost_only_where_someone_else_is_seen():
     assert crops[27] == [0.0, 0.0, 800.0, 600.0]
     x0, y0, x1, y1 = crops[0]
     assert x0 == 0.0 and y1 == min(600.0, 100 + 8.0 * 40) and x1 > 10 + 40  # the body below the face
+
+
+def test_a_subject_who_turns_away_for_long_is_one_track_again():
+    from poseact.infer.tracking import join_pieces
+
+    # one person: seen 0-39, face hidden 40-79 (longer than the linking gap), seen again 80-119, a step away
+    faces = [[[100 + 2 * t, 50, 40, 40, 0.9]] if not 40 <= t < 80 else [] for t in range(120)]
+    tracks = link_tracks(faces)
+    assert len(tracks) == 2
+    chosen, _ = choose_track(tracks)
+    joined, ids = join_pieces(chosen, tracks)
+    assert ids == [1 - chosen.id] and len(joined.frames) == 80
+    assert subject_crops(joined, faces, 800, 600)[10] is not None  # both pieces keep their crops
+    # two people: the passer-by's track overlaps the subject's in time, so it is never joined
+    crossing = link_tracks(_crossing())
+    a = next(tr for tr in crossing if tr.frames[0] == 0)
+    assert join_pieces(a, crossing)[1] == []

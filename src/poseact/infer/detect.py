@@ -192,7 +192,7 @@ def check_track_rule(rule: str | int) -> None:
 
 def _track(faces_file: Path, person: str | int, source: str) -> tuple[dict, list | None]:
     """Faces → tracks → the subject and its per-frame crops (None: no face anywhere, whole frames)."""
-    from poseact.infer.tracking import choose_track, link_tracks, subject_crops
+    from poseact.infer.tracking import choose_track, join_pieces, link_tracks, subject_crops
 
     doc = json.loads(faces_file.read_text())
     faces, (w, h) = doc["faces"], (doc["width"], doc["height"])
@@ -204,9 +204,12 @@ def _track(faces_file: Path, person: str | int, source: str) -> tuple[dict, list
         chosen, why = choose_track(tracks, str(person))
     except ValueError as e:
         raise DetectionError(f"{source!r}: {e}") from None
+    chosen, joined = join_pieces(chosen, tracks)
+    if joined:
+        why += f", joined with track(s) {', '.join(map(str, joined))} (the same person after a gap)"
     crops = subject_crops(chosen, faces, w, h)
     lost = [t for t, c in enumerate(crops) if c is None]
-    return {"chosen": chosen.id, "why": why, "rule": person, "tracks": [tr.summary() for tr in tracks],
+    return {"chosen": chosen.id, "joined": joined, "why": why, "rule": person, "tracks": [tr.summary() for tr in tracks],
             "lost_frames": lost, "people_per_frame_max": max(len(f) for f in faces)}, crops
 
 

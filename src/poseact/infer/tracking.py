@@ -9,7 +9,8 @@ passer-by takes over. ``poseact detect`` therefore runs in two passes (:func:`po
    (constant velocity) with each detection, gated by overlap and size; a track survives
    ``max_gap`` frames unseen;
 3. :func:`choose_track`: the subject, chosen once per clip — the track seen in the most frames
-   (``longest``, the default), the ``largest`` or most ``confident``, or a track id;
+   (``longest``, the default), the ``largest`` or most ``confident``, or a track id; then
+   :func:`join_pieces` adds the pieces of the same person that a long gap (turning away) split off;
 4. pose on the subject's crop only (:func:`subject_crops`: a box grown from the face to the body,
    per frame, smoothed over a few frames): in frames where the subject's face is not found but
    another's is, the crop is empty, so those frames have no pose — flagged, and never filled from
@@ -122,6 +123,42 @@ def choose_track(tracks: list[Track], rule: str | int = "longest") -> tuple[Trac
            "largest": f"the largest face on average ({area[best.id]:.0f} px²)",
            "confident": f"the most confident detections (mean {score[best.id]:.2f})"}[rule]
     return best, f"track {best.id} of {len(tracks)}: {why}"
+
+
+def join_pieces(chosen: Track, tracks: list[Track], reach: float = 4.0) -> tuple[Track, list[int]]:
+    """The chosen track with the other pieces of the same person added: a track that shares no frame
+    with it and, at the nearer end, starts (or ends) within ``reach`` face widths of where the chosen
+    track left off — a subject who turned away for longer than the linking gap comes back as a new
+    track. With one face per frame at most in the whole clip, every piece is the subject's. Pieces
+    are added nearest in time first; returns the joined track and the ids joined."""
+    one_person = all(len(set(a.frames) & set(b.frames)) == 0 for i, a in enumerate(tracks) for b in tracks[i + 1:])
+    joined = Track(chosen.id, list(chosen.frames), list(chosen.boxes), list(chosen.scores))
+    ids: list[int] = []
+    others = [tr for tr in tracks if tr.id != chosen.id]
+    while True:
+        best = None
+        frames = set(joined.frames)
+        for tr in others:
+            if tr.id in ids or frames & set(tr.frames):
+                continue
+            if tr.frames[0] > joined.frames[-1]:
+                gap, mine, theirs = tr.frames[0] - joined.frames[-1], joined.boxes[-1], tr.boxes[0]
+            elif tr.frames[-1] < joined.frames[0]:
+                gap, mine, theirs = joined.frames[0] - tr.frames[-1], joined.boxes[0], tr.boxes[-1]
+            else:
+                continue  # interleaved with the chosen track in time: someone else
+            centre = np.hypot(mine[0] + mine[2] / 2 - theirs[0] - theirs[2] / 2, mine[1] + mine[3] / 2 - theirs[1] - theirs[3] / 2)
+            if (one_person or centre <= reach * max(mine[2], theirs[2])) and (best is None or gap < best[0]):
+                best = (gap, tr)
+        if best is None:
+            break
+        tr = best[1]
+        ids.append(tr.id)
+        order = np.argsort(joined.frames + tr.frames, kind="stable")
+        merged = [(joined.frames + tr.frames)[i] for i in order], [(joined.boxes + tr.boxes)[i] for i in order], \
+            [(joined.scores + tr.scores)[i] for i in order]
+        joined = Track(chosen.id, *merged)
+    return joined, ids
 
 
 def subject_crops(track: Track, faces: list[list[list[float]]], width: int, height: int,
