@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.bones import DEFAULT_HEIGHT_M, STANDING_CHAINS, constant_bones, scale_to_height
+from poseact.bones import DEFAULT_HEIGHT_M, STANDING_CHAINS, apply_body_rules
 from poseact.errors import UsageError
 from poseact.infer.pipeline import InferResult, run_infer
 from poseact.layouts import convert_layout
@@ -50,7 +50,8 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
 
     ``height`` (metres) rescales to that stature by :func:`poseact.bones.scale_to_height`
     (default: the model's own scale); ``steady_bones`` gives each bone its median length over the
-    frames (:func:`poseact.bones.constant_bones`)."""
+    frames (:func:`poseact.bones.constant_bones`); both as ``poseact infer`` applies them
+    (:func:`poseact.bones.apply_body_rules`)."""
     kps = np.asarray(keypoints, dtype=np.float32)
     single = kps.ndim == 2
     if single:
@@ -70,19 +71,14 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
     source = layout or lifter.layout_2d
     if source != lifter.layout_2d:
         kps, conf = convert_layout(kps, conf, source, lifter.layout_2d, where="poseact.lift keypoints")
+    if height is not None and lifter.layout_3d not in STANDING_CHAINS:
+        raise UsageError(f"height={height}: the stature rule knows {sorted(STANDING_CHAINS)}, this lifter "
+                         f"predicts {lifter.layout_3d}; leave height=None")
     pose, trajectory = lift_pixels(lifter, kps, conf, width, height_px, tta=tta)
-    if steady_bones:
-        pose = constant_bones(pose, lifter.layout_3d).astype(np.float32)
-    if height is not None:
-        if lifter.layout_3d not in STANDING_CHAINS:
-            raise UsageError(f"height={height}: the stature rule knows {sorted(STANDING_CHAINS)}, this lifter "
-                             f"predicts {lifter.layout_3d}; leave height=None")
-        try:
-            factor = scale_to_height(pose, lifter.layout_3d, height)
-        except ValueError as e:
-            raise UsageError(f"height={height}: {e}") from None
-        pose = pose * np.float32(factor)
-        trajectory = None if trajectory is None else trajectory * np.float32(factor)
+    try:
+        pose, trajectory, _ = apply_body_rules(pose, trajectory, lifter.layout_3d, None, height, steady_bones)
+    except ValueError as e:
+        raise UsageError(f"height={height}: {e}") from None
     if single:
         return pose[0], None if trajectory is None else trajectory[0]
     return pose, trajectory

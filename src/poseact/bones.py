@@ -115,3 +115,27 @@ def constant_bones(pose: np.ndarray, skeleton: Skeleton | str, reliable: np.ndar
         unit = np.divide(offset, norm, out=np.zeros_like(offset), where=norm > 0)
         out[:, c] = out[:, p] + target[b] * unit
     return out
+
+
+def apply_body_rules(pose: np.ndarray, trajectory: np.ndarray | None, layout: str, reliable: np.ndarray | None,
+                     height: float | None, constant: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """:func:`constant_bones` (when ``constant``), then :func:`scale_to_height` (when ``height`` is given
+    and ``layout`` has a stature rule), of ``pose (T, J, 3)`` and the ``trajectory (T, 3)`` alike →
+    ``(pose, trajectory, report)`` float32; the report says what was applied and each bone's median
+    length and spread. A degenerate pose (no extent) raises ``ValueError``."""
+    report: dict = {"constant_bones": bool(constant)}
+    if constant:
+        pose = constant_bones(pose, layout, reliable=reliable).astype(np.float32)
+    if height is not None and layout in STANDING_CHAINS:
+        factor = scale_to_height(pose, layout, height, reliable)
+        pose = (pose * factor).astype(np.float32)
+        if trajectory is not None:
+            trajectory = (trajectory * factor).astype(np.float32)
+        report.update(height_m=height, model_stature_m=round(height / factor, 4), scale=round(factor, 4),
+                      rule=f"standing chain ankle-knee-hip + pelvis-spine-thorax-neck-head = {CHAIN_FRACTION} "
+                           f"x stature; pose and trajectory scaled alike")
+    else:
+        report.update(height_m=None, scale=1.0, rule="the model's own scale" if height is None else
+                      f"no stature rule for layout {layout!r}: the model's own scale")
+    report["bones"] = bone_report(pose, layout, reliable)
+    return pose, trajectory, report

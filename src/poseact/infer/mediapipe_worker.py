@@ -67,6 +67,19 @@ def _frames(path: str):
         ok, img = cap.read()
 
 
+def _crop(img, box):
+    """``img`` cut to ``box = [x0, y0, x1, y1]`` px and the cut's top-left corner; ``(None, (0, 0))``
+    when there is no box (the subject is lost) or it is too small to hold a person."""
+    if box is None:
+        return None, (0, 0)
+    h, w = img.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(w, int(box[2])), min(h, int(box[3]))
+    if x1 - x0 <= 8 or y1 - y0 <= 8:
+        return None, (0, 0)
+    return img[y0:y1, x0:x1], (x0, y0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("input")
@@ -112,27 +125,14 @@ def main(argv: list[str] | None = None) -> int:
                 faces.append(found)
                 out_frames.append([])
             else:
-                x0, y0 = 0, 0
-                view = img
-                if crops is not None:
-                    box = crops[i] if i < len(crops) else None
-                    if box is None:  # the subject is not seen in this frame: no pose, never another person's
-                        out_frames.append([])
-                        view = None
-                    else:
-                        x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
-                        x1, y1 = min(w, int(box[2])), min(h, int(box[3]))
-                        view = img[y0:y1, x0:x1] if x1 - x0 > 8 and y1 - y0 > 8 else None
-                        if view is None:
-                            out_frames.append([])
-                if view is not None:
-                    res = detector.process(view)
-                    if res.pose_landmarks is None:
-                        out_frames.append([])
-                    else:
-                        vh, vw = view.shape[:2]
-                        kps = [[x0 + lm.x * vw, y0 + lm.y * vh, lm.visibility] for lm in res.pose_landmarks.landmark]
-                        out_frames.append([{"keypoints": kps}])
+                view, (x0, y0) = (img, (0, 0)) if crops is None else _crop(img, crops[i] if i < len(crops) else None)
+                res = detector.process(view) if view is not None else None
+                if res is None or res.pose_landmarks is None:  # no pose, or the subject not seen: never another's
+                    out_frames.append([])
+                else:
+                    vh, vw = view.shape[:2]
+                    kps = [[x0 + lm.x * vw, y0 + lm.y * vh, lm.visibility] for lm in res.pose_landmarks.landmark]
+                    out_frames.append([{"keypoints": kps}])
             if time.time() - last > 0.5 or i + 1 == count:
                 print(f"progress {i + 1} {count or 0}", file=sys.stderr, flush=True)
                 last = time.time()

@@ -33,9 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
-from poseact.atomic import check_writable, remove_stale_temps, temp_sibling
 from poseact import bones
-from poseact.errors import CheckpointError, KeypointFileError, LayoutError, MissingFileError, UsageError
+from poseact.atomic import check_writable, remove_stale_temps, temp_sibling
+from poseact.errors import (
+    CheckpointError,
+    KeypointFileError,
+    LayoutError,
+    MissingFileError,
+    UsageError,
+)
 from poseact.infer.formats import read_keypoints
 from poseact.infer.gaps import JOINT_THRESHOLD, MIN_RELIABLE_FRACTION, fill_gaps
 from poseact.layouts import can_convert, convert_layout
@@ -45,7 +51,6 @@ from poseact.skeleton import get_skeleton
 DEFAULT_HEIGHT_M = bones.DEFAULT_HEIGHT_M
 DEFAULT_FPS = 50.0  # Human3.6M's rate, what the released models saw
 DETECTORS = ("mediapipe", "multitask")
-
 
 
 @dataclass
@@ -64,34 +69,6 @@ class InferResult:
 
 def _name_of(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
-
-
-def _plausible_body(pose: np.ndarray, trajectory: np.ndarray | None, layout_3d: str, reliable: np.ndarray,
-                    height: float | None, constant: bool | None) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """The scale rule and constant bones (:mod:`poseact.bones`) → (pose, trajectory, report)."""
-    if constant is None:
-        constant = len(pose) > 1
-    body: dict = {"constant_bones": bool(constant)}
-    if constant:
-        pose = bones.constant_bones(pose, layout_3d, reliable=reliable).astype(np.float32)
-    if height is not None and layout_3d in bones.STANDING_CHAINS:
-        model_stature = float(np.median(bones.stature(pose, layout_3d)[reliable] if reliable.any()
-                                        else bones.stature(pose, layout_3d)))
-        try:
-            factor = bones.scale_to_height(pose, layout_3d, height, reliable)
-        except ValueError as e:  # a degenerate lift (every joint at the root)
-            raise KeypointFileError(f"the lifted poses cannot be scaled to --height {height}: {e}") from None
-        pose = (pose * factor).astype(np.float32)
-        if trajectory is not None:
-            trajectory = (trajectory * factor).astype(np.float32)
-        body.update(height_m=height, model_stature_m=round(model_stature, 4), scale=round(factor, 4),
-                    rule=f"standing chain ankle-knee-hip + pelvis-spine-thorax-neck-head = "
-                         f"{bones.CHAIN_FRACTION} x stature; pose and trajectory scaled alike")
-    else:
-        body.update(height_m=None, scale=1.0, rule="the model's own scale" if height is None else
-                    f"no stature rule for layout {layout_3d!r}: the model's own scale")
-    body["bones"] = bones.bone_report(pose, layout_3d, reliable)
-    return pose, trajectory, body
 
 
 def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_dir: str | os.PathLike = ".",
@@ -212,7 +189,10 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     moved: dict[str, Path] = {}
     try:
         if keypoint_model is not None:
-            from poseact.infer.multitask_keypoints import DEFAULT_MIN_CONFIDENCE, detect_multitask
+            from poseact.infer.multitask_keypoints import (
+                DEFAULT_MIN_CONFIDENCE,
+                detect_multitask,
+            )
 
             keypoint_file = detect_multitask(
                 src, tmp / f"{name}_keypoints.json", keypoint_model, crop=crop, box=box,
@@ -273,13 +253,17 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
         kps, conf, flagged, report = fill_gaps(track.keypoints, track.confidence, max_gap, where=where)
         flagged = flagged | lost
         kps, conf = convert_layout(kps, conf, track.layout, lifter.layout_2d, where=where)
-        joints = _joint_report(kps, conf, int(width), int(height_px), lifter.layout_2d, joint_threshold)
-        flagged = flagged | np.asarray(joints["too_few_frames_mask"])
-        if single_image and joints["too_few_frames"]:
-            return _report_unlifted(src, out, tmp, name, joints, track.person, created)
+        joints, too_few = _joint_report(kps, conf, int(width), int(height_px), lifter.layout_2d, joint_threshold)
+        flagged = flagged | too_few
+        if single_image and too_few.any():
+            return _report_unlifted(src, out, tmp, name, joints, track.person)
         pose, trajectory = lift(lifter, kps, conf, int(width), int(height_px), tta=tta)
-        pose, trajectory, body = _plausible_body(pose, trajectory, lifter.layout_3d, ~flagged, height,
-                                                 constant_bones)
+        try:
+            pose, trajectory, body = bones.apply_body_rules(
+                pose, trajectory, lifter.layout_3d, ~flagged, height,
+                len(pose) > 1 if constant_bones is None else constant_bones)
+        except ValueError as e:  # a degenerate lift (every joint at the root)
+            raise KeypointFileError(f"the lifted poses cannot be scaled to --height {height}: {e}") from None
         meta = {
             "source": str(src),
             "keypoints": str(src if keypoint_file == src else out / keypoint_file.name),
@@ -291,7 +275,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             "units": "m", "space": "camera (x right, y down, z forward), root-relative (joint 0 = 0)",
             "trajectory": "root position in camera space, m" if trajectory is not None else None,
             "fps": fps, "width": int(width), "height": int(height_px), "frames": int(len(pose)),
-            "flip_tta": tta, "body": body, "joints": {k: v for k, v in joints.items() if k != "too_few_frames_mask"},
+            "flip_tta": tta, "body": body, "joints": joints,
         }
         arrays = {"pose3d": pose, "keypoints_2d": kps, "confidence": conf, "flagged": flagged,
                   "fps": np.float32(fps), "width": np.int32(width), "height": np.int32(height_px),
@@ -316,9 +300,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             render_video(tmp / render_name, kps, lifter.layout_2d, poses, lifter.layout_3d,
                          (int(width), int(height_px)), fps, background=background, height=render_height,
                          azimuth=azimuth, limit=render_limit, flagged=flagged)
-        for f in sorted(tmp.iterdir()):
-            f.replace(out / f.name)
-            moved[f.name] = out / f.name
+        moved = _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if created and not moved and out.exists() and not any(out.iterdir()):
@@ -329,11 +311,21 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                        _body_line(body), joints["summary"])
 
 
+def _publish(tmp: Path, out: Path) -> dict[str, Path]:
+    """Move every file of the temporary folder ``tmp`` into ``out`` → ``{name: new path}``."""
+    moved = {}
+    for f in sorted(tmp.iterdir()):
+        f.replace(out / f.name)
+        moved[f.name] = out / f.name
+    return moved
+
+
 def _joint_report(kps: np.ndarray, conf: np.ndarray, width: int, height: int, layout: str,
-                  threshold: float) -> dict:
+                  threshold: float) -> tuple[dict, np.ndarray]:
     """Which detected joints are unreliable (below ``threshold`` confidence or outside the image), per
     frame, and which fully detected frames have too few reliable joints (:data:`MIN_RELIABLE_FRACTION`).
-    Entries filled over a gap (confidence 0) are the gap report's, not counted here."""
+    Entries filled over a gap (confidence 0) are the gap report's, not counted here. Returns the
+    report (for the JSON) and the ``(T,)`` mask of frames with too few reliable joints."""
     names = get_skeleton(layout).joint_names or tuple(str(j) for j in range(kps.shape[1]))
     inside = (kps[..., 0] >= 0) & (kps[..., 0] < width) & (kps[..., 1] >= 0) & (kps[..., 1] < height)
     detected = conf > 0  # filled entries have confidence 0: the gap report covers them
@@ -349,25 +341,18 @@ def _joint_report(kps: np.ndarray, conf: np.ndarray, width: int, height: int, la
     return {"threshold": threshold, "min_reliable_joints": need,
             "unreliable": {int(t): [names[j] for j in np.flatnonzero(row)] for t, row in enumerate(unreliable)
                            if row.any()},
-            "too_few_frames": np.flatnonzero(too_few).tolist(), "too_few_frames_mask": too_few.tolist(),
-            "summary": summary}
+            "too_few_frames": np.flatnonzero(too_few).tolist(), "summary": summary}, too_few
 
 
-def _report_unlifted(src: Path, out: Path, tmp: Path, name: str, joints: dict, person: str,
-                     created: bool) -> InferResult:
+def _report_unlifted(src: Path, out: Path, tmp: Path, name: str, joints: dict, person: str) -> InferResult:
     """A photo whose pose has too few reliable joints: ``<name>_3d.json`` says so; no 3-D is written."""
     missing = joints["unreliable"].get(0, [])
     reason = (f"not lifted: {len(missing)} of the pose's joints are unreliable ({', '.join(missing)}; confidence "
               f"< {joints['threshold']:g} or outside the image), fewer than {joints['min_reliable_joints']} "
               f"reliable joints remain (a partly visible person, e.g. legs off the image, lifts to a guess)")
-    doc = {"source": str(src), "lifted": False, "reason": reason, "person": person,
-           "joints": {k: v for k, v in joints.items() if k != "too_few_frames_mask"}}
+    doc = {"source": str(src), "lifted": False, "reason": reason, "person": person, "joints": joints}
     (tmp / f"{name}_3d.json").write_text(json.dumps(doc))
-    moved = {}
-    for f in sorted(tmp.iterdir()):
-        f.replace(out / f.name)
-        moved[f.name] = out / f.name
-    shutil.rmtree(tmp, ignore_errors=True)
+    moved = _publish(tmp, out)  # the caller's ``finally`` removes the emptied ``tmp``
     return InferResult(None, moved[f"{name}_3d.json"], None, 1, person, "", moved.get(f"{name}_keypoints.json"),
                        reason, joints["summary"])
 

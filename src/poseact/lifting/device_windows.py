@@ -61,6 +61,8 @@ class DeviceWindows:
         w = dataset.window
         self.in_offsets = torch.arange(-w.before, w.frames_out + w.after, device=self.device)
         self.out_offsets = torch.arange(w.frames_out, device=self.device)
+        self.flip_intrinsics = torch.ones(9, device=self.device)  # signs that mirror a camera row
+        self.flip_intrinsics[list(FLIP_INTRINSICS_SIGN)] = -1
 
     @property
     def nbytes(self) -> int:
@@ -74,8 +76,8 @@ class DeviceWindows:
     def gather(self, index: Tensor) -> dict[str, Tensor]:
         num_frames = self.dataset.num_frames
         index = index.to(self.device)
-        flipped = index >= num_frames
-        index = index[torch.argsort(flipped.to(torch.int8), stable=True)]  # plain first, as on the host
+        order = torch.argsort((index >= num_frames).to(torch.int8), stable=True)  # plain first, as on the host
+        index = index[order]
         flipped = index >= num_frames
         frame = torch.where(flipped, index - num_frames, index)
         seq, pos = self.sample_seq[frame], self.sample_pos[frame]
@@ -94,9 +96,7 @@ class DeviceWindows:
             batch["valid"] = pos[:, None] + self.out_offsets[None] < self.seq_length[seq][:, None]
         mirror = flipped.view(-1, 1, 1, 1)
         x = torch.where(mirror, _mirrored(x, self.flip_2d), x)
-        sign = torch.ones(9, device=self.device)
-        sign[list(FLIP_INTRINSICS_SIGN)] = -1
-        intrinsics = torch.where(flipped[:, None], intrinsics * sign, intrinsics)
+        intrinsics = torch.where(flipped[:, None], intrinsics * self.flip_intrinsics, intrinsics)
         batch.update(keypoints=x, intrinsics=intrinsics)
         if self.pose3d is not None:
             pose = self.pose3d[self._rows(seq, pos, self.out_offsets)]  # (B, frames_out, J3, 3)
