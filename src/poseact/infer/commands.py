@@ -139,13 +139,16 @@ def _infer(args) -> int:
                     height=None if args.model_scale else args.height, constant_bones=args.constant_bones,
                     joint_threshold=args.joint_threshold, photos=args.photos, track_rule=args.track)
     for one in res.photos or [res]:
+        print(f"{one.json.name.removesuffix('_3d.json')}: {one.frames} frame{'s' if one.frames != 1 else ''}")
         if one.npz is None:
-            print(f"{one.json.name.removesuffix('_3d.json')}: {one.body}")
+            print(f"  {one.body}")
         else:
-            print(f"{one.frames} frame(s); person: {one.person}; {one.gaps}; {one.body}; {one.joints}")
+            for label, text in (("person", one.person), ("2-D gaps", one.gaps), ("joints", one.joints),
+                                ("scale", one.body)):
+                print(f"  {label + ':':10s}{text}")
         for p in (one.keypoints, one.npz, one.json, one.render):
             if p is not None:
-                print(f"wrote {p}")
+                print(f"  wrote {p}")
     print(f"{res.person + '; ' if res.photos else ''}done in {time.perf_counter() - t0:.1f} s")
     return 0
 

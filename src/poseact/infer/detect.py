@@ -186,7 +186,7 @@ def check_track_rule(rule: str | int) -> None:
     from poseact.infer.tracking import TRACK_RULES
 
     if not (str(rule) in TRACK_RULES or str(rule).isdigit()):
-        raise UsageError(f"--track {rule!r}: use one of {TRACK_RULES}, a track id (listed in the keypoint "
+        raise UsageError(f"--track {rule!r}: use {', '.join(TRACK_RULES)}, a track id (listed in the keypoint "
                          f"JSON's 'tracking'), or none")
 
 

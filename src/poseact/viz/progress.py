@@ -44,7 +44,8 @@ class ProgressLine:
         if exc[0] is None:
             seconds = time.perf_counter() - self.start
             each = f" ({1000 * seconds / self.done:.0f} ms each)" if self.done else ""
-            print(f"{self.what}: {self.done} {self.unit} in {seconds:.1f} s{each}", file=sys.stderr)
+            unit = self.unit.removesuffix("s") if self.done == 1 else self.unit
+            print(f"{self.what}: {self.done} {unit} in {seconds:.1f} s{each}", file=sys.stderr)
 
 
 def progress_bar(items: Iterable[T], total: int | None, what: str, unit: str = "frames") -> Iterator[T]:

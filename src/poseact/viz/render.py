@@ -3,8 +3,8 @@
 As VideoPose3D's ``render_animation`` (spec §8.1) in content, drawn for speed:
 
 * the **2-D panel** is the input frame (or black) at the input's aspect, scaled to the output
-  height, with bones and joints drawn by Pillow (right side red), a frame counter and a note on
-  frames whose 2-D was filled over a long gap;
+  height, with bones and joints drawn by Pillow (right side red), a frame counter, and flagged
+  frames (2-D filled over a gap or a lost subject, or too few reliable joints) drawn grey with a note;
 * each **3-D panel** (e.g. "Reconstruction", "Ground truth") is a matplotlib 3-D axes drawn once —
   equal aspect, ticks in metres, a legend, a view from ``elev=15°`` and the given azimuth — whose
   background is kept, so each frame only redraws the bones (blitting). The pose is shown
@@ -34,6 +34,7 @@ MIN_HEIGHT = 240  # pixels: smaller inputs are drawn at this height
 HALF_SIDE_M = 1.0  # the 3-D cube spans ±this around the root, metres
 RIGHT_COLOR, LEFT_COLOR = (230, 40, 40), (250, 250, 250)  # 2-D joints (RGB)
 BONE_2D = (255, 170, 200)
+FLAGGED_2D = (150, 150, 150)  # bones and joints of a flagged frame: drawn, but grey
 
 
 def camera_to_plot(pose: np.ndarray) -> np.ndarray:
@@ -86,12 +87,12 @@ class Panel2D:
         finite = np.isfinite(k).all(-1)
         for c, p in self.bones:
             if finite[c] and finite[p]:
-                draw.line([tuple(k[p]), tuple(k[c])], fill=BONE_2D, width=self.width_px)
+                draw.line([tuple(k[p]), tuple(k[c])], fill=FLAGGED_2D if note else BONE_2D, width=self.width_px)
         r = self.radius
         for j, (x, y) in enumerate(k):
             if finite[j]:
-                draw.ellipse([x - r, y - r, x + r, y + r], fill=RIGHT_COLOR if j in self.right else LEFT_COLOR,
-                             outline=(0, 0, 0))
+                color = FLAGGED_2D if note else RIGHT_COLOR if j in self.right else LEFT_COLOR
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(0, 0, 0))
         text = f"Input 2-D  {label}"
         draw.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
         draw.text((4, 2), text, fill=(255, 255, 255))
