@@ -77,8 +77,12 @@ def test_a_killed_conversion_leaves_nothing_and_a_rerun_completes(h36m_npz, tmp_
 
 @pytest.mark.slow
 def test_ctrl_c_stops_a_conversion_with_130_and_no_output(h36m_npz, tmp_path):
+    t0 = time.perf_counter()  # an uncut conversion's length: the interrupts land inside it
+    done = _convert(h36m_npz, tmp_path / "uncut.h5")
+    assert done.wait(timeout=300) == 0, done.stderr.read()
+    took = time.perf_counter() - t0
     out = tmp_path / "out" / "h36m.h5"
-    for delay in RNG.uniform(0.5, 3.0, size=2):
+    for delay in RNG.uniform(0.3 * took, 0.8 * took, size=2):
         proc = _convert(h36m_npz, out)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)

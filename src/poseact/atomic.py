@@ -46,6 +46,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     tmp = temp_sibling(path)
     try:
         yield tmp
+        from poseact.errors import interrupt_received
+
+        signum = interrupt_received()
+        if signum is not None:  # a Ctrl-C that Python swallowed in a finaliser still stops the commit
+            raise KeyboardInterrupt(signum)
         if tmp.is_file():
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())

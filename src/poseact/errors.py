@@ -105,6 +105,7 @@ def run_cli(prog: str, command) -> int:
     import sys
 
     handle_interrupts()
+    _received.clear()  # a signal belongs to the command it interrupted
     try:
         return int(command() or 0)
     except PoseactError as e:
@@ -133,8 +134,20 @@ def handle_interrupts() -> None:
             signal.signal(signum, _interrupted)
 
 
+_received: list[int] = []  # the signals taken by _interrupted, in order
+
+
 def _interrupted(signum, frame):
+    _received.append(signum)
     raise KeyboardInterrupt(signum)
+
+
+def interrupt_received() -> int | None:
+    """The first SIGINT/SIGTERM taken since :func:`handle_interrupts`, or None. Python drops an
+    exception raised while it runs a finaliser (a weakref callback, ``__del__``), so a Ctrl-C can
+    be swallowed there and the work go on; :func:`poseact.atomic.atomic_output` asks this before it
+    commits a file, so such a run still ends interrupted with nothing written."""
+    return _received[0] if _received else None
 
 
 def _one_line(message: str) -> str:
