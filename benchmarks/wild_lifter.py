@@ -44,7 +44,7 @@ def limb_lengths(pose: np.ndarray) -> dict[str, np.ndarray]:
 
 def evaluate(checkpoint: str, store_path: str) -> dict:
     import poseact
-    from poseact.bones import DEFAULT_HEIGHT_M
+    from poseact.bones import DEFAULT_HEIGHT_M, apply_body_rules
     from poseact.store import open_store
 
     store = open_store(store_path)
@@ -61,8 +61,8 @@ def evaluate(checkpoint: str, store_path: str) -> dict:
         errors.append(np.linalg.norm(pose - gt, axis=-1).mean(axis=1))
         own.append(limb_lengths(pose))
         truth.append(limb_lengths(gt))
-        pose_default, _ = poseact.lift(lifter, kp, (w, h), confidence=conf, tta=True, height=DEFAULT_HEIGHT_M,
-                                       steady_bones=True)
+        # infer's defaults for clips, applied to the same lifted pose (what poseact.lift(height=, steady_bones=) does)
+        pose_default, _, _ = apply_body_rules(pose, None, lifter.layout_3d, None, DEFAULT_HEIGHT_M, True)
         steady.append(limb_lengths(pose_default))
     if not errors:
         raise SystemExit(f"{store_path}: no 'heldout' clips (prepare_mocap.py --held-out TAKE)")

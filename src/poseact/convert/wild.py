@@ -44,9 +44,9 @@ from scipy.spatial.transform import Rotation
 from poseact.convert.mocap_files import MocapTake, PathLike, read_asf_amc, read_bvh
 from poseact.errors import ConversionError
 from poseact.geometry import world_to_camera
-from poseact.geometry.camera import image_coordinates, project_to_2d
 from poseact.geometry.tables import CameraCalibration
 from poseact.skeleton import H36M17
+from poseact.synthetic.generator import keyed_rng, ou_noise, project_camera
 
 #: detector point → joint names to look for (lower case, side removed), first found wins; a name
 #: ending in ``_end`` is the end point of that segment
@@ -236,10 +236,6 @@ class WildConfig:
     seed: int = 0
 
 
-def _rng(seed: int, *keys: object) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, *(zlib.crc32(str(k).encode()) for k in keys)]))
-
-
 def random_camera(rng: np.random.Generator, world: np.ndarray, name: str, cfg: WildConfig) -> CameraCalibration:
     """A pinhole camera seeing the take ``world (T, 17, 3)`` (z up) from a random side (docstring)."""
     w, h = RESOLUTIONS[rng.integers(len(RESOLUTIONS))]
@@ -277,8 +273,6 @@ def detector_like_noise(keypoints: np.ndarray, rng: np.random.Generator, fps: fl
     Returns ``(noisy (T, 17, 2) float32 pixels, confidence (T, 17) float32)``; pelvis, thorax and
     spine are re-derived from the noisy detected points.
     """
-    from poseact.synthetic.generator import ou_noise
-
     t = len(keypoints)
     size = np.ptp(keypoints[..., 1], axis=1).clip(20.0)[:, None, None]  # body height in the image, px
     sigma = np.full(17, cfg.jitter)
@@ -337,9 +331,12 @@ def find_takes(paths: Sequence[PathLike]) -> list[Path]:
             from poseact.errors import InputNotFoundError
 
             raise InputNotFoundError(f"{p}: motion-capture file or folder not found")
+    # sdists ship the same clip twice (bvhtools: tutorials/test1.bvh = testBvhFiles/test.bvh): files of
+    # equal size are compared by content, the rest are distinct without reading them
+    sizes = [f.stat().st_size for f in files]
     seen, unique = set(), []
-    for f in files:  # sdists ship the same clip twice (bvhtools: tutorials/test1.bvh = testBvhFiles/test.bvh)
-        key = (f.stat().st_size, zlib.crc32(f.read_bytes()))
+    for f, size in zip(files, sizes):
+        key = (size, zlib.crc32(f.read_bytes())) if sizes.count(size) > 1 else (size, None)
         if key not in seen:
             seen.add(key)
             unique.append(f)
@@ -349,9 +346,9 @@ def find_takes(paths: Sequence[PathLike]) -> list[Path]:
 
 
 def _add_take(builder, cameras: list, subject: str, action: str, take: str, world: np.ndarray, fps: float,
-              n_cameras: int, cfg: WildConfig, store_fps: float) -> None:
+              n_cameras: int, cfg: WildConfig) -> None:
     for c in range(n_cameras):
-        rng = _rng(cfg.seed, subject, take, c)
+        rng = keyed_rng(cfg.seed, subject, take, c)
         rate = rng.uniform(*cfg.fps)
         clip = resample(world, fps, rate)
         floor = np.array([*clip[:, J["pelvis"], :2].mean(axis=0), 0.0])
@@ -363,8 +360,7 @@ def _add_take(builder, cameras: list, subject: str, action: str, take: str, worl
                 break
         else:
             raise ConversionError(f"{take}: no camera found that sees the whole take in front of it")
-        clean = image_coordinates(project_to_2d(pose3d.astype(np.float32), cam.intrinsics_vector()), cam.res_w,
-                                  cam.res_h)
+        clean = project_camera(pose3d.astype(np.float32), cam)
         keypoints, confidence = detector_like_noise(clean, rng, rate, cfg, (cam.res_w, cam.res_h))
         cameras.append((subject, cam))
         builder.add_clip(subject, action, f"{take} #{c}", len(cameras) - 1, keypoints, confidence=confidence,
@@ -389,8 +385,7 @@ def build_wild_store(takes: Sequence[MocapTake], held_out: Sequence[str] = (), s
     for take in takes:
         subject = "heldout" if take.name in held_out else "mocap"
         world = detector_joints(take)
-        _add_take(builder, cameras, subject, f"mocap {take.name}", take.name, world, take.fps, cfg.cameras, cfg,
-                  store_fps)
+        _add_take(builder, cameras, subject, f"mocap {take.name}", take.name, world, take.fps, cfg.cameras, cfg)
         builder.notes += [*take.notes, f"{take.name}: {take.source}, {take.num_frames} frames at {take.fps:g} fps "
                                        f"-> subject {subject}"]
     if synthetic_frames > 0:
@@ -400,10 +395,10 @@ def build_wild_store(takes: Sequence[MocapTake], held_out: Sequence[str] = (), s
         for subject in ("S1", "S5", "S6", "S7", "S8"):
             for action in DEFAULT_ACTIONS:
                 world = generate_motion(subject, action, 1, synthetic_frames, 50.0,
-                                        _rng(cfg.seed, "synthetic", subject, action))
+                                        keyed_rng(cfg.seed, "synthetic", subject, action))
                 world = derive_torso(world.copy())
                 _add_take(builder, cameras, "synthetic", action, f"{subject} {action}", world, 50.0,
-                          cfg.synthetic_cameras, cfg, store_fps)
+                          cfg.synthetic_cameras, cfg)
     builder.notes.append(f"clips resampled to {cfg.fps[0]:g}-{cfg.fps[1]:g} fps (footage's rates); the store's "
                          f"{store_fps:g} fps is nominal")
     builder.cameras = CameraTable.from_calibrations(cameras)

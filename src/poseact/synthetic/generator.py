@@ -82,7 +82,7 @@ class SyntheticConfig:
 
     def take_frames(self, subject: str, action: str, take: int) -> int:
         """Frames of one take: the mean length scaled by a deterministic factor in 1 ± spread."""
-        u = _rng(self.seed, "length", subject, action, take).uniform(-1.0, 1.0)
+        u = keyed_rng(self.seed, "length", subject, action, take).uniform(-1.0, 1.0)
         return max(3, int(round(self.num_frames * (1.0 + self.take_length_spread * u))))
 
     def validate(self, key: str = "synthetic") -> None:
@@ -123,7 +123,7 @@ class SyntheticConfig:
         return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _rng(seed: int, *keys: object) -> np.random.Generator:
+def keyed_rng(seed: int, *keys: object) -> np.random.Generator:
     """An independent random stream for ``keys`` (stable across runs and platforms)."""
     return np.random.default_rng(np.random.SeedSequence([seed, *(zlib.crc32(str(k).encode()) for k in keys)]))
 
@@ -190,7 +190,7 @@ def detector_noise(keypoints: np.ndarray, cfg: SyntheticConfig, rng: np.random.G
     return noisy.astype(np.float32), np.clip(conf, 0, 1).astype(np.float32)
 
 
-def _project(pose3d: np.ndarray, cam: CameraCalibration) -> np.ndarray:
+def project_camera(pose3d: np.ndarray, cam: CameraCalibration) -> np.ndarray:
     """Camera-space joints ``(T, J, 3)`` metres -> distorted image points ``(T, J, 2)`` pixels."""
     return image_coordinates(project_to_2d(pose3d, cam.intrinsics_vector()), cam.res_w, cam.res_h)
 
@@ -215,11 +215,11 @@ def generate_synthetic(cfg: SyntheticConfig) -> PoseStore:
         for action in cfg.actions:
             for take in range(1, cfg.takes_per_action + 1):
                 world = generate_motion(subject, action, take, cfg.take_frames(subject, action, take), cfg.fps,
-                                        _rng(cfg.seed, "motion", subject, action, take))
+                                        keyed_rng(cfg.seed, "motion", subject, action, take))
                 for i, cam in enumerate(cameras[subject]):
                     pose3d = world_to_camera(world, np.asarray(cam.orientation), np.asarray(cam.translation))
                     keypoints, confidence = detector_noise(
-                        _project(pose3d, cam), cfg, _rng(cfg.seed, "noise", subject, action, take, cam.id),
+                        project_camera(pose3d, cam), cfg, keyed_rng(cfg.seed, "noise", subject, action, take, cam.id),
                         (cam.res_w, cam.res_h))
                     builder.add_clip(subject, action, f"{action} {take}", row_of[subject, i], keypoints,
                                      confidence=confidence, pose3d=pose3d if labeled else None,

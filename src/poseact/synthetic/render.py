@@ -20,7 +20,7 @@ import numpy as np
 
 from poseact.skeleton import H36M17
 from poseact.store import PoseStore, StoreBuilder, write_store
-from poseact.synthetic.generator import GENERATOR_VERSION, SyntheticConfig, _rng, generate_synthetic
+from poseact.synthetic.generator import GENERATOR_VERSION, SyntheticConfig, keyed_rng, generate_synthetic
 
 RENDER_VERSION = "poseact render v1"
 CROP_EXTENT_M = 2.2  # side of the square (metres, at the root depth) that fills a crop
@@ -144,8 +144,8 @@ def render_synthetic(cfg: RenderConfig, chunk: int = 64) -> PoseStore:
             continue
         rows = np.arange(c.start[i], c.start[i] + c.length[i], cfg.frame_step)
         pose = src.pose3d[rows].astype(np.float64)
-        rng = _rng(cfg.synthetic.seed, "render", subject, c.take[i], int(c.camera[i]))
-        palette, background = _palette(_rng(cfg.synthetic.seed, "clothes", subject)), _background(rng, cfg.size)
+        rng = keyed_rng(cfg.synthetic.seed, "render", subject, c.take[i], int(c.camera[i]))
+        palette, background = _palette(keyed_rng(cfg.synthetic.seed, "clothes", subject)), _background(rng, cfg.size)
         frames = [render_frames(pose[s:s + chunk], cfg.size, palette, background, rng) for s in range(0, len(pose), chunk)]
         images.append(np.concatenate(frames))
         builder.add_clip(subject, src.actions[int(c.action[i])], str(c.take[i]), int(c.camera[i]),
