@@ -10,6 +10,8 @@ Prints, each as plain / fast milliseconds and their ratio:
   (``poseact.nn.ReluDropout``) and fused Adam;
 * the evaluation metrics of one pass over 75,600 test frames (128 sequences): the metric functions
   one by one (P2 by a per-frame SVD) against ``sequence_metrics`` (one float64 pass, polar Procrustes);
+* the network of one evaluation pass over the same 128 sequences: ``conv1d`` layers against the
+  time-major form with BatchNorm folded (``TemporalLifter.forward`` in eval mode without autograd);
 * P2's alignment alone: the SVD against the polar iteration.
 """
 
@@ -103,6 +105,13 @@ def main() -> None:
               f"{fast / plain:.2f}× |", flush=True)
     rng = np.random.default_rng(0)
     sequences, frames = (8, 600) if args.quick else (128, 75_600 // 128)
+    model = TemporalLifter(17, 2, 17, [3, 3, 3], channels=256).eval()
+    inputs = [torch.randn(1, frames + 2 * model.pad, 17, 2) for _ in range(sequences)]
+    with torch.no_grad():
+        plain = timed(lambda: [model.forward_conv(x) for x in inputs], 3)
+        fast = timed(lambda: [model(x) for x in inputs], 3)
+    print(f"| network of one evaluation pass, {sequences * frames:,} frames (conv1d → time-major, BatchNorm folded) | "
+          f"{plain:.0f} | {fast:.0f} | {fast / plain:.2f}× |", flush=True)
     target = [rng.normal(0, 0.25, (frames, 17, 3)) for _ in range(sequences)]
     for t in target:
         t[:, 0] = 0

@@ -4,6 +4,7 @@
     python benchmarks/whole_job.py --jobs subset --repeat 2
     python benchmarks/whole_job.py --before /tmp/old     # also poseact from another source tree
     python benchmarks/whole_job.py --quick               # a small store and 1-2 epochs: a smoke run
+    python benchmarks/whole_job.py --keep /tmp/runs      # keep the runs (checkpoints) for later evaluation
 
 The data: an H36M-format store of the issue's size, generated once (the synthetic set with 7 subjects,
 8 actions, 2 takes of ~11.6 s, 4 cameras: ~65,700 frames per camera; cached under ``--cache``).
@@ -166,13 +167,16 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poseact-whole-job")
     ap.add_argument("--quick", action="store_true", help="a small store and 1-2 epochs (smoke run)")
     ap.add_argument("--json", type=Path, help="also write every measurement here")
+    ap.add_argument("--keep", type=Path, help="keep every run's folder (checkpoints, logs) here instead of a "
+                                              "temporary directory")
     args = ap.parse_args()
     store, overrides = ensure_store(args.cache / ("synthetic-quick" if args.quick else "synthetic"), args.quick)
     print(f"store {store} ({store.stat().st_size / 1e6:.0f} MB); {os.cpu_count()} CPUs", flush=True)
     programs = {"reference-style": None, "poseact": args.poseact} | ({"poseact before": args.before} if args.before else {})
     table, record = [], {}
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if args.keep is None else args.keep
+        work.mkdir(parents=True, exist_ok=True)
         for name in args.jobs:
             job = jobs(args.quick)[name]
             runs: dict[str, list[Measured]] = {p: [] for p in programs}

@@ -223,3 +223,50 @@ def test_bf16_evaluation_is_within_a_tenth_of_a_percent_of_float32(tiny_syntheti
                 bf16 = model(item["keypoints"][None])[0].float()
         p1_32, p1_16 = sequence_metrics(fp32, target)["p1"], sequence_metrics(bf16, target)["p1"]
         assert abs(p1_16 - p1_32) <= 1e-3 * p1_32  # the stated tolerance: 0.1 % of P1
+
+
+@pytest.mark.parametrize("options", [{}, {"causal": True}, {"dense": True}])
+def test_folded_evaluation_form_equals_conv1d(options):
+    """Eval mode without autograd runs time-major with BatchNorm folded: the numbers of ``conv1d``."""
+    from poseact.lifting.models.temporal import TemporalLifter
+
+    torch.manual_seed(0)
+    model = TemporalLifter(17, 3, 17, [3, 3, 3], channels=32, **options)
+    model.train()
+    model(torch.randn(8, 40, 17, 3))  # running statistics away from (0, 1)
+    model.eval()
+    x = torch.randn(2, 60, 17, 3)
+    with torch.no_grad():
+        folded, plain = model(x), model.forward_conv(x)
+    assert folded.shape == plain.shape == (2, 34, 17, 3)
+    assert torch.allclose(folded, plain, atol=1e-5, rtol=1e-5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(x)
+    assert low.dtype == torch.bfloat16 and torch.allclose(low.float(), plain, atol=0.05 * plain.abs().max().item())
+
+
+def test_folded_weights_follow_every_change_of_the_weights():
+    """The folded layers are cached; an optimiser step, ``load_state_dict`` or new running statistics
+    (a training forward) must show in the next evaluation."""
+    from poseact.lifting.models.temporal import TemporalLifter
+
+    torch.manual_seed(1)
+    model = TemporalLifter(17, 2, 17, [3, 3], channels=16).eval()
+    other = TemporalLifter(17, 2, 17, [3, 3], channels=16)
+    x = torch.randn(1, 30, 17, 2)
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return model(x), model.forward_conv(x)
+
+    first, _ = both()
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    model.train()
+    model(torch.randn(4, 9, 17, 2)).sum().backward()  # also moves the running statistics
+    opt.step()
+    model.eval()
+    after_step, plain = both()
+    assert not torch.allclose(after_step, first) and torch.allclose(after_step, plain, atol=1e-5)
+    model.load_state_dict(other.state_dict())
+    loaded, plain = both()
+    assert torch.allclose(loaded, plain, atol=1e-5) and not torch.allclose(loaded, after_step)

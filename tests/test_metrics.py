@@ -178,8 +178,22 @@ def test_sequence_metrics(golden_data):
     assert m["n_mpjpe"] == pytest.approx(expected_n, rel=REL)
     single = sequence_metrics(pred[:1], target[:1])
     assert single["mpjve"] == 0.0 and math.isfinite(single["p2"])
+    # a subset: only those metrics, the same values, table order
+    assert sequence_metrics(pred, target, ("mpjve", "p1")) == {"p1": m["p1"], "mpjve": m["mpjve"]}
+    with pytest.raises(ValueError, match="unknown metrics"):
+        sequence_metrics(pred, target, ("p3",))
     with pytest.raises(ValueError):
         sequence_metrics(pred[None], target[None])
+
+
+def test_accumulator_with_only_some_metrics():
+    """A per-epoch validation that computed P1 alone: averages of P1, NaN in the table's other columns."""
+    acc = ActionwiseAccumulator([SequenceResult("S9", "Walking", "Walking 1", "c1", 10, {"p1": 0.1}),
+                                 SequenceResult("S9", "Eating", "Eating 1", "c1", 30, {"p1": 0.2})])
+    assert acc.action_wise() == pytest.approx({"p1": 0.15})
+    assert acc.frame_wise() == pytest.approx({"p1": 0.175})
+    rows = acc.table_rows()
+    assert rows[-1]["p1"] == pytest.approx(175.0) and math.isnan(rows[-1]["p2"])
 
 
 # ------------------------------------------------------------------ accumulator
@@ -240,8 +254,8 @@ def test_duplicates_count_once(two_actions):
 
 
 def test_sequence_result_validation():
-    with pytest.raises(ValueError, match="lacks"):
-        SequenceResult("S9", "Walking", "Walking", "c1", 10, {"p1": 0.1})
+    with pytest.raises(ValueError, match="lacks the metric p1"):
+        SequenceResult("S9", "Walking", "Walking", "c1", 10, {"p2": 0.1})
     with pytest.raises(ValueError):
         _res("S9", "Walking", "c1", 0, 0.1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from poseact.metrics.pose import METRIC_NAMES
 from poseact.run.config import RunConfig, check, finite, positive
 from poseact.synthetic import SyntheticConfig
 
@@ -123,6 +124,10 @@ class EvalConfig:
     #: evaluation arithmetic: "32" (float32) or "bf16" (bfloat16 autocast of the network, metrics in
     #: float64 either way; see benchmarks/RESULTS.md for what it does to P1)
     precision: str = "32"
+    #: pose metrics of the per-epoch validation (any of p1, p2, n_mpjpe, mpjve; trajectory and
+    #: reprojection are added with a trajectory model). The reference computes P1 alone there; P2's
+    #: per-frame alignment is the costly one. The final evaluation and ``poseact test`` compute all.
+    val_metrics: list[str] = field(default_factory=lambda: ["p1"])
 
 
 @dataclass
@@ -175,6 +180,8 @@ def validate(cfg: LiftingConfig) -> None:
         (d.batch_size > 0, "data.batch_size", f"must be positive, got {d.batch_size}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
         (d.gather in GATHER_MODES, "data.gather", f"must be one of {list(GATHER_MODES)}, got {d.gather!r}"),
+        (bool(e.val_metrics) and all(name in METRIC_NAMES for name in e.val_metrics), "eval.val_metrics",
+         f"must be a non-empty list of {list(METRIC_NAMES)}, got {e.val_metrics}"),
         (e.precision in EVAL_PRECISIONS, "eval.precision", f"must be one of {list(EVAL_PRECISIONS)}, got {e.precision!r}"),
         (finite(d.subset) and 0 < d.subset <= 1, "data.subset", f"must be in (0, 1], got {d.subset}"),
         (d.downsample >= 1, "data.downsample", f"must be >= 1, got {d.downsample}"),

@@ -38,7 +38,7 @@ from poseact.lifting.losses import (
 from poseact.lifting.models import build_lifter
 from poseact.lifting.tta import predict_sequence
 from poseact.lifting.windows import Windowing
-from poseact.metrics import ActionwiseAccumulator, SequenceResult, mpjpe, sequence_metrics
+from poseact.metrics import METRIC_NAMES, ActionwiseAccumulator, SequenceResult, mpjpe, sequence_metrics
 from poseact.skeleton import get_skeleton
 
 FAMILY = "lifting"
@@ -209,7 +209,7 @@ class LiftingModule(pl.LightningModule):
         root trajectory ``(T, 1, 3)`` metres in camera space (None without a trajectory model)."""
         return predict_sequence(self.model, self.trajectory_model, keypoints, self.flip_2d, self.flip_3d, tta)
 
-    def _evaluate(self, item: dict, tta: bool) -> None:
+    def _evaluate(self, item: dict, tta: bool, names: tuple[str, ...] = METRIC_NAMES) -> None:
         with torch.autocast(item["keypoints"].device.type, dtype=torch.bfloat16,
                             enabled=self.cfg.eval.precision == "bf16"):
             pose, trajectory = self.predict_sequence(item["keypoints"], tta)
@@ -217,7 +217,7 @@ class LiftingModule(pl.LightningModule):
         trajectory = None if trajectory is None else trajectory.float()
         target = item["pose3d"].clone()
         target[:, 0] = 0
-        values = sequence_metrics(pose.float(), target.float())
+        values = sequence_metrics(pose, target.float(), names)
         if trajectory is not None:
             values["trajectory"] = float(mpjpe(trajectory, item["trajectory"]))
             inputs = item["keypoints"][self.output_frame: self.output_frame + len(pose), :, :2]
@@ -232,7 +232,7 @@ class LiftingModule(pl.LightningModule):
         self.accumulator = ActionwiseAccumulator()
 
     def validation_step(self, item: dict, batch_idx: int) -> None:
-        self._evaluate(item, tta=self.cfg.eval.val_time_flip)
+        self._evaluate(item, tta=self.cfg.eval.val_time_flip, names=tuple(self.cfg.eval.val_metrics))
 
     def on_validation_epoch_end(self) -> None:
         self._log_results("val")
@@ -260,7 +260,8 @@ class LiftingModule(pl.LightningModule):
             metrics[f"{stage}/{name}_frame_wise"] = to_mm(name, value)
         for action, values in results.per_action().items():
             for name in ("p1", "p2"):
-                metrics[f"{stage}/{name}/{action}"] = values[name] * 1000
+                if name in values:
+                    metrics[f"{stage}/{name}/{action}"] = values[name] * 1000
         if stage == "val" and self.clock is not None:  # where in the budget this evaluation happened
             metrics["budget/samples"] = float(self.samples_seen)
             metrics[f"budget/{self.clock.schedule.unit}"] = self.samples_seen / self.clock.schedule.samples_per_unit

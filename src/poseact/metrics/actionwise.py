@@ -35,7 +35,9 @@ class SequenceResult:
 
     ``action`` is the action *group* (already grouped by the caller, see :func:`action_group`),
     ``take`` the full take name (``"Walking 1"``); ``num_frames`` (>= 1) is the averaging weight;
-    ``values`` maps every name of :data:`METRIC_NAMES` to its sequence mean in metres.
+    ``values`` maps metric names to sequence means in metres: ``p1`` always, the rest of
+    :data:`METRIC_NAMES` where computed (the final evaluation computes all), plus extras such as
+    ``trajectory``.
     """
 
     subject: str
@@ -49,9 +51,8 @@ class SequenceResult:
         if int(self.num_frames) != self.num_frames or self.num_frames < 1:
             raise ValueError(f"num_frames must be a positive integer, got {self.num_frames!r}")
         self.num_frames = int(self.num_frames)
-        missing = [m for m in METRIC_NAMES if m not in self.values]
-        if missing:
-            raise ValueError(f"SequenceResult for {self.key} lacks metrics {missing}")
+        if "p1" not in self.values:
+            raise ValueError(f"SequenceResult for {self.key} lacks the metric p1 (has {sorted(self.values)})")
         self.values = {k: float(v) for k, v in self.values.items()}
 
     @property
@@ -61,9 +62,11 @@ class SequenceResult:
 
 
 def _metric_keys(values: list[dict[str, float]]) -> tuple[str, ...]:
-    """:data:`METRIC_NAMES` plus any extra metric (e.g. ``trajectory``) that every entry has."""
-    extra = [k for k in values[0] if k not in METRIC_NAMES and all(k in v for v in values)] if values else []
-    return METRIC_NAMES + tuple(extra)
+    """The metrics every entry has: :data:`METRIC_NAMES` first (table order), then extras (e.g. ``trajectory``)."""
+    if not values:
+        return METRIC_NAMES
+    shared = [k for k in values[0] if all(k in v for v in values)]
+    return tuple(m for m in METRIC_NAMES if m in shared) + tuple(k for k in shared if k not in METRIC_NAMES)
 
 
 def _weighted_mean(results: list[SequenceResult]) -> dict[str, float]:
@@ -164,14 +167,14 @@ class ActionwiseAccumulator:
 
         One row per action group (sorted by name), then ``"action-wise average"`` and
         ``"frame-wise average"``. Keys: ``"action"``, ``"frames"`` (total frames), ``"sequences"``
-        (number of sequences) and one key per name in :data:`METRIC_NAMES`.
+        (number of sequences) and one key per name in :data:`METRIC_NAMES` (NaN where not computed).
         """
         rows: list[dict[str, Any]] = []
 
         def row(name: str, results: list[SequenceResult], values: dict[str, float]) -> dict[str, Any]:
             frames = sum(r.num_frames for r in results)
             out: dict[str, Any] = {"action": name, "frames": frames, "sequences": len(results)}
-            return out | {m: values[m] * 1000.0 for m in METRIC_NAMES}
+            return out | {m: values.get(m, math.nan) * 1000.0 for m in METRIC_NAMES}
 
         for action, results in self._by("action").items():
             rows.append(row(action, results, _weighted_mean(results)))

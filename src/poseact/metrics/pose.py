@@ -8,6 +8,7 @@ functions are differentiable losses; the numpy ones are evaluation-only and comp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -204,8 +205,9 @@ def mean_velocity_error(pred: ArrayLike, target: ArrayLike, axis: int = 0) -> fl
 # one sequence
 
 
-def sequence_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, float]:
-    """All :data:`METRIC_NAMES` (metres) of one sequence.
+def sequence_metrics(pred: ArrayLike, target: ArrayLike,
+                     names: Sequence[str] = METRIC_NAMES) -> dict[str, float]:
+    """The metrics ``names`` (of :data:`METRIC_NAMES`; all by default), metres, of one sequence.
 
     ``pred``: ``(T, J, 3)`` metres (root not zeroed); ``target``: ``(T, J, 3)`` metres, root-relative
     (joint 0 at the origin). P1 and N-MPJPE over the whole sequence, P2 with one alignment per
@@ -218,14 +220,20 @@ def sequence_metrics(pred: ArrayLike, target: ArrayLike) -> dict[str, float]:
         raise ValueError(f"sequence_metrics expects (T, J, 3) inputs with T >= 1, got shape {p.shape}")
     # numpy float64 throughout (same formulas as mpjpe / n_mpjpe / mean_velocity_error, without a
     # round trip through torch per metric: this runs for every sequence at every validation)
+    unknown = [n for n in names if n not in METRIC_NAMES]
+    if unknown:
+        raise ValueError(f"sequence_metrics: unknown metrics {unknown}; choose from {list(METRIC_NAMES)}")
     diff = p - q
-    p1 = float(np.sqrt(np.einsum("tjc,tjc->tj", diff, diff)).mean())
-    scale = np.einsum("tjc,tjc->t", q, p) / np.einsum("tjc,tjc->t", p, p)  # per frame: mean_j <q, p> / mean_j |p|^2
-    scaled = scale[:, None, None] * p - q
-    n = float(np.sqrt(np.einsum("tjc,tjc->tj", scaled, scaled)).mean())
-    if p.shape[0] >= 2:
+    out: dict[str, float] = {}
+    if "p1" in names:
+        out["p1"] = float(np.sqrt(np.einsum("tjc,tjc->tj", diff, diff)).mean())
+    if "p2" in names:
+        out["p2"] = p_mpjpe(p, q)
+    if "n_mpjpe" in names:
+        scale = np.einsum("tjc,tjc->t", q, p) / np.einsum("tjc,tjc->t", p, p)  # per frame: mean_j <q, p> / mean_j |p|^2
+        scaled = scale[:, None, None] * p - q
+        out["n_mpjpe"] = float(np.sqrt(np.einsum("tjc,tjc->tj", scaled, scaled)).mean())
+    if "mpjve" in names:
         dv = np.diff(diff, axis=0)
-        mpjve = float(np.sqrt(np.einsum("tjc,tjc->tj", dv, dv)).mean())
-    else:
-        mpjve = 0.0
-    return {"p1": p1, "p2": p_mpjpe(p, q), "n_mpjpe": n, "mpjve": mpjve}
+        out["mpjve"] = float(np.sqrt(np.einsum("tjc,tjc->tj", dv, dv)).mean()) if p.shape[0] >= 2 else 0.0
+    return {name: out[name] for name in METRIC_NAMES if name in out}

@@ -118,8 +118,10 @@ class CameraTable:
         return out
 
 
-#: frames per block when a whole store is checked (bounded temporaries for stores of any size)
-CHECK_CHUNK = 1 << 18
+#: frames per block when a whole store is checked (bounded temporaries for stores of any size: the
+#: bone check's copies of a block of 17-joint poses are ~25 MiB; at 2**18 frames they were ~195 MiB,
+#: the peak of a small job's whole process)
+CHECK_CHUNK = 1 << 15
 
 
 @dataclass

@@ -5,6 +5,9 @@ One module, one set of weights, two ways to run it:
 * :meth:`TemporalLifter.forward` — the dilated network over a sequence of any length
   ``T >= receptive_field``: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``. Used for evaluation
   and inference over whole sequences.
+  In eval mode without autograd it runs time-major with every BatchNorm folded into the
+  convolution before it (one matrix product per kernel tap; ~1.5-2x faster than ``conv1d`` on a
+  CPU, the same numbers to float rounding).
 * :meth:`TemporalLifter.forward_single` — the strided network for windows of exactly
   ``receptive_field`` frames: ``(B, RF, J_in, F) -> (B, 1, J_out, 3)``. It computes only the
   activations that the one output frame needs (kernel ``w`` applied with stride ``w`` instead
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -72,6 +76,7 @@ class TemporalLifter(nn.Module):
             dilation *= w
         self.layers_conv = nn.ModuleList(convs)
         self.layers_bn = nn.ModuleList(bns)
+        self._fold_cache: tuple | None = None  # (key, folded layers) of _folded_weights
 
     # -- geometry of the receptive field -------------------------------------------------------
 
@@ -129,6 +134,12 @@ class TemporalLifter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Dilated network: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``."""
         self._check_input(x)
+        if not self.training and not torch.is_grad_enabled() and not _tracing():
+            return self._forward_folded(x)
+        return self.forward_conv(x)
+
+    def forward_conv(self, x: Tensor) -> Tensor:
+        """:meth:`forward` as ``conv1d`` layers (training with autograd, export, the reference's form)."""
         h = rearrange(x, "b t j f -> b (j f) t")
         h = self.activation(self.expand_bn(self.expand_conv(h)))
         for i, pad in enumerate(self.pads[1:]):
@@ -137,6 +148,43 @@ class TemporalLifter(nn.Module):
             res = h[:, :, pad + shift: length - pad + shift]
             h = res + self._block(h, i, self.layers_conv[2 * i](h))
         return rearrange(self.shrink(h), "b (j c) t -> b t j c", c=3)
+
+    def _forward_folded(self, x: Tensor) -> Tensor:
+        """:meth:`forward` for evaluation: time-major ``(T, C)`` per sequence, each BatchNorm's running
+        statistics folded into the convolution before it, a dilated convolution as one matrix product
+        per kernel tap on shifted views (no copies), ReLU in place (dropout is the identity)."""
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        with torch.autocast(device, enabled=False):
+            first, *layers, (shrink_w, shrink_b) = self._folded_weights(dtype)
+            outputs = []
+            for sequence in rearrange(x, "b t j f -> b t (j f)").to(dtype):
+                h = _conv_time_major(sequence, *first).relu_()
+                for i, pad in enumerate(self.pads[1:]):
+                    start = pad + (pad if self.causal else 0)
+                    res = h[start: start + h.shape[0] - 2 * pad]
+                    y = _conv_time_major(h, *layers[2 * i]).relu_()
+                    h = _conv_time_major(y, *layers[2 * i + 1]).relu_().add_(res)
+                outputs.append(torch.addmm(shrink_b, h, shrink_w))
+        return rearrange(torch.stack(outputs), "b t (j c) -> b t j c", c=3)
+
+    def _folded_weights(self, dtype: torch.dtype) -> list:
+        """The folded layers of :meth:`_forward_folded`, cached while no parameter or buffer changes:
+        the cache key holds every tensor's storage and version counter (bumped by optimiser steps,
+        ``load_state_dict`` and any in-place update; not by edits through ``.data``), and
+        :meth:`train` clears it."""
+        tensors = [*self.parameters(), *self.buffers()]
+        key = (dtype, *((t.data_ptr(), t._version) for t in tensors))
+        if self._fold_cache is None or self._fold_cache[0] != key:
+            folded = [_fold(self.expand_conv, self.expand_bn, dtype),
+                      *(_fold(conv, bn, dtype) for conv, bn in zip(self.layers_conv, self.layers_bn)),
+                      (self.shrink.weight[:, :, 0].t().to(dtype), self.shrink.bias.to(dtype))]
+            self._fold_cache = (key, folded)
+        return self._fold_cache[1]
+
+    def train(self, mode: bool = True) -> TemporalLifter:
+        self._fold_cache = None
+        return super().train(mode)
 
     def forward_single(self, x: Tensor) -> Tensor:
         """Strided network for windows of exactly RF frames: ``(B, RF, J_in, F) -> (B, 1, J_out, 3)``.
@@ -166,6 +214,29 @@ class TemporalLifter(nn.Module):
     def forward_train(self, x: Tensor) -> Tensor:
         """The training form: :meth:`forward_single` (windows of exactly RF frames, one output frame)."""
         return self.forward_single(x)
+
+
+def _tracing() -> bool:
+    """True while TorchScript, ONNX or ``torch.compile`` traces the module: they get ``conv1d``."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+
+
+def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
+    """A bias-free ``conv1d`` followed by an eval-mode ``BatchNorm1d`` as one affine map: weights
+    ``(K, C_in, C_out)`` per kernel tap, bias ``(C_out,)``, and the dilation."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    weight = rearrange(conv.weight * scale[:, None, None], "o c k -> k c o").contiguous()
+    return weight.to(dtype), (bn.bias - bn.running_mean * scale).to(dtype), conv.dilation[0]
+
+
+def _conv_time_major(h: Tensor, weight: Tensor, bias: Tensor, dilation: int) -> Tensor:
+    """Unpadded dilated ``conv1d`` on time-major ``(T, C_in) -> (T - (K - 1) * dilation, C_out)``."""
+    taps = weight.shape[0]
+    length = h.shape[0] - (taps - 1) * dilation
+    out = torch.addmm(bias, h[:length], weight[0])
+    for k in range(1, taps):
+        out.addmm_(h[k * dilation: k * dilation + length], weight[k])
+    return out
 
 
 def _strided_conv(h: Tensor, weight: Tensor, width: int) -> Tensor:
