@@ -12,6 +12,7 @@ Prints, each as plain / fast milliseconds and their ratio:
   one by one (P2 by a per-frame SVD) against ``sequence_metrics`` (one float64 pass, polar Procrustes);
 * the network of one evaluation pass over the same 128 sequences: ``conv1d`` layers against the
   time-major form with BatchNorm folded (``TemporalLifter.forward`` in eval mode without autograd);
+* the metrics of a per-epoch validation: all four against P1 alone (``eval.val_metrics``' default);
 * P2's alignment alone: the SVD against the polar iteration.
 """
 
@@ -120,6 +121,9 @@ def main() -> None:
     fast = timed(lambda: [sequence_metrics(p, t) for p, t in zip(pred, target)], 2)
     print(f"| metrics of one evaluation pass, {sequences * frames:,} frames (functions → sequence_metrics) | "
           f"{plain:.0f} | {fast:.0f} | {fast / plain:.2f}× |")
+    p1_only = timed(lambda: [sequence_metrics(p, t, ("p1",)) for p, t in zip(pred, target)], 2)
+    print(f"| metrics of one per-epoch validation, {sequences * frames:,} frames (all four → P1 only, "
+          f"eval.val_metrics) | {fast:.0f} | {p1_only:.0f} | {p1_only / fast:.2f}× |")
     H = rng.normal(size=(sequences * frames, 3, 3)) + 2 * np.eye(3)
     svd = timed(lambda: _procrustes_rotation_svd(H, False), 2)
     polar = timed(lambda: _procrustes_rotation(H, False), 2)

@@ -6,8 +6,8 @@ One module, one set of weights, two ways to run it:
   ``T >= receptive_field``: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``. Used for evaluation
   and inference over whole sequences.
   In eval mode without autograd it runs time-major with every BatchNorm folded into the
-  convolution before it (one matrix product per kernel tap; ~1.5-2x faster than ``conv1d`` on a
-  CPU, the same numbers to float rounding).
+  convolution before it (one matrix product per kernel tap; ~1.3-1.5x faster than ``conv1d`` on a
+  CPU, the same numbers to float rounding; under bf16 autocast on a CPU ``conv1d`` runs).
 * :meth:`TemporalLifter.forward_single` — the strided network for windows of exactly
   ``receptive_field`` frames: ``(B, RF, J_in, F) -> (B, 1, J_out, 3)``. It computes only the
   activations that the one output frame needs (kernel ``w`` applied with stride ``w`` instead
@@ -134,7 +134,7 @@ class TemporalLifter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Dilated network: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``."""
         self._check_input(x)
-        if not self.training and not torch.is_grad_enabled() and not _tracing():
+        if not self.training and not torch.is_grad_enabled() and not _tracing() and not _cpu_autocast(x):
             return self._forward_folded(x)
         return self.forward_conv(x)
 
@@ -219,6 +219,12 @@ class TemporalLifter(nn.Module):
 def _tracing() -> bool:
     """True while TorchScript, ONNX or ``torch.compile`` traces the module: they get ``conv1d``."""
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+
+
+def _cpu_autocast(x: Tensor) -> bool:
+    """bf16 autocast on a CPU: ``conv1d`` (oneDNN) is ~2x faster there than bf16 matrix products on
+    CPUs without bf16 units (both are far slower than float32; see benchmarks/RESULTS.md)."""
+    return x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
 
 
 def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
