@@ -12,7 +12,9 @@ In one run on one device it prints:
   (the strided ``conv1d`` network with ``nn.Dropout``, batches assembled per example on the host
   and copied to the device, the loss read back every step, as VideoPose3D's ``run.py``);
 * evaluation frames/s of the dilated network over whole sequences (float32 and bf16), poseact
-  (sequence on the device) and reference-style (each sequence copied from the host, output back);
+  (sequence on the device; its folded evaluation form and its ``conv1d`` layers, which is faster on
+  a GPU is unmeasured so far) and reference-style (``conv1d``, each sequence copied from the host,
+  output back);
 * the multi-task SPNet's frames/s (the reference's speed model: clips of 8 frames at 256 × 256,
   2 clips per batch, inference mode) against the paper's "more than 100 fps", float32 and bf16;
 * with 2 or more GPUs: ``poseact fit`` steps/s on 1 and N devices under DDP (per-step time from
@@ -133,21 +135,26 @@ def reference_training_rate(host: HostSequences, widths, channels, batch, device
 
 
 @torch.no_grad()
-def evaluation_rate(widths, channels, device, sequences: int, frames: int, bf16: bool, from_host: bool) -> float:
-    """Frames/s of the dilated network over whole padded sequences, one per call."""
+@torch.no_grad()
+def evaluation_rate(widths, channels, device, sequences: int, frames: int, bf16: bool, from_host: bool,
+                    conv: bool = False) -> float:
+    """Frames/s of the dilated network over whole padded sequences, one per call: poseact's evaluation
+    form (time-major, BatchNorm folded; ``conv1d`` under autocast) or, with ``conv``, the ``conv1d``
+    layers (the reference's form)."""
     torch.manual_seed(0)
     model = TemporalLifter(17, 2, 17, widths, channels=channels).to(device).eval()
+    run = model.forward_conv if conv else model
     host = [np.random.default_rng(i).normal(size=(1, frames + 2 * model.pad, 17, 2)).astype(np.float32)
             for i in range(sequences)]
     resident = [torch.from_numpy(x).to(device) for x in host]
     for i in range(2):
-        model(resident[i])
+        run(resident[i])
     sync(device)
     t = time.perf_counter()
     for i in range(sequences):
         x = torch.from_numpy(host[i]).to(device) if from_host else resident[i]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            y = model(x)
+            y = run(x)
         if from_host:
             y.cpu()
     sync(device)
@@ -209,14 +216,17 @@ def main() -> None:
 
     sequences, frames = (4, 200) if quick else (50, 2000)
     print(f"\nevaluation, dilated network over {sequences} sequences of {frames} frames, {channels} channels:")
-    print("| receptive field | poseact fp32 | poseact bf16 | reference-style (from host) | fp32 / reference |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    print("| receptive field | poseact fp32 (folded) | poseact fp32 conv1d | poseact bf16 | "
+          "reference-style (conv1d, from host) | fp32 / reference |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for widths in architectures:
         rf = int(np.prod(widths))
         fp32 = evaluation_rate(widths, channels, device, sequences, frames, bf16=False, from_host=False)
+        conv = evaluation_rate(widths, channels, device, sequences, frames, bf16=False, from_host=False, conv=True)
         bf16 = evaluation_rate(widths, channels, device, sequences, frames, bf16=True, from_host=False)
-        ref = evaluation_rate(widths, channels, device, sequences, frames, bf16=False, from_host=True)
-        print(f"| {rf} | {fp32:,.0f} frames/s | {bf16:,.0f} | {ref:,.0f} | {fp32 / ref:.2f}× |", flush=True)
+        ref = evaluation_rate(widths, channels, device, sequences, frames, bf16=False, from_host=True, conv=True)
+        print(f"| {rf} | {fp32:,.0f} frames/s | {conv:,.0f} | {bf16:,.0f} | {ref:,.0f} | {fp32 / ref:.2f}× |",
+              flush=True)
 
     config = "small" if quick else "full"
     model = SPNet(SPNET_CONFIGS[config]).to(device).eval()

@@ -48,6 +48,9 @@ def test_wrong_type_names_key(tmp_path):
     ("data.actions=[]", "data.actions"),
     ("data.subset=0", "data.subset"),
     ("logger.wandb_mode=sometimes", "logger.wandb_mode"),
+    ("eval.val_metrics=[p2]", "eval.val_metrics"),  # p1 is what checkpoints follow
+    ("eval.val_metrics=[]", "eval.val_metrics"),
+    ("eval.val_metrics=[p1,p3]", "eval.val_metrics"),
 ])
 def test_semantic_checks(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -271,3 +271,27 @@ def test_folded_weights_follow_every_change_of_the_weights():
     model.load_state_dict(other.state_dict())
     loaded, plain = both()
     assert torch.allclose(loaded, plain, atol=1e-5) and not torch.allclose(loaded, after_step)
+
+
+def test_folded_form_without_a_cache_and_after_pickling():
+    """Weights made under inference_mode have no version counter: folded on every call; a pickled or
+    copied module carries no cache."""
+    import copy
+    import io
+
+    from poseact.lifting.models.temporal import TemporalLifter
+
+    x = torch.randn(1, 30, 17, 2)
+    with torch.inference_mode():
+        made_here = TemporalLifter(17, 2, 17, [3, 3], channels=16).eval()
+        assert torch.allclose(made_here(x), made_here.forward_conv(x), atol=1e-5)
+    model = TemporalLifter(17, 2, 17, [3, 3], channels=16).eval()
+    with torch.no_grad():
+        before = model(x)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    for other in (torch.load(buffer, weights_only=False), copy.deepcopy(model)):
+        assert other._fold_cache is None
+        with torch.no_grad():
+            assert torch.allclose(other(x), before)

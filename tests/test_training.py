@@ -40,7 +40,13 @@ def test_27_frame_lifter_learns(tiny_synthetic, tmp_path):
     table = (tmp_path / "run/results/test_per_action.md").read_text()
     assert "action-wise average" in table and "frame-wise average" in table
     assert (tmp_path / "run/checkpoints/last.ckpt").exists()
-    assert (tmp_path / "run/csv/version_0/metrics.csv").exists()
+    import csv
+
+    with open(tmp_path / "run/csv/version_0/metrics.csv") as f:
+        columns = set(next(csv.reader(f)))
+    # per-epoch validation: P1 alone (eval.val_metrics' default); the final evaluation: all four
+    assert "val/p1" in columns and not {"val/p2", "val/n_mpjpe", "val/mpjve"} & columns
+    assert {"test/p1", "test/p2", "test/n_mpjpe", "test/mpjve"} <= columns
 
 
 def _fit_command(store: Path, out: Path, epochs: int) -> list[str]:

@@ -180,8 +180,9 @@ def validate(cfg: LiftingConfig) -> None:
         (d.batch_size > 0, "data.batch_size", f"must be positive, got {d.batch_size}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
         (d.gather in GATHER_MODES, "data.gather", f"must be one of {list(GATHER_MODES)}, got {d.gather!r}"),
-        (bool(e.val_metrics) and all(name in METRIC_NAMES for name in e.val_metrics), "eval.val_metrics",
-         f"must be a non-empty list of {list(METRIC_NAMES)}, got {e.val_metrics}"),
+        (all(name in METRIC_NAMES for name in e.val_metrics) and "p1" in e.val_metrics, "eval.val_metrics",
+         f"must list p1 (checkpoints and schedules follow val/p1) and any of {list(METRIC_NAMES)[1:]}, "
+         f"got {e.val_metrics}"),
         (e.precision in EVAL_PRECISIONS, "eval.precision", f"must be one of {list(EVAL_PRECISIONS)}, got {e.precision!r}"),
         (finite(d.subset) and 0 < d.subset <= 1, "data.subset", f"must be in (0, 1], got {d.subset}"),
         (d.downsample >= 1, "data.downsample", f"must be >= 1, got {d.downsample}"),

@@ -7,7 +7,7 @@ One module, one set of weights, two ways to run it:
   and inference over whole sequences.
   In eval mode without autograd it runs time-major with every BatchNorm folded into the
   convolution before it (one matrix product per kernel tap; ~1.3-1.5x faster than ``conv1d`` on a
-  CPU, the same numbers to float rounding; under bf16 autocast on a CPU ``conv1d`` runs).
+  CPU, the same numbers to float rounding; under autocast ``conv1d`` runs).
 * :meth:`TemporalLifter.forward_single` — the strided network for windows of exactly
   ``receptive_field`` frames: ``(B, RF, J_in, F) -> (B, 1, J_out, 3)``. It computes only the
   activations that the one output frame needs (kernel ``w`` applied with stride ``w`` instead
@@ -134,7 +134,7 @@ class TemporalLifter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Dilated network: ``(B, T, J_in, F) -> (B, T - RF + 1, J_out, 3)``."""
         self._check_input(x)
-        if not self.training and not torch.is_grad_enabled() and not _tracing() and not _cpu_autocast(x):
+        if not self.training and not torch.is_grad_enabled() and not _tracing() and not _autocast(x):
             return self._forward_folded(x)
         return self.forward_conv(x)
 
@@ -155,7 +155,7 @@ class TemporalLifter(nn.Module):
         per kernel tap on shifted views (no copies), ReLU in place (dropout is the identity)."""
         device = x.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-        with torch.autocast(device, enabled=False):
+        with torch.autocast(device, enabled=False):  # called directly under autocast: run in its dtype
             first, *layers, (shrink_w, shrink_b) = self._folded_weights(dtype)
             outputs = []
             for sequence in rearrange(x, "b t j f -> b t (j f)").to(dtype):
@@ -174,13 +174,21 @@ class TemporalLifter(nn.Module):
         ``load_state_dict`` and any in-place update; not by edits through ``.data``), and
         :meth:`train` clears it."""
         tensors = [*self.parameters(), *self.buffers()]
-        key = (dtype, *((t.data_ptr(), t._version) for t in tensors))
-        if self._fold_cache is None or self._fold_cache[0] != key:
-            folded = [_fold(self.expand_conv, self.expand_bn, dtype),
-                      *(_fold(conv, bn, dtype) for conv, bn in zip(self.layers_conv, self.layers_bn)),
-                      (self.shrink.weight[:, :, 0].t().to(dtype), self.shrink.bias.to(dtype))]
-            self._fold_cache = (key, folded)
-        return self._fold_cache[1]
+        # inference tensors (weights made under torch.inference_mode) have no version counter: no cache
+        key = None if any(t.is_inference() for t in tensors) else \
+            (dtype, *((t.data_ptr(), t._version) for t in tensors))
+        cache = getattr(self, "_fold_cache", None)
+        if key is not None and cache is not None and cache[0] == key:
+            return cache[1]
+        folded = [_fold(self.expand_conv, self.expand_bn, dtype),
+                  *(_fold(conv, bn, dtype) for conv, bn in zip(self.layers_conv, self.layers_bn)),
+                  (self.shrink.weight[:, :, 0].t().to(dtype), self.shrink.bias.to(dtype))]
+        self._fold_cache = None if key is None else (key, folded)
+        return folded
+
+    def __getstate__(self) -> dict:
+        # pickling (torch.save of the module, copies) leaves the cache out
+        return {**self.__dict__, "_fold_cache": None}
 
     def train(self, mode: bool = True) -> TemporalLifter:
         self._fold_cache = None
@@ -221,10 +229,11 @@ def _tracing() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
 
 
-def _cpu_autocast(x: Tensor) -> bool:
-    """bf16 autocast on a CPU: ``conv1d`` (oneDNN) is ~2x faster there than bf16 matrix products on
-    CPUs without bf16 units (both are far slower than float32; see benchmarks/RESULTS.md)."""
-    return x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+def _autocast(x: Tensor) -> bool:
+    """Under autocast ``conv1d`` runs: cuDNN / oneDNN accumulate a low-precision convolution over
+    all its taps in float32, where the folded form would round between taps; and on a CPU without
+    bf16 units oneDNN's bf16 ``conv1d`` is ~2x faster than bf16 matrix products (benchmarks/RESULTS.md)."""
+    return torch.is_autocast_enabled(x.device.type)
 
 
 def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
