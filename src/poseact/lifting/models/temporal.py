@@ -26,6 +26,7 @@ import math
 import torch
 from einops import rearrange
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from poseact.nn import ReluDropout
 
@@ -237,11 +238,12 @@ def _autocast(x: Tensor) -> bool:
 
 
 def _fold(conv: nn.Conv1d, bn: nn.BatchNorm1d, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
-    """A bias-free ``conv1d`` followed by an eval-mode ``BatchNorm1d`` as one affine map: weights
+    """A ``conv1d`` followed by an eval-mode ``BatchNorm1d`` as one affine map (torch's own fusion): weights
     ``(K, C_in, C_out)`` per kernel tap, bias ``(C_out,)``, and the dilation."""
-    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    weight = rearrange(conv.weight * scale[:, None, None], "o c k -> k c o").contiguous()
-    return weight.to(dtype), (bn.bias - bn.running_mean * scale).to(dtype), conv.dilation[0]
+    weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                        bn.weight, bn.bias)
+    return (rearrange(weight.detach(), "o c k -> k c o").contiguous().to(dtype), bias.detach().to(dtype),
+            conv.dilation[0])
 
 
 def _conv_time_major(h: Tensor, weight: Tensor, bias: Tensor, dilation: int) -> Tensor:
