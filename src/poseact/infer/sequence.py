@@ -6,7 +6,8 @@ images when it has them, else a black canvas of the camera's resolution), "Recon
 and "Ground truth" (when the clip is labeled). Both 3-D panels are root-relative unless the
 checkpoint has a trajectory model, in which case the prediction moves along its predicted
 trajectory and the ground truth along its true one (each relative to its first frame).
-The azimuth defaults to the camera's (H36M 70/−70/110/−110).
+The 3-D panels are seen from the camera's side (left is left, as in the 2-D panel), turned
+``view_turn`` degrees about the vertical (default: the render's).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def find_clip(store, subject: str, take: str, camera: str) -> int:
 
 
 def render_sequence(cfg, subject: str, take: str, camera: str, output: str | Path, height: int | None = None,
-                    fps: float | None = None, azimuth: float | None = None, limit: int | None = None,
+                    fps: float | None = None, view_turn: float | None = None, limit: int | None = None,
                     tta: bool = True) -> Path:
     """Render one clip of ``cfg``'s store with ``cfg.checkpoint`` (or the run's last checkpoint)."""
     from poseact.lifting.datasets import resolve_store_path
@@ -61,7 +62,5 @@ def render_sequence(cfg, subject: str, take: str, camera: str, output: str | Pat
         root = gt[:, :1]
         poses["Ground truth"] = gt - (root if trajectory is None else root[:1])
     background = store.images[s:s + n] if store.images is not None else None
-    az = float(store.cameras.azimuth[cam]) if azimuth is None and np.isfinite(store.cameras.azimuth[cam]) \
-        else (70.0 if azimuth is None else azimuth)
     return render_video(output, kps, store.layout_2d, poses, lifter.layout_3d, (w, h), fps or store.fps,
-                        background=background, height=height, azimuth=az, limit=limit)
+                        background=background, height=height, view_turn=view_turn, limit=limit)

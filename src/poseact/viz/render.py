@@ -6,8 +6,9 @@ As VideoPose3D's ``render_animation`` (spec §8.1) in content, drawn for speed:
   height, with bones and joints drawn by Pillow (right side red), a frame counter, and flagged
   frames (2-D filled over a gap or a lost subject, or too few reliable joints) drawn grey with a note;
 * each **3-D panel** (e.g. "Reconstruction", "Ground truth") is a matplotlib 3-D axes drawn once —
-  equal aspect, ticks in metres, a legend, a view from ``elev=15°`` and the given azimuth — whose
-  background is kept, so each frame only redraws the bones (blitting). The pose is shown
+  equal aspect, ticks in metres, a legend, seen from the camera's side (left is left, as in the
+  video beside it; ``view_turn`` degrees about the vertical, ``elev=15°``) — whose background is
+  kept, so each frame only redraws the bones (blitting). The pose is shown
   root-relative (root at the origin, limits fixed over the clip so the ticks mean something); the
   root's position relative to the first frame, when the pose moves, is printed under the panel.
 
@@ -16,7 +17,10 @@ at most ``MAX_HEIGHT`` (or ``height``), the 2-D panel at the input's aspect, eac
 :func:`render_video` writes them with a progress bar.
 
 3-D input is camera space (x right, y down, z forward, metres), drawn upright (plot x = x,
-plot y = z, plot z = −y).
+plot y = z, plot z = −y) and seen from the camera: matplotlib's azimuth −90° puts the viewer on the
+camera's side of the subject looking along +depth, so image-right is plot-right. ``view_turn``
+turns the viewer about the vertical axis from there (default :data:`VIEW_TURN`: a little from the
+side, so depth reads, without mirroring anything).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ MIN_HEIGHT = 240  # pixels: smaller inputs are drawn at this height
 HALF_SIDE_M = 1.0  # the 3-D cube spans ±this around the root, metres
 RIGHT_COLOR, LEFT_COLOR = (230, 40, 40), (250, 250, 250)  # 2-D joints (RGB)
 BONE_2D = (255, 170, 200)
+CAMERA_AZIMUTH = -90.0  # matplotlib azimuth (degrees) of a viewer on the camera's side, looking along +depth
+VIEW_TURN = 20.0  # default turn of the 3-D view from the camera's viewpoint, degrees about the vertical
 FLAGGED_2D = (150, 150, 150)  # bones and joints of a flagged frame: drawn, but grey
 
 
@@ -56,6 +62,22 @@ def output_height(viewport: tuple[int, int], height: int | None = None) -> int:
     return max(h - h % 2, 2)
 
 
+def text_size_px(height: int) -> int:
+    """Pixel height of the render's text for an output ``height`` px tall: about 1/32 of it, at
+    least 12 px (readable at the default sizes: 15 px at 496, 22 px at 720)."""
+    return max(12, int(round(height / 32)))
+
+
+def _font(size_px: int):
+    """Pillow's bundled scalable font at ``size_px`` (its bitmap fallback where FreeType is missing)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size_px)
+    except (TypeError, OSError, ImportError):  # Pillow < 10.1 or no FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
 class Panel2D:
     """The input panel: a frame scaled to ``(width, height)`` with the 2-D skeleton drawn on it."""
 
@@ -70,6 +92,7 @@ class Panel2D:
         self.size = (max(2, int(round(viewport[0] * self.scale))), height)
         self.radius = max(2, height // 120)
         self.width_px = max(1, height // 240)
+        self.font_px = text_size_px(height)
 
     def draw(self, frame: np.ndarray | None, keypoints: np.ndarray, label: str, note: str = "") -> np.ndarray:
         from PIL import Image, ImageDraw
@@ -93,19 +116,24 @@ class Panel2D:
             if finite[j]:
                 color = FLAGGED_2D if note else RIGHT_COLOR if j in self.right else LEFT_COLOR
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=color, outline=(0, 0, 0))
+        font = _font(self.font_px)
+        pad = max(2, self.font_px // 4)
         text = f"Input 2-D  {label}"
-        draw.rectangle([0, 0, 8 + 7 * len(text), 16], fill=(0, 0, 0))
-        draw.text((4, 2), text, fill=(255, 255, 255))
+        box = draw.textbbox((pad, pad), text, font=font)
+        draw.rectangle([0, 0, box[2] + pad, box[3] + pad], fill=(0, 0, 0))
+        draw.text((pad, pad), text, fill=(255, 255, 255), font=font)
         if note:
-            draw.rectangle([0, self.size[1] - 16, 8 + 7 * len(note), self.size[1]], fill=(0, 0, 0))
-            draw.text((4, self.size[1] - 14), note, fill=(255, 230, 0))
+            y = self.size[1] - self.font_px - 3 * pad
+            box = draw.textbbox((pad, y + pad), note, font=font)
+            draw.rectangle([0, y, box[2] + pad, self.size[1]], fill=(0, 0, 0))
+            draw.text((pad, y + pad), note, fill=(255, 230, 0), font=font)
         return np.asarray(image)
 
 
 class Panels3D:
     """The 3-D panels: one figure, axes drawn once, bones blitted per frame."""
 
-    def __init__(self, names: list[str], layout_3d: str, height: int, azimuth: float) -> None:
+    def __init__(self, names: list[str], layout_3d: str, height: int, view_turn: float = VIEW_TURN) -> None:
         import matplotlib
 
         matplotlib.use("Agg", force=False)
@@ -121,10 +149,10 @@ class Panels3D:
         self.canvas = FigureCanvasAgg(self.fig)
         self.axes, self.lines, self.notes = [], [], []
         ticks = [-HALF_SIDE_M, -HALF_SIDE_M / 2, 0.0, HALF_SIDE_M / 2, HALF_SIDE_M]
-        small = max(5, height // 90)
+        small = text_size_px(height) * 72.0 / dpi * 0.8  # points: a little under the 2-D panel's text
         for i, name in enumerate(names):
             ax = self.fig.add_subplot(1, len(names), i + 1, projection="3d")
-            ax.view_init(elev=15.0, azim=azimuth)
+            ax.view_init(elev=15.0, azim=CAMERA_AZIMUTH + view_turn)
             ax.set_title(f"{name} (m, root-relative)", fontsize=small + 2)
             for setter in (ax.set_xlim3d, ax.set_ylim3d, ax.set_zlim3d):
                 setter(-HALF_SIDE_M, HALF_SIDE_M)
@@ -163,16 +191,19 @@ class Panels3D:
 
 def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.ndarray], layout_3d: str,
                   viewport: tuple[int, int], background: Iterable[np.ndarray] | None = None,
-                  height: int | None = None, azimuth: float = 70.0,
-                  flagged: np.ndarray | None = None) -> Iterator[np.ndarray]:
+                  height: int | None = None, view_turn: float | None = None,
+                  flagged: np.ndarray | None = None, azimuth: float | None = None) -> Iterator[np.ndarray]:
     """Yield ``(H, W, 3)`` uint8 frames, one per time step.
 
     ``keypoints_2d (T, J2, 2)`` pixels; ``poses[name] (T, J3, 3)`` metres, camera space;
     ``viewport = (width, height)`` pixels of the input frame; ``background`` frames (RGB) are
     drawn under the keypoints when given (else black); ``height`` pixels of the output (see
     :func:`output_height`); ``flagged (T,)`` marks frames whose 2-D is not to be trusted (filled over a long gap, the subject
-    lost, too few reliable joints).
+    lost, too few reliable joints); ``view_turn`` degrees turns the 3-D view about the vertical from
+    the camera's viewpoint (default :data:`VIEW_TURN`; 0 = exactly as the camera sees it).
+    ``azimuth`` is the old name of ``view_turn``.
     """
+    turn = VIEW_TURN if view_turn is None and azimuth is None else float(view_turn if view_turn is not None else azimuth)
     sk3 = get_skeleton(layout_3d)
     T = keypoints_2d.shape[0]
     plot = {k: camera_to_plot(np.asarray(v, dtype=np.float32)) for k, v in poses.items()}
@@ -181,7 +212,7 @@ def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.
             raise ValueError(f"pose {k!r}: shape {v.shape}, expected ({T}, {sk3.num_joints}, 3)")
     h = output_height(viewport, height)
     panel_2d = Panel2D(layout_2d, viewport, h)
-    panels_3d = Panels3D(list(plot), layout_3d, h, azimuth) if plot else None
+    panels_3d = Panels3D(list(plot), layout_3d, h, turn) if plot else None
     moves = {k: float(np.abs(v[:T, 0] - v[:1, 0]).max()) > 1e-6 for k, v in plot.items()}
     bg = iter(background) if background is not None else None
     for t in range(T):
@@ -204,8 +235,9 @@ def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.
 def render_video(output: str | os.PathLike, keypoints_2d: np.ndarray, layout_2d: str,
                  poses: dict[str, np.ndarray], layout_3d: str, viewport: tuple[int, int], fps: float,
                  background: Iterable[np.ndarray] | None = None, height: int | None = None,
-                 azimuth: float = 70.0, limit: int | None = None,
-                 flagged: np.ndarray | None = None, progress: bool = True) -> Path:
+                 view_turn: float | None = None, limit: int | None = None,
+                 flagged: np.ndarray | None = None, progress: bool = True,
+                 azimuth: float | None = None) -> Path:
     """Render to ``.mp4`` or ``.gif`` (atomic), with a progress bar on stderr when ``progress``.
     ``limit`` keeps the first frames only."""
     from poseact.viz.progress import progress_bar
@@ -216,7 +248,8 @@ def render_video(output: str | os.PathLike, keypoints_2d: np.ndarray, layout_2d:
         poses = {k: v[:limit] for k, v in poses.items()}
         flagged = flagged[:limit] if flagged is not None else None
     frames = render_frames(keypoints_2d, layout_2d, poses, layout_3d, viewport, background,
-                           height=height, azimuth=azimuth, flagged=flagged)
+                           height=height, view_turn=view_turn if view_turn is not None else azimuth,
+                           flagged=flagged)
     if progress:
         frames = progress_bar(frames, total=len(keypoints_2d), what=f"rendering {Path(output).name}")
     return write_video(frames, output, fps)
