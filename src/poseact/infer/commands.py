@@ -108,7 +108,8 @@ def add_parsers(sub) -> None:
     r.add_argument("--size", type=positive_int, default=None, metavar="PX",
                    help="output height in pixels (default: the input's, divided by a whole factor to at most 720)")
     r.add_argument("--fps", type=positive_float, default=None)
-    r.add_argument("--azimuth", type=finite_float, default=None, help="view azimuth (default: the camera's)")
+    r.add_argument("--view-turn", type=finite_float, default=None, metavar="DEG",
+                   help="turn the 3-D view about the vertical from the camera's viewpoint (default 20; 0 = as the camera sees it)")
     r.add_argument("--limit", type=positive_int, default=None, help="first N frames only")
     r.add_argument("--no-tta", action="store_true")
 
@@ -204,5 +205,5 @@ def _render(args) -> int:
                           f"{args.subject}_{args.take.replace(' ', '_')}_{args.camera}.mp4")
     check_writable(out, "--out")
     print(render_sequence(cfg, args.subject, args.take, args.camera, out, height=args.size, fps=args.fps,
-                          azimuth=args.azimuth, limit=args.limit, tta=not args.no_tta))
+                          view_turn=args.view_turn, limit=args.limit, tta=not args.no_tta))
     return 0

@@ -76,7 +76,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
               image_size: tuple[int, int] | None = None, video: str | os.PathLike | None = None,
               person: str = "largest", clip: str | None = None, max_gap: int = 10, tta: bool = True,
               render: str | None = "mp4", render_limit: int | None = None, render_height: int | None = None,
-              azimuth: float = 70.0, detector: str | None = None,
+              azimuth: float | None = None, detector: str | None = None,
               keypoint_checkpoint: str | os.PathLike | None = None, keypoint_config: str | os.PathLike | None = None,
               crop: str = "centre", box: tuple[float, float, float] | None = None,
               min_confidence: float | None = None, height: float | None = DEFAULT_HEIGHT_M,
