@@ -65,6 +65,11 @@ class UsageError(PoseactError, ValueError):
     """Command-line options that are out of range or do not go together (names the option)."""
 
 
+class CalibrationError(PoseactError, ValueError):
+    """A camera calibration file (Qualisys .qca.txt, Pose2Sim/OpenCV TOML, YAML) that cannot be read;
+    names the file, the camera and the key."""
+
+
 class KeypointFileError(PoseactError, ValueError):
     """A 2-D keypoint file that cannot be read or is not in a supported layout."""
 
