@@ -1,26 +1,41 @@
-"""Whole training jobs, poseact against a VideoPose3D-style run, side by side on this machine.
+"""Whole training jobs, poseact against VideoPose3D's own ``run.py``, side by side on this machine.
 
-    python benchmarks/whole_job.py                       # the three jobs, both programs
-    python benchmarks/whole_job.py --jobs subset --repeat 2
-    python benchmarks/whole_job.py --before /tmp/old     # also poseact from another source tree
-    python benchmarks/whole_job.py --quick               # a small store and 1-2 epochs: a smoke run
-    python benchmarks/whole_job.py --keep /tmp/runs      # keep the runs (checkpoints) for later evaluation
+    git clone https://github.com/facebookresearch/VideoPose3D ~/VideoPose3D   # once; used as it is
+    python benchmarks/whole_job.py --reference ~/VideoPose3D                # the three jobs, both programs
+    python benchmarks/whole_job.py --reference ~/VideoPose3D --jobs subset --repeat 2
+    python benchmarks/whole_job.py --reference ~/VideoPose3D --before /tmp/old   # also poseact from another tree
+    python benchmarks/whole_job.py --reference ~/VideoPose3D --quick        # a small store, 1-2 epochs: a smoke run
+    python benchmarks/whole_job.py --reference ~/VideoPose3D --style        # also the re-implementation
+    python benchmarks/whole_job.py --reference ~/VideoPose3D --keep /tmp/runs    # keep every run's folder
 
 The data: an H36M-format store of the issue's size, generated once (the synthetic set with 7 subjects,
-8 actions, 2 takes of ~11.6 s, 4 cameras: ~65,700 frames per camera; cached under ``--cache``).
-The jobs (27 frames, 256 channels, the reference's AMSGrad, lr decay and BatchNorm momentum
-0.1 → 0.001, evaluation after every epoch, W&B offline on for poseact as by default):
+8 actions, 2 takes of ~11.6 s, rendered with the four Human3.6M cameras of each subject: ~65,700
+frames per camera; cached under ``--cache``), and the same store written in VideoPose3D's format
+(``data_3d_h36m.npz``: 32-joint world metres; ``data_2d_h36m_poseact.npz``: 17-joint pixels, by
+``poseact.convert.npz_export``). ``run.py`` takes its cameras from its own hard-coded Human3.6M
+table; the benchmark checks that table against poseact's (which rendered the store) before it runs,
+so both programs train on the same 2-D, the same 3-D targets and the same cameras.
 
-* ``reference``: S1, S5-S8 → S9, S11; batch 1024, 4 epochs;
-* ``subset``: 10 % of S1 by the reference's subset rule, batch 64, 30 epochs, supervised;
-* ``semi``: the same labeled 10 % of S1, S5-S8 unlabeled, batch 64, 4 epochs (1 warm-up), lr decay 0.98.
+The jobs (27 frames, 256 channels, AMSGrad, lr decay, BatchNorm momentum 0.1 → 0.001, evaluation
+after every epoch, flip augmentation in training and at test; W&B offline on for poseact as by
+default), with the ``run.py`` flags of each:
+
+* ``reference``: S1, S5-S8 → S9, S11; batch 1024, 4 epochs (``-arc 3,3,3 -ch 256 -b 1024 -e 4``);
+* ``subset``: 10 % of S1 by the reference's subset rule, batch 64, 30 epochs, supervised
+  (``… -str S1 --subset 0.1 -b 64 -e 30``);
+* ``semi``: the same labeled 10 % of S1, S5-S8 unlabeled, batch 64, 4 epochs (1 warm-up), lr decay 0.98
+  (``… -str S1 --subset 0.1 -sun S5,S6,S7,S8 -b 64 -e 4 --warmup 1 -lrd 0.98``).
+
+``run.py`` also does what it always does: after every epoch it evaluates the training set (and, in
+the semi job, the unlabeled set) besides the test set, and it writes a checkpoint every 10 epochs.
 
 Each program runs in its own process under ``/usr/bin/time -v``: wall time and its peak RSS (the
 largest single process, which is what ``time`` reports), plus the peak of the summed RSS of the
-process *tree* (W&B's service process included), sampled every 0.2 s. The baseline is
-``benchmarks/reference_style.py`` (run.py's procedure written from the spec; the reference itself
-is not on this machine), measured in the same run; accuracy is the final action-wise P1 / P2 with
-flip test-time augmentation from both.
+process *tree* (W&B's service process included), sampled every 0.2 s. Accuracy is the final
+action-wise P1 / P2 with flip test-time augmentation, as each program prints it (``run.py``'s
+table; poseact's ``results/summary.json``). Ratios are poseact / ``run.py`` from the same run.
+``--style`` also times ``benchmarks/reference_style.py``, a re-implementation of ``run.py``'s
+procedure that reads a poseact store directly (its own column; it is not the reference).
 """
 
 from __future__ import annotations
@@ -37,8 +52,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import videopose3d  # noqa: E402  (benchmarks/videopose3d.py)
+
 REPO = Path(__file__).resolve().parents[1]
 ACTIONS = "[Directions,Discussion,Eating,Greeting,Phoning,Sitting,Walking,WalkDog]"
+SUBJECTS = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]  # the synthetic store's (its default)
+RUN_PY = "VideoPose3D run.py"
+STYLE = "re-implementation"
 
 
 @dataclass
@@ -46,7 +67,8 @@ class Job:
     name: str
     what: str
     poseact: list[str]  # config + overrides
-    reference: list[str]  # reference_style.py flags
+    videopose3d: list[str]  # run.py flags
+    style: list[str]  # reference_style.py flags
     epochs: int
 
 
@@ -54,18 +76,23 @@ def jobs(quick: bool) -> dict[str, Job]:
     e = (lambda n: max(1, n // 15)) if quick else (lambda n: n)
     common = ["model.channels=256", "model.filter_widths=[3,3,3]", "data.downsample=1", "optim.bn_momentum_end=0.001",
               "eval.validate_every_n_epochs=1"]
+    vp3d = ["-arc", "3,3,3", "-ch", "256"]
     ref = ["--channels", "256", "--widths", "3,3,3"]
     subset = ["data.subjects_train=[S1]", "data.subset=0.1", "data.batch_size=64"]
     return {
         "reference": Job("reference", f"27 frames, 256 channels, {e(4)} epochs, batch 1024, per-epoch evaluation",
                          ["configs/experiment/demo.yaml", *common, f"trainer.max_epochs={e(4)}"],
+                         [*vp3d, "-b", "1024", "-e", str(e(4))],
                          [*ref, "--epochs", str(e(4)), "--batch", "1024"], e(4)),
         "subset": Job("subset", f"10 % of S1, batch 64, {e(30)} epochs, supervised",
                       ["configs/experiment/demo.yaml", *common, *subset, f"trainer.max_epochs={e(30)}"],
+                      [*vp3d, "-str", "S1", "--subset", "0.1", "-b", "64", "-e", str(e(30))],
                       [*ref, "--train", "S1", "--subset", "0.1", "--batch", "64", "--epochs", str(e(30))], e(30)),
         "semi": Job("semi", f"semi-supervised, {e(4)} epochs (1 warm-up), S5-S8 unlabeled",
                     ["configs/experiment/semi_synthetic.yaml", *common, "data.subjects_unlabeled=[S5,S6,S7,S8]",
                      "semi.warmup_epochs=1", f"trainer.max_epochs={e(4)}", "optim.lr_decay=0.98"],
+                    [*vp3d, "-str", "S1", "--subset", "0.1", "-sun", "S5,S6,S7,S8", "-b", "64", "-e", str(e(4)),
+                     "--warmup", "1", "-lrd", "0.98"],
                     [*ref, "--train", "S1", "--subset", "0.1", "--unlabeled", "S5,S6,S7,S8", "--batch", "64",
                      "--epochs", str(e(4)), "--warmup", "1", "--lr-decay", "0.98"], e(4)),
     }
@@ -108,6 +135,8 @@ def timed(cmd: list[str], cwd: Path, env: dict, log: Path) -> Measured:
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     peak_tree = [0]
     with open(log, "w") as out:
+        out.write(f"$ (cd {cwd} && {' '.join(cmd)})\n")
+        out.flush()
         start = time.perf_counter()
         proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         done = threading.Event()
@@ -140,7 +169,8 @@ def ensure_store(cache: Path, quick: bool) -> tuple[Path, list[str]]:
 
 
 def run_poseact(job: Job, src: Path, overrides: list[str], work: Path, tag: str) -> Measured:
-    env = {**os.environ, "PYTHONPATH": str(src / "src")}
+    # W&B as a user has it by default (offline, the logger config): a WANDB_MODE of the caller is not passed on
+    env = {**{k: v for k, v in os.environ.items() if k != "WANDB_MODE"}, "PYTHONPATH": str(src / "src")}
     out = work / f"{job.name}-{tag}"
     cmd = [sys.executable, "-m", "poseact", "fit", *job.poseact, *overrides, f"output_dir={out}"]
     m = timed(cmd, src, env, work / f"{job.name}-{tag}.log")
@@ -148,10 +178,23 @@ def run_poseact(job: Job, src: Path, overrides: list[str], work: Path, tag: str)
     return m
 
 
-def run_reference(job: Job, store: Path, work: Path) -> Measured:
-    log = work / f"{job.name}-reference.log"
-    cmd = [sys.executable, str(REPO / "benchmarks/reference_style.py"), str(store), *job.reference,
-           "--checkpoint-dir", str(work / f"{job.name}-reference-checkpoints")]
+def run_videopose3d(job: Job, clone: Path, data: Path, work: Path, tag: str) -> Measured:
+    """``run.py`` in a folder of its own whose ``data`` links to the exported store."""
+    folder = work / f"{job.name}-{tag}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "data").exists():
+        (folder / "data").symlink_to(data.resolve(), target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    log = work / f"{job.name}-{tag}.log"
+    m = timed(videopose3d.command(clone, job.videopose3d, folder / "checkpoint"), folder, env, log)
+    m.metrics = videopose3d.parse_output(log.read_text())
+    return m
+
+
+def run_style(job: Job, store: Path, work: Path, tag: str) -> Measured:
+    log = work / f"{job.name}-{tag}.log"
+    cmd = [sys.executable, str(REPO / "benchmarks/reference_style.py"), str(store), *job.style,
+           "--checkpoint-dir", str(work / f"{job.name}-{tag}-checkpoints")]
     m = timed(cmd, work, dict(os.environ), log)
     result = [line for line in log.read_text().splitlines() if line.startswith("{")][-1]
     m.metrics = json.loads(result)
@@ -160,19 +203,31 @@ def run_reference(job: Job, store: Path, work: Path) -> Measured:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", type=Path, required=True,
+                    help="a clone of https://github.com/facebookresearch/VideoPose3D (its run.py is the baseline)")
     ap.add_argument("--jobs", nargs="+", default=["reference", "subset", "semi"], choices=["reference", "subset", "semi"])
     ap.add_argument("--repeat", type=int, default=1, help="runs of each program per job (figures: the median)")
     ap.add_argument("--poseact", type=Path, default=REPO, help="the poseact source tree to time (default: this one)")
     ap.add_argument("--before", type=Path, help="also run poseact from this source tree (a checkout of an older commit)")
+    ap.add_argument("--style", action="store_true",
+                    help="also time benchmarks/reference_style.py (a re-implementation of run.py's procedure)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poseact-whole-job")
     ap.add_argument("--quick", action="store_true", help="a small store and 1-2 epochs (smoke run)")
     ap.add_argument("--json", type=Path, help="also write every measurement here")
     ap.add_argument("--keep", type=Path, help="keep every run's folder (checkpoints, logs) here instead of a "
                                               "temporary directory")
     args = ap.parse_args()
+    clone = videopose3d.check_clone(args.reference)
+    worst = videopose3d.check_cameras(clone, SUBJECTS)
     store, overrides = ensure_store(args.cache / ("synthetic-quick" if args.quick else "synthetic"), args.quick)
-    print(f"store {store} ({store.stat().st_size / 1e6:.0f} MB); {os.cpu_count()} CPUs", flush=True)
-    programs = {"reference-style": None, "poseact": args.poseact} | ({"poseact before": args.before} if args.before else {})
+    data = videopose3d.export_store(store, store.with_suffix(".videopose3d"))
+    print(f"store {store} ({store.stat().st_size / 1e6:.0f} MB) and as VideoPose3D's files in {data}; "
+          f"Human3.6M cameras of VideoPose3D and poseact agree to {worst:.1e}; {os.cpu_count()} CPUs", flush=True)
+    programs: dict[str, Path | None] = {RUN_PY: None, "poseact": args.poseact}
+    if args.before:
+        programs["poseact before"] = args.before
+    if args.style:
+        programs[STYLE] = None
     table, record = [], {}
     with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
         work = Path(tmp) if args.keep is None else args.keep
@@ -182,29 +237,32 @@ def main() -> None:
             runs: dict[str, list[Measured]] = {p: [] for p in programs}
             for r in range(args.repeat):  # interleaved, so slow phases of the machine hit both
                 for program, src in programs.items():
-                    m = run_reference(job, store, work) if src is None else \
-                        run_poseact(job, src, overrides, work, f"{program.replace(' ', '-')}-{r}")
+                    tag = f"{program.replace(' ', '-').replace('.', '')}-{r}"
+                    if program == RUN_PY:
+                        m = run_videopose3d(job, clone, data, work, tag)
+                    elif program == STYLE:
+                        m = run_style(job, store, work, tag)
+                    else:
+                        m = run_poseact(job, src, overrides, work, tag)
                     runs[program].append(m)
-                    print(f"  {name:9s} {program:15s} wall {m.wall_s:7.1f} s  peak RSS {m.peak_rss_gb:.2f} GB  "
-                          f"tree {m.tree_rss_gb:.2f} GB  P1 {m.metrics['p1']:.1f} mm", flush=True)
+                    print(f"  {name:9s} {program:18s} wall {m.wall_s:7.1f} s  peak RSS {m.peak_rss_gb:.3f} GB  "
+                          f"tree {m.tree_rss_gb:.3f} GB  P1 {m.metrics['p1']:.1f} mm", flush=True)
             med = {p: sorted(ms, key=lambda m: m.wall_s)[len(ms) // 2] for p, ms in runs.items()}
             table.append((job, med))
-            record[name] = {p: [vars(m) for m in ms] for p, ms in runs.items()}
-    print("\n| job | | reference-style | " + " | ".join(p for p in programs if p != "reference-style")
-          + " | ratio (poseact / reference-style) |")
-    print("| --- | --- | ---: |" + " ---: |" * (len(programs) - 1) + " ---: |")
+            record[name] = {"flags": {"poseact": job.poseact, "run.py": job.videopose3d},
+                            **{p: [vars(m) for m in ms] for p, ms in runs.items()}}
+    others = [p for p in programs if p != RUN_PY]
+    print(f"\n| job | | {RUN_PY} | " + " | ".join(others) + " | ratio (poseact / run.py) |")
+    print("| --- | --- | ---: |" + " ---: |" * len(others) + " ---: |")
     for job, med in table:
-        base = med["reference-style"]
-        others = [med[p] for p in programs if p != "reference-style"]
-        new = med["poseact"]
+        base, new = med[RUN_PY], med["poseact"]
         rows = [("wall", lambda m: f"{m.wall_s:.1f} s", new.wall_s / base.wall_s),
-                ("peak RSS (largest process)", lambda m: f"{m.peak_rss_gb:.2f} GB", new.peak_rss_gb / base.peak_rss_gb),
-                ("peak RSS (process tree)", lambda m: f"{m.tree_rss_gb:.2f} GB", new.tree_rss_gb / base.tree_rss_gb),
-                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}", None)]
+                ("peak RSS (largest process)", lambda m: f"{m.peak_rss_gb:.3f} GB", new.peak_rss_gb / base.peak_rss_gb),
+                ("peak RSS (process tree)", lambda m: f"{m.tree_rss_gb:.3f} GB", new.tree_rss_gb / base.tree_rss_gb),
+                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}", new.metrics["p1"] / base.metrics["p1"])]
         for i, (what, fmt, ratio) in enumerate(rows):
             label = job.what if i == 0 else ""
-            print(f"| {label} | {what} | {fmt(base)} | " + " | ".join(fmt(m) for m in others)
-                  + f" | {'' if ratio is None else f'{ratio:.2f}×'} |")
+            print(f"| {label} | {what} | {fmt(base)} | " + " | ".join(fmt(med[p]) for p in others) + f" | {ratio:.2f}× |")
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
 
