@@ -1,7 +1,9 @@
 """Reading VideoPose3D ``.npz`` files: pickled nested dicts, their shapes, and 2-D layouts.
 
 Every file of the VideoPose3D data contract stores pickled Python dicts as 0-d object arrays
-(``np.load(path, allow_pickle=True)[key].item()``). The helpers here load them and check the
+(``np.load(path, allow_pickle=True)[key].item()``). The helpers here load them with
+:func:`poseact.safe_load.load_npz_objects` (plain data and numpy arrays only; a pickle that would
+run code is refused) and check the
 nesting ``{subject: {take: value}}`` entry by entry, so that an error names the file, the
 subject, the take and the camera, and says what was found against what was expected.
 """
@@ -9,7 +11,6 @@ subject, the take and the camera, and says what was found against what was expec
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from poseact.errors import ConversionError, InputNotFoundError
+from poseact.safe_load import load_npz_objects
 from poseact.skeleton import REFERENCE_LAYOUT_NAMES, get_skeleton
 
 PathLike = str | os.PathLike
@@ -51,21 +53,15 @@ def load_npz_dict(path: PathLike, key: str) -> dict:
         raise InputNotFoundError(f"{path}: file not found")
     if not path.is_file():
         raise ConversionError(f"{path}: is a directory, expected an .npz file")
-    if not zipfile.is_zipfile(path):  # checked first: np.load would try to unpickle any other file
+    if not zipfile.is_zipfile(path):  # checked first, for a clearer message than the reader's
         raise ConversionError(f"{path}: not an .npz archive (as written by np.savez), so it has "
                               f"no key {key!r}")
-    try:
-        data = np.load(path, allow_pickle=True)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ConversionError(f"{path}: not a readable .npz file ({e})") from None
-    with data:
-        if key not in data.files:
-            raise ConversionError(f"{path}: no key {key!r}; keys present: {sorted(data.files)}")
-        try:
-            arr = data[key]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError,
-                AttributeError, ImportError) as e:
-            raise ConversionError(f"{path}: cannot read key {key!r} ({e})") from None
+    data = load_npz_objects(path, [key], what="VideoPose3D file", error=ConversionError)
+    if key not in data:
+        with zipfile.ZipFile(path) as z:
+            present = sorted(n.removesuffix(".npy") for n in z.namelist())
+        raise ConversionError(f"{path}: no key {key!r}; keys present: {present}")
+    arr = data[key]
     if arr.dtype != object or arr.shape != ():
         raise ConversionError(f"{path}: {key!r} is a {arr.dtype} array of shape {arr.shape}, "
                               f"expected a pickled dict (0-d object array)")

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from poseact.errors import KeypointFileError, MissingFileError
+from poseact.safe_load import load_npz_objects
 from poseact.skeleton import get_skeleton
 
 FORMATS = ("json", "npz")
@@ -72,6 +73,7 @@ def read_keypoints(path: str | Path, layout: str | None = None, person: str = "l
     else:
         raise KeypointFileError(f"keypoint file {str(path)!r}: unknown suffix {path.suffix!r} "
                                 f"(expected .json or .npz)")
+    _check_track(track, path)
     if layout is not None and layout != track.layout:
         raise KeypointFileError(f"keypoint file {str(path)!r}: holds {track.keypoints.shape[1]} joints "
                                 f"({track.layout}), but layout {layout!r} "
@@ -82,13 +84,12 @@ def read_keypoints(path: str | Path, layout: str | None = None, person: str = "l
 # -- VideoPose3D custom npz ----------------------------------------------------------------------
 
 def _read_custom_npz(path: Path, clip: str | None) -> Track2D:
-    try:
-        with np.load(path, allow_pickle=True) as f:
-            positions = f["positions_2d"].item()
-            metadata = f["metadata"].item() if "metadata" in f else {}
-    except (KeyError, ValueError, OSError) as e:
+    data = load_npz_objects(path, ["positions_2d", "metadata"], what="keypoint file", error=KeypointFileError)
+    if "positions_2d" not in data:
         raise KeypointFileError(f"keypoint file {str(path)!r}: not a VideoPose3D data_2d_custom npz "
-                                f"(needs 'positions_2d' and 'metadata'): {e}") from None
+                                f"(needs 'positions_2d' and 'metadata'; it has no 'positions_2d')")
+    positions = _npz_dict(data["positions_2d"], path, "positions_2d")
+    metadata = _npz_dict(data["metadata"], path, "metadata") if "metadata" in data else {}
     videos = sorted(positions)
     if not videos:
         raise KeypointFileError(f"keypoint file {str(path)!r}: positions_2d is empty")
@@ -100,16 +101,53 @@ def _read_custom_npz(path: Path, clip: str | None) -> Track2D:
     if clip not in positions:
         raise KeypointFileError(f"keypoint file {str(path)!r}: no video {clip!r} (has {videos[:5]})")
     cams = positions[clip]
-    arr = np.asarray(cams["custom"][0] if isinstance(cams, dict) else cams[0], dtype=np.float32)
+    try:
+        arr = np.asarray(cams["custom"][0] if isinstance(cams, dict) else cams[0], dtype=np.float32)
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise KeypointFileError(f"keypoint file {str(path)!r}: video {clip!r} is not a list (or a dict "
+                                f"{{'custom': [...]}}) of per-camera (frames, joints, 2) number arrays "
+                                f"({type(e).__name__}: {e})") from None
     if arr.ndim != 3 or arr.shape[-1] < 2:
         raise KeypointFileError(f"keypoint file {str(path)!r}: video {clip!r} has shape {arr.shape}, "
                                 f"expected (frames, joints, 2)")
     layout = _layout_for(arr.shape[1], path)
-    meta = metadata.get("video_metadata", {}).get(clip, {})
+    meta = metadata.get("video_metadata", {})
+    meta = meta.get(clip, {}) if isinstance(meta, dict) else meta
+    if not isinstance(meta, dict):
+        raise KeypointFileError(f"keypoint file {str(path)!r}: metadata['video_metadata'][{clip!r}] is a "
+                                f"{type(meta).__name__}, expected a dict {{'w': width, 'h': height}}")
     kps = arr[..., :2].copy()
     conf = np.where(np.isfinite(kps).all(-1), 1.0, 0.0).astype(np.float32)
     return Track2D(kps, conf, layout, str(path), meta.get("w"), meta.get("h"),
                    person=f"video {clip!r}, single person (VideoPose3D: highest-scoring box per frame)")
+
+
+def _check_track(track: Track2D, path: Path) -> None:
+    """Refuse what has no meaning: a frame size or rate that is not a positive number, a layout
+    that is not a name, a person whose every seen joint lies at (0, 0)."""
+    for name, value in (("width", track.width), ("height", track.height), ("fps", track.fps)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value <= 0:
+            raise KeypointFileError(f"keypoint file {str(path)!r}: {name} {value!r} is not a positive number"
+                                    + (" (the frame size scales the keypoints)" if name != "fps" else ""))
+    if not isinstance(track.layout, str):
+        raise KeypointFileError(f"keypoint file {str(path)!r}: layout {track.layout!r} is not a layout name")
+    seen = np.isfinite(track.keypoints).all(-1) & (track.confidence > 0)
+    if seen.any() and not np.any(track.keypoints[seen] != 0):
+        raise KeypointFileError(f"keypoint file {str(path)!r}: every detected joint of its {track.num_frames} "
+                                f"frames lies at (0, 0); nothing was detected, so there is nothing to lift")
+
+
+def _npz_dict(arr: np.ndarray, path: Path, key: str) -> dict:
+    """The dict pickled in a 0-d object array (VideoPose3D's npz convention)."""
+    value = arr.item() if arr.dtype == object and arr.shape == () else arr
+    if not isinstance(value, dict):
+        what = f"{arr.dtype} array of shape {arr.shape}" if value is arr else type(value).__name__
+        raise KeypointFileError(f"keypoint file {str(path)!r}: {key!r} is a {what}, expected a dict "
+                                f"(a 0-d object array, as VideoPose3D writes)")
+    return value
 
 
 # -- JSON ----------------------------------------------------------------------------------------
@@ -127,6 +165,11 @@ def _person_array(p, path: Path, where: str) -> tuple[np.ndarray, float | None, 
                                     f"(keys {sorted(p)[:6]})")
         score, track = p.get("score"), p.get("idx", p.get("track_id"))
         p = p["keypoints"]
+        if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+            raise KeypointFileError(f"keypoint file {str(path)!r}: {where} score {score!r} is not a number")
+        if track is not None and not isinstance(track, (int, str)):
+            raise KeypointFileError(f"keypoint file {str(path)!r}: {where} track id {track!r} is not a "
+                                    f"number or a string")
     try:
         a = np.asarray(p, dtype=np.float32)
     except (TypeError, ValueError):
@@ -179,6 +222,9 @@ def _read_json(path: Path, person: str) -> Track2D:
         raise KeypointFileError(f"keypoint file {str(path)!r}: people with different joint counts {sorted(counts)}")
     n_joints = counts.pop()
     layout = meta.get("layout") or _layout_for(n_joints, path)
+    if not isinstance(layout, str):
+        raise KeypointFileError(f"keypoint file {str(path)!r}: layout {layout!r} is not a layout name "
+                                f"(e.g. 'coco17')")
     if get_skeleton(layout).num_joints != n_joints:
         raise KeypointFileError(f"keypoint file {str(path)!r}: says layout {layout!r} but holds {n_joints} joints")
     kps, conf, note = _choose_person(frames, n_joints, person)

@@ -2,7 +2,7 @@
 the writer of ``.bin`` files (``poseact export``).
 
 A VideoPose3D file is a ``torch.save`` dict with ``epoch``, ``lr``, ``random_state`` (a pickled numpy
-RandomState), ``optimizer``, ``model_pos``, ``model_traj`` (state dict or None) and
+RandomState, read as an inert stand-in: checkpoints are read by :mod:`poseact.safe_load`), ``optimizer``, ``model_pos``, ``model_traj`` (state dict or None) and
 ``random_state_semi``; its architecture is inferred from the tensor shapes (spec §1.6), and whether
 it is causal is not recorded (the caller says). A poseact checkpoint is self-describing: its
 hyper-parameters hold the family, the ``model`` section (architecture, causal, dense, ...), the input
@@ -124,11 +124,9 @@ class LifterCheckpoint:
 
     def build(self) -> tuple[nn.Module, nn.Module | None]:
         """``(pose model, trajectory model or None)`` in eval mode, weights loaded strictly."""
-        from poseact.lifting.config import ModelConfig
-        from poseact.lifting.models import build_lifter
+        from poseact.lifting.models import build_lifter, model_section
 
-        known = ModelConfig.__dataclass_fields__
-        cfg = ModelConfig(**{k: v for k, v in self.model.items() if k in known})
+        cfg = model_section(self.model, strict=False)  # its architecture's keys (saved sections may hold more)
         pose = build_lifter(cfg, self.num_joints_in, self.in_features, self.num_joints_out)
         load_lifter_state(pose, self.pose, where=f"{self.where} (pose model)")
         traj = None
@@ -208,7 +206,15 @@ def save_videopose3d_checkpoint(
     """Write a file in the original format (readable by the reference ``run.py --evaluate``).
 
     Written atomically. ``random_state`` entries are None: poseact samplers are seeded per epoch.
+    Weights that are not finite (a run whose loss exploded) are refused: the file would compute NaN.
     """
+    for name, model in (("model_pos", pose), ("model_traj", traj)):
+        bad = [k for k, v in ({} if model is None else model.state_dict()).items()
+               if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise CheckpointError(f"cannot export to {str(path)!r}: {name} has non-finite (NaN or inf) weights in "
+                                  f"{bad[:3]}{' ...' if len(bad) > 3 else ''}; the exported model would output "
+                                  f"NaN (was the checkpoint written after the training loss diverged?)")
     payload = {
         "epoch": int(epoch), "lr": float(lr), "random_state": None, "optimizer": optimizer or {},
         "model_pos": {k: v.detach().cpu() for k, v in pose.state_dict().items()},

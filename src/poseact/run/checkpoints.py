@@ -17,22 +17,24 @@ from typing import Any
 
 from poseact.atomic import atomic_output
 from poseact.errors import CheckpointError, MissingFileError, RunFolderError
+from poseact.safe_load import load_torch_file
 
 
 def load_checkpoint_file(path: str | os.PathLike, what: str = "checkpoint") -> dict:
-    """``torch.load`` a checkpoint onto the CPU → its top-level dict.
+    """Load a checkpoint onto the CPU → its top-level dict, running no code from it.
 
-    Original VideoPose3D files pickle numpy RandomState objects, so files are loaded with
-    ``weights_only=False``: only open checkpoints you trust (the released ones, or your own)."""
-    import torch
-
+    Read by :func:`poseact.safe_load.load_torch_file` (``weights_only=True`` and an allow-list of
+    tensors, numpy arrays and plain data; an original VideoPose3D file's pickled numpy RandomState
+    is read as an inert stand-in): a file that needs anything else is refused naming it."""
     p = Path(path)
     if not p.exists():
         raise MissingFileError(f"{what} {str(p)!r} not found")
     if p.is_dir():
         raise CheckpointError(f"{what} {str(p)!r} is a folder, not a checkpoint file")
     try:
-        raw = torch.load(p, map_location="cpu", weights_only=False)
+        raw = load_torch_file(p, what, CheckpointError)
+    except CheckpointError:
+        raise
     except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, AttributeError,
             ImportError, ModuleNotFoundError, UnicodeDecodeError, OSError, TypeError, KeyError, IndexError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
@@ -71,6 +73,12 @@ def atomic_checkpoint_io():
     from pytorch_lightning.plugins.io import TorchCheckpointIO
 
     class AtomicCheckpointIO(TorchCheckpointIO):
+        def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+            """Lightning's resume (``ckpt_path``) reads through :func:`load_checkpoint_file` too."""
+            if "://" in str(path):
+                return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+            return load_checkpoint_file(path, "checkpoint to resume from")
+
         def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
             if "://" in str(path):  # a remote file system: Lightning's own way
                 return super().save_checkpoint(checkpoint, path, storage_options)
