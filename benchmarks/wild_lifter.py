@@ -6,7 +6,12 @@ For every checkpoint, on the ``heldout`` clips of the wild store (``data_prep/pr
 a real take none of them trained on, seen by random cameras with MediaPipe-like 2-D noise), through
 the public API (``poseact.lift``, flip TTA), prints:
 
-* P1 (mm, root-relative) against the take's own 3-D;
+* P1 (mm, root-relative) and P2 (P-MPJPE, mm) against the take's own 3-D, beside a *static* pose
+  (each clip's mean root-relative pose repeated for every frame: a lifter must beat standing
+  still) and the lifter on the clean projection of the 3-D (no detector noise: the lifter's own
+  share of the error);
+* the stature the raw output implies (``poseact.bones.stature``, median per clip; the range over
+  clips) against the subject's;
 * the lifter's own scale (no ``--height``): median thigh, shin, upper-arm and forearm length and
   their ratio to an average adult's (Drillis & Contini's segment fractions of a 1.70 m stature:
   thigh 0.245, shin 0.246, upper arm 0.186, forearm 0.146) and to the held-out subject's;
@@ -50,7 +55,15 @@ def evaluate(checkpoint: str, store_path: str) -> dict:
     store = open_store(store_path)
     clips = store.clips
     lifter = poseact.load_lifter(checkpoint)
+    from poseact.bones import stature
+    from poseact.geometry.camera import image_coordinates, project_to_2d
+    from poseact.metrics.pose import procrustes_align
+
+    def p2(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(procrustes_align(pred, target) - target, axis=-1).mean(axis=1)
+
     errors, own, steady, truth = [], [], [], []
+    p2_noisy, p2_clean, p2_static, statures, true_statures = [], [], [], [], []
     for c in np.flatnonzero(np.asarray(clips.subject) == "heldout"):
         s, n, row = int(clips.start[c]), int(clips.length[c]), int(clips.camera[c])
         w, h = (int(v) for v in store.cameras.res[row])
@@ -59,6 +72,15 @@ def evaluate(checkpoint: str, store_path: str) -> dict:
         gt = gt - gt[:, :1]
         pose, _ = poseact.lift(lifter, kp, (w, h), confidence=conf, tta=True)
         errors.append(np.linalg.norm(pose - gt, axis=-1).mean(axis=1))
+        intr = store.cameras.intrinsics[row]
+        vec = np.concatenate([intr[:2] / w * 2, (intr[2:4] - [w / 2, h / 2]) / w * 2, np.zeros(5)]).astype(np.float32)
+        clean = image_coordinates(project_to_2d(store.pose3d[s:s + n].astype(np.float32), vec), w, h)
+        pose_clean, _ = poseact.lift(lifter, clean, (w, h), tta=True)
+        p2_noisy.append(p2(pose, gt))
+        p2_clean.append(p2(pose_clean, gt))
+        p2_static.append(p2(np.broadcast_to(gt.mean(axis=0), gt.shape), gt))
+        statures.append(float(np.median(stature(pose, lifter.layout_3d))))
+        true_statures.append(float(np.median(stature(gt, lifter.layout_3d))))
         own.append(limb_lengths(pose))
         truth.append(limb_lengths(gt))
         # infer's defaults for clips, applied to the same lifted pose (what poseact.lift(height=, steady_bones=) does)
@@ -66,7 +88,10 @@ def evaluate(checkpoint: str, store_path: str) -> dict:
         steady.append(limb_lengths(pose_default))
     if not errors:
         raise SystemExit(f"{store_path}: no 'heldout' clips (prepare_mocap.py --held-out TAKE)")
-    out = {"p1_mm": float(np.concatenate(errors).mean() * 1000), "limbs": {}}
+    mm = {k: float(np.concatenate(v).mean() * 1000) for k, v in
+          (("p1_mm", errors), ("p2_mm", p2_noisy), ("p2_clean_mm", p2_clean), ("p2_static_mm", p2_static))}
+    out = {**mm, "stature_m": (min(statures), float(np.median(statures)), max(statures)),
+           "subject_stature_m": float(np.median(true_statures)), "limbs": {}}
     for name, fraction in ADULT_FRACTIONS.items():
         lengths = [d[name] for d in own]
         median = float(np.median(np.concatenate(lengths)))
@@ -88,11 +113,19 @@ def main() -> None:
     parser.add_argument("--store", default=str(REPO / "data/wild.h5"))
     args = parser.parse_args()
     print(f"held-out clips of {args.store}\n")
+    results = {ckpt: evaluate(ckpt, args.store) for ckpt in args.checkpoints}
+    print("| checkpoint | P1 (mm) | P2 (mm) | P2 static pose (mm) | P2 on clean 2-D (mm) "
+          "| raw stature min / median / max (m) | subject (m) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for ckpt, r in results.items():
+        lo, mid, hi = r["stature_m"]
+        print(f"| {ckpt} | {r['p1_mm']:.1f} | {r['p2_mm']:.1f} | {r['p2_static_mm']:.1f} | {r['p2_clean_mm']:.1f} "
+              f"| {lo:.2f} / {mid:.2f} / {hi:.2f} | {r['subject_stature_m']:.2f} |")
+    print()
     print("| checkpoint | P1 (mm) | limb | own length (m) | / adult | / subject | spread (cm) "
           "| with infer's defaults: length (m) | / adult | spread (cm) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-    for ckpt in args.checkpoints:
-        r = evaluate(ckpt, args.store)
+    for ckpt, r in results.items():
         for k, (name, v) in enumerate(r["limbs"].items()):
             head = f"| {ckpt} | {r['p1_mm']:.1f} " if k == 0 else "| | "
             print(f"{head}| {name} | {v['median_m']:.3f} | {v['vs_adult']:.2f} | {v['vs_subject']:.2f} "

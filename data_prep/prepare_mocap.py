@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="BVH length unit (default auto: the one giving an adult leg length; cmu = 1/0.45 in)")
     parser.add_argument("--amc-fps", type=positive_float, default=120.0,
                         help="frame rate of AMC files, which do not record it (default 120, CMU's)")
+    parser.add_argument("--triangulated", nargs="*", type=Path, default=[], metavar="NPZ",
+                        help="real motion already in the detector's joints: .npz files with pose3d_world (T, 17, 3) "
+                             "metres (H36M-17) and fps, e.g. a calibrated recording's 2-D triangulated; trained "
+                             "on (subject mocap)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the cameras and noise")
     args = parser.parse_args(argv)
 
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return convert_and_describe(parser.prog, args.out, lambda: convert_mocap(
         args.inputs, args.out, held_out=args.held_out, synthetic_frames=args.synthetic_frames,
-        cfg=WildConfig(cameras=args.cameras, seed=args.seed), units=args.units, amc_fps=args.amc_fps))
+        cfg=WildConfig(cameras=args.cameras, seed=args.seed), units=args.units, amc_fps=args.amc_fps,
+        triangulated=args.triangulated))
 
 
 if __name__ == "__main__":

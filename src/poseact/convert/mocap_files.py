@@ -349,6 +349,15 @@ def read_asf_amc(asf: PathLike, amc: PathLike, fps: float = CMU_FPS) -> MocapTak
     bones, children, metres, degrees, (root_order, root_axis) = read_asf(asf)
     frames = _read_amc_frames(amc)
     t = len(frames)
+    known = {"root", *bones}
+    for k, f in enumerate(frames):
+        unknown = sorted(set(f) - known)
+        if unknown:
+            raise ConversionError(f"{amc}: frame {k + 1} names bone {unknown[0]!r}, which {asf} does not define "
+                                  f"(bones: {', '.join(sorted(known)[:40])})")
+        bad = next((b for b, v in f.items() if not np.isfinite(v).all()), None)
+        if bad is not None:
+            raise ConversionError(f"{amc}: frame {k + 1}: {bad} holds NaN or infinite values")
 
     def values(bone: str, n: int) -> np.ndarray:
         out = np.zeros((t, n))

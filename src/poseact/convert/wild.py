@@ -12,10 +12,21 @@ takes (:mod:`poseact.convert.mocap_files`) and, beside them, the synthetic motio
   0.55 L forward of the head joint, mid-eyes 0.6 L up and 0.45 L forward, L = head joint → head
   end, 0.12-0.25 m; the head's yaw relative to the shoulders is not recovered). The up axis is the
   one from the ankles to the head; the result is z-up with the floor at z = 0.
-* **Cameras** (:func:`random_camera`): pinhole cameras of common frame sizes (landscape, portrait,
-  square), horizontal fields of view 40-80°, 0.6-2.0 m high, looking at the subject from any side
-  at a distance that makes the body 25-80 % of the frame height (and keeps the whole take in front).
-* **Subject size**: each clip's body scaled by 0.88-1.12 about the floor point below it.
+* **Cameras as people hold them** (:func:`random_camera`): pinhole cameras of common frame sizes
+  (landscape, portrait 40 % of clips, square), horizontal fields of view 40-80°, 0.3-2.8 m high (a
+  phone at the hip to a balcony), aimed within ±0.3 m of the body's middle, from any side, at a
+  distance that makes the body 20-90 % of the frame height; 60 % of them held tilted, rolled
+  uniformly within ±45° about the optical axis (:func:`roll_camera`: for a pinhole camera an exact
+  in-plane rotation of the 2-D with the same rotation of the camera-space 3-D), the rest within a
+  few degrees of upright; a camera is moved back until the whole body stays in the frame in 98 % of
+  the frames (:func:`in_view`). Real footage of pose2sim's demo is portrait with the body's axis
+  17-42° off the image's vertical; upright-only training data failed on it (issue 19).
+* **Chunks**: takes longer than 18 s are cut into ~12 s chunks, each with its own cameras (more
+  viewpoints per motion, and a walking take's whole path need not fit one frame).
+* **Triangulated real motion** (:class:`WorldTake`, :func:`upright_world`): takes already in the
+  detector's joints (e.g. a calibrated multi-camera recording's 2-D triangulated), stood upright
+  in their calibration frame, short gaps filled, then seen by the same cameras.
+* **Subject size**: each clip's body scaled by 0.85-1.15 about the floor point below it.
 * **Frame rate**: each clip resampled to a rate drawn from 24-60 fps (footage is rarely 50 fps).
 * **Detector noise** (:func:`detector_like_noise`), in units of the body's height in the image:
   per-frame jitter (0.6 %, 1.0 % on knees/ankles/elbows/wrists, 1.2 % on hips), drift (1 %, 0.5 s),
@@ -35,7 +46,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +206,99 @@ def detector_joints(take: MocapTake) -> np.ndarray:
     return out
 
 
+@dataclass
+class WorldTake:
+    """A take already in the detector's H36M-17 semantics: ``pose (T, 17, 3)`` metres in any world
+    frame (NaN where a joint was not seen), e.g. the detector's 2-D triangulated across calibrated
+    views of a real recording (a pose2sim demo recording)."""
+
+    name: str
+    pose: np.ndarray
+    fps: float
+    source: str
+
+
+def read_world_take(path: PathLike) -> WorldTake:
+    """An ``.npz`` with ``pose3d_world (T, 17, 3)`` metres (H36M-17, the detector's semantics) and
+    ``fps`` → :class:`WorldTake` (named after the file); read without pickles."""
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            pose, fps = np.asarray(z["pose3d_world"], dtype=np.float64), float(z["fps"])
+    except FileNotFoundError:
+        from poseact.errors import InputNotFoundError
+
+        raise InputNotFoundError(f"{p}: triangulated motion file not found") from None
+    except KeyError as e:
+        raise ConversionError(f"{p}: needs pose3d_world (T, 17, 3) metres and fps; missing {e.args[0]}") from None
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"{p}: not a readable .npz without pickles ({e})") from None
+    if pose.ndim != 3 or pose.shape[1:] != (17, 3) or len(pose) < 2:
+        raise ConversionError(f"{p}: pose3d_world has shape {pose.shape}, expected (T >= 2, 17, 3) metres")
+    if not (np.isfinite(fps) and fps > 0):
+        raise ConversionError(f"{p}: fps must be positive, got {fps}")
+    return WorldTake(p.stem, pose, fps, str(p))
+
+
+def upright_world(take: WorldTake, max_gap_s: float = 0.5) -> list[np.ndarray]:
+    """A :class:`WorldTake` → its runs of usable frames as ``(T, 17, 3)`` metres, z up (the frame's
+    axis nearest the ankles → head direction when within 25 degrees of it, else that direction),
+    floor under the feet, facing kept; joints missing for
+    less than ``max_gap_s`` are interpolated, longer gaps split the take; runs under 1 s are dropped."""
+    pose = take.pose.copy()
+    seen = np.isfinite(pose).all(axis=-1)  # (T, 17)
+    t = np.arange(len(pose))
+    good = seen.all(axis=1)
+    if good.sum() < 2:
+        raise ConversionError(f"{take.source}: fewer than two frames with every joint")
+    for j in range(17):
+        if seen[:, j].sum() >= 2 and not seen[:, j].all():
+            for d in range(3):
+                pose[:, j, d] = np.interp(t, t[seen[:, j]], pose[seen[:, j], j, d])
+    # frames inside a short gap of any joint count as usable; a long gap splits the take
+    usable = np.ones(len(pose), dtype=bool)
+    max_gap = int(round(max_gap_s * take.fps))
+    for j in range(17):
+        miss = ~seen[:, j]
+        k = 0
+        while k < len(miss):
+            if miss[k]:
+                e = k
+                while e < len(miss) and miss[e]:
+                    e += 1
+                if e - k > max_gap or k == 0 or e == len(miss):
+                    usable[k:e] = False
+                k = e
+            else:
+                k += 1
+    up = np.median(pose[usable][:, J["head"]] - 0.5 * (pose[usable][:, J["left_ankle"]]
+                                                       + pose[usable][:, J["right_ankle"]]), axis=0)
+    up = _unit(up)
+    axis = int(np.argmax(np.abs(up)))
+    if abs(up[axis]) > np.cos(np.deg2rad(25)):  # a calibration frame with an axis up (z in Qualisys, y in
+        up = np.eye(3)[axis] * np.sign(up[axis])  # OpenCV's): trust it over a leaning body's axis
+    x = _unit(np.cross(up, [0.0, 0.0, 1.0]) if abs(up[2]) < 0.9 else np.cross(up, [1.0, 0.0, 0.0]))
+    y = np.cross(up, x)
+    world = pose @ np.stack([x, y, up], axis=0).T  # rows: new x, y, z axes
+    derive_torso(world)
+    floor = np.nanpercentile(np.minimum(world[usable, J["left_ankle"], 2], world[usable, J["right_ankle"], 2]), 5)
+    world[..., 2] -= floor - FOOT_ABOVE_FLOOR_M
+    runs, k = [], 0
+    while k < len(usable):
+        if usable[k]:
+            e = k
+            while e < len(usable) and usable[e]:
+                e += 1
+            if e - k >= take.fps:
+                runs.append(world[k:e])
+            k = e
+        else:
+            k += 1
+    if not runs:
+        raise ConversionError(f"{take.source}: no run of 1 s with every joint seen")
+    return runs
+
+
 def derive_torso(pose: np.ndarray) -> np.ndarray:
     """Fill pelvis, thorax and spine of ``(..., 17, D)`` in place as :mod:`poseact.layouts` derives them."""
     pose[..., J["pelvis"], :] = 0.5 * (pose[..., J["left_hip"], :] + pose[..., J["right_hip"], :])
@@ -218,12 +322,18 @@ def resample(world: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
 class WildConfig:
     """Augmentation ranges of :func:`build_wild_store` (defaults: module docstring)."""
 
-    cameras: int = 4  # clips per mocap take
+    cameras: int = 4  # clips per mocap take (per chunk of a long take)
     synthetic_cameras: int = 2  # clips per synthetic take
+    chunk_s: float = 12.0  # long takes are cut into chunks of about this length, each seen by its own cameras
     fov_deg: tuple[float, float] = (40.0, 80.0)
-    camera_height_m: tuple[float, float] = (0.6, 2.0)
-    body_fraction: tuple[float, float] = (0.25, 0.8)
-    subject_scale: tuple[float, float] = (0.88, 1.12)
+    camera_height_m: tuple[float, float] = (0.3, 2.8)  # low (a phone at the hip) to high (a shelf, a balcony)
+    aim_m: float = 0.3  # the aim point's spread about the body's middle, up and down
+    body_fraction: tuple[float, float] = (0.2, 0.9)
+    portrait_prob: float = 0.4
+    roll_prob: float = 0.6  # clips whose camera is held tilted (else within a few degrees of upright)
+    roll_deg: float = 45.0
+    min_in_view: float = 0.98  # share of frames with the whole body in the frame
+    subject_scale: tuple[float, float] = (0.85, 1.15)
     fps: tuple[float, float] = (24.0, 60.0)
     jitter: float = 0.006
     jitter_extremities: float = 0.010
@@ -236,9 +346,37 @@ class WildConfig:
     seed: int = 0
 
 
+def roll_camera(cam: CameraCalibration, degrees: float) -> CameraCalibration:
+    """The same camera turned by ``degrees`` about its own optical axis (a phone held tilted).
+
+    For a pinhole camera (equal focal lengths, no distortion) this is exactly an in-plane rotation:
+    the image turns by ``-degrees`` about the principal point and the camera-space 3-D about the
+    camera's z axis by the same angle, so it doubles as a rotation augmentation of 2-D and 3-D alike.
+    """
+    qw, x, y, z = cam.orientation
+    cam_to_world = Rotation.from_quat([x, y, z, qw]).as_matrix() @ Rotation.from_rotvec(
+        [0.0, 0.0, np.deg2rad(degrees)]).as_matrix()
+    x, y, z, qw = Rotation.from_matrix(cam_to_world).as_quat()
+    return replace(cam, orientation=(float(qw), float(x), float(y), float(z)))
+
+
+def in_view(world: np.ndarray, cam: CameraCalibration, margin: float = 0.02) -> float:
+    """Fraction of the frames of ``world (T, J, 3)`` whose joints all project inside ``cam``'s frame
+    (``margin``: a band at the edges, a fraction of the shorter side) and lie in front of it."""
+    pose3d = world_to_camera(world, np.asarray(cam.orientation), np.asarray(cam.translation))
+    uv = project_camera(pose3d.astype(np.float32), cam)
+    pad = margin * min(cam.res_w, cam.res_h)
+    inside = ((uv[..., 0] >= pad) & (uv[..., 0] <= cam.res_w - pad) & (uv[..., 1] >= pad)
+              & (uv[..., 1] <= cam.res_h - pad) & (pose3d[..., 2] > 0.3))
+    return float(inside.all(axis=1).mean())
+
+
 def random_camera(rng: np.random.Generator, world: np.ndarray, name: str, cfg: WildConfig) -> CameraCalibration:
-    """A pinhole camera seeing the take ``world (T, 17, 3)`` (z up) from a random side (docstring)."""
-    w, h = RESOLUTIONS[rng.integers(len(RESOLUTIONS))]
+    """A pinhole camera seeing the take ``world (T, 17, 3)`` (z up) from a random side (docstring),
+    moved back along its axis until the whole body stays in the frame (rolled frames are tighter)."""
+    portrait = rng.random() < cfg.portrait_prob
+    shapes = [r for r in RESOLUTIONS if (r[0] < r[1]) == portrait]
+    w, h = shapes[rng.integers(len(shapes))]
     hfov = np.deg2rad(rng.uniform(*cfg.fov_deg)) if w >= h else 2 * np.arctan(np.tan(np.deg2rad(
         rng.uniform(*cfg.fov_deg)) / 2) * w / h)  # portrait: the field of view is the long side's
     f = w / (2 * np.tan(hfov / 2))
@@ -248,22 +386,26 @@ def random_camera(rng: np.random.Generator, world: np.ndarray, name: str, cfg: W
     extent = float(np.linalg.norm(pelvis[:, :2] - centre[:2], axis=-1).max())
     vfov = 2 * np.arctan(h / (2 * f))
     # near enough for the body's share of the frame, far enough that the whole path stays in view
-    distance = max(f * stature / (rng.uniform(*cfg.body_fraction) * h), extent + 1.5,
+    distance = max(f * stature / (rng.uniform(*cfg.body_fraction) * h), extent + 1.0,
                    extent / np.tan(0.8 * min(hfov, vfov) / 2) + 0.5)
     azimuth = rng.uniform(0, 2 * np.pi)
-    position = np.array([centre[0] + distance * np.cos(azimuth), centre[1] + distance * np.sin(azimuth),
-                         rng.uniform(*cfg.camera_height_m)])
-    target = np.array([centre[0], centre[1], stature / 2 + rng.uniform(-0.1, 0.1)])  # the body's middle
-    forward = _unit(target - position)
-    right = _unit(np.cross(forward, [0.0, 0.0, 1.0]))
-    down = np.cross(forward, right)
-    roll = Rotation.from_rotvec(forward * np.deg2rad(rng.normal(0, 3))).as_matrix()
-    cam_to_world = roll @ np.stack([right, down, forward], axis=1)
-    x, y, z, qw = Rotation.from_matrix(cam_to_world).as_quat()
+    height = rng.uniform(*cfg.camera_height_m)
+    target = np.array([centre[0], centre[1], stature / 2 + rng.uniform(-cfg.aim_m, cfg.aim_m)])
+    roll = rng.uniform(-cfg.roll_deg, cfg.roll_deg) if rng.random() < cfg.roll_prob else rng.normal(0, 3)
     centre_px = (w / 2 + rng.normal(0, 0.01 * w), h / 2 + rng.normal(0, 0.01 * h))
-    return CameraCalibration(name, int(w), int(h), float(np.rad2deg(azimuth)), (float(f), float(f)), centre_px,
-                             (0.0, 0.0, 0.0), (0.0, 0.0), (float(qw), float(x), float(y), float(z)),
-                             tuple(float(v) for v in position))
+    for _ in range(30):
+        position = np.array([centre[0] + distance * np.cos(azimuth), centre[1] + distance * np.sin(azimuth), height])
+        forward = _unit(target - position)
+        right = _unit(np.cross(forward, [0.0, 0.0, 1.0]))
+        down = np.cross(forward, right)
+        x, y, z, qw = Rotation.from_matrix(np.stack([right, down, forward], axis=1)).as_quat()
+        cam = roll_camera(CameraCalibration(
+            name, int(w), int(h), float(np.rad2deg(azimuth)), (float(f), float(f)), centre_px, (0.0, 0.0, 0.0),
+            (0.0, 0.0), (float(qw), float(x), float(y), float(z)), tuple(float(v) for v in position)), roll)
+        if in_view(world, cam) >= cfg.min_in_view:
+            return cam
+        distance *= 1.12
+    return cam
 
 
 def detector_like_noise(keypoints: np.ndarray, rng: np.random.Generator, fps: float, cfg: WildConfig,
@@ -345,39 +487,51 @@ def find_takes(paths: Sequence[PathLike]) -> list[Path]:
     return unique
 
 
+def chunks(n_frames: int, fps: float, chunk_s: float) -> list[tuple[int, int]]:
+    """``[start, stop)`` frame ranges cutting a take of ``n_frames`` at ``fps`` into near-equal chunks
+    of about ``chunk_s`` seconds (one chunk when shorter than 1.5 chunks)."""
+    count = max(1, int(round(n_frames / (fps * chunk_s))))
+    edges = np.linspace(0, n_frames, count + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
 def _add_take(builder, cameras: list, subject: str, action: str, take: str, world: np.ndarray, fps: float,
               n_cameras: int, cfg: WildConfig) -> None:
-    for c in range(n_cameras):
-        rng = keyed_rng(cfg.seed, subject, take, c)
-        rate = rng.uniform(*cfg.fps)
-        clip = resample(world, fps, rate)
-        floor = np.array([*clip[:, J["pelvis"], :2].mean(axis=0), 0.0])
-        clip = floor + (clip - floor) * rng.uniform(*cfg.subject_scale)
-        for _ in range(20):  # a camera that sees the whole take in front of it
-            cam = random_camera(rng, clip, f"{take}#{c}", cfg)
-            pose3d = world_to_camera(clip, np.asarray(cam.orientation), np.asarray(cam.translation))
-            if pose3d[..., 2].min() > 0.5:
-                break
-        else:
-            raise ConversionError(f"{take}: no camera found that sees the whole take in front of it")
-        clean = project_camera(pose3d.astype(np.float32), cam)
-        keypoints, confidence = detector_like_noise(clean, rng, rate, cfg, (cam.res_w, cam.res_h))
-        cameras.append((subject, cam))
-        builder.add_clip(subject, action, f"{take} #{c}", len(cameras) - 1, keypoints, confidence=confidence,
-                         pose3d=pose3d.astype(np.float32), pose3d_world=clip.astype(np.float32))
+    parts = chunks(len(world), fps, cfg.chunk_s)
+    for k, (start, stop) in enumerate(parts):
+        label = take if len(parts) == 1 else f"{take} [{k}]"
+        for c in range(n_cameras):
+            rng = keyed_rng(cfg.seed, subject, take, k, c) if len(parts) > 1 else keyed_rng(cfg.seed, subject, take, c)
+            rate = rng.uniform(*cfg.fps)
+            clip = resample(world[start:stop], fps, rate)
+            floor = np.array([*clip[:, J["pelvis"], :2].mean(axis=0), 0.0])
+            clip = floor + (clip - floor) * rng.uniform(*cfg.subject_scale)
+            for _ in range(20):  # a camera that sees the whole take in front of it
+                cam = random_camera(rng, clip, f"{label}#{c}", cfg)
+                pose3d = world_to_camera(clip, np.asarray(cam.orientation), np.asarray(cam.translation))
+                if pose3d[..., 2].min() > 0.5:
+                    break
+            else:
+                raise ConversionError(f"{take}: no camera found that sees the whole take in front of it")
+            clean = project_camera(pose3d.astype(np.float32), cam)
+            keypoints, confidence = detector_like_noise(clean, rng, rate, cfg, (cam.res_w, cam.res_h))
+            cameras.append((subject, cam))
+            builder.add_clip(subject, action, f"{label} #{c}", len(cameras) - 1, keypoints, confidence=confidence,
+                             pose3d=pose3d.astype(np.float32), pose3d_world=clip.astype(np.float32))
 
 
 def build_wild_store(takes: Sequence[MocapTake], held_out: Sequence[str] = (), synthetic_frames: int = 600,
-                     cfg: WildConfig = WildConfig(), store_fps: float = 50.0):
-    """Mocap ``takes`` (``held_out``: take names for the test subject) + the synthetic motion
-    (``synthetic_frames`` per take at 50 fps; 0 = none) → a :class:`~poseact.store.PoseStore`."""
+                     cfg: WildConfig = WildConfig(), store_fps: float = 50.0, world_takes: Sequence[WorldTake] = ()):
+    """Mocap ``takes`` (``held_out``: take names for the test subject) + triangulated ``world_takes``
+    (subject ``mocap``, action ``video <name>``) + the synthetic motion (``synthetic_frames`` per take
+    at 50 fps; 0 = none) → a :class:`~poseact.store.PoseStore`."""
     from poseact.store import CameraTable, StoreBuilder
 
     unknown = sorted(set(held_out) - {t.name for t in takes})
     if unknown:
         raise ConversionError(f"--held-out {', '.join(unknown)}: no such take; takes: "
                               f"{', '.join(t.name for t in takes)}")
-    if not [t for t in takes if t.name not in held_out] and synthetic_frames <= 0:
+    if not [t for t in takes if t.name not in held_out] and synthetic_frames <= 0 and not world_takes:
         raise ConversionError("every take is held out and there is no synthetic motion: nothing to train on")
     cameras: list[tuple[str, CameraCalibration]] = []
     builder = StoreBuilder(CameraTable.from_calibrations([]), "h36m17", "h36m17", store_fps,
@@ -388,6 +542,13 @@ def build_wild_store(takes: Sequence[MocapTake], held_out: Sequence[str] = (), s
         _add_take(builder, cameras, subject, f"mocap {take.name}", take.name, world, take.fps, cfg.cameras, cfg)
         builder.notes += [*take.notes, f"{take.name}: {take.source}, {take.num_frames} frames at {take.fps:g} fps "
                                        f"-> subject {subject}"]
+    for wt in world_takes:
+        runs = upright_world(wt)
+        for k, world in enumerate(runs):
+            name = wt.name if len(runs) == 1 else f"{wt.name}.{k}"
+            _add_take(builder, cameras, "mocap", f"video {wt.name}", name, world, wt.fps, cfg.cameras, cfg)
+        builder.notes.append(f"{wt.name}: {wt.source}, {sum(map(len, runs))} of {len(wt.pose)} frames at "
+                             f"{wt.fps:g} fps in {len(runs)} run(s) -> subject mocap")
     if synthetic_frames > 0:
         from poseact.synthetic.generator import DEFAULT_ACTIONS
         from poseact.synthetic.motion import generate_motion
@@ -409,8 +570,9 @@ def build_wild_store(takes: Sequence[MocapTake], held_out: Sequence[str] = (), s
 
 def convert_mocap(paths: Sequence[PathLike], out: PathLike, held_out: Sequence[str] = (),
                   synthetic_frames: int = 600, cfg: WildConfig = WildConfig(), units: str = "auto",
-                  amc_fps: float = 120.0) -> Path:
-    """Read every take under ``paths``, build the store (:func:`build_wild_store`), write it atomically."""
+                  amc_fps: float = 120.0, triangulated: Sequence[PathLike] = ()) -> Path:
+    """Read every take under ``paths`` and the ``triangulated`` ``.npz`` takes (:func:`read_world_take`),
+    build the store (:func:`build_wild_store`), write it atomically."""
     import warnings
 
     from poseact.convert.npz import ConversionWarning
@@ -431,6 +593,7 @@ def convert_mocap(paths: Sequence[PathLike], out: PathLike, held_out: Sequence[s
     for t in takes:
         for note in t.notes:
             warnings.warn(note, ConversionWarning, stacklevel=2)
-    store = build_wild_store(takes, held_out, synthetic_frames, cfg)
+    world_takes = [read_world_take(p) for p in triangulated]
+    store = build_wild_store(takes, held_out, synthetic_frames, cfg, world_takes=world_takes)
     write_store(out, store)
     return Path(out)
