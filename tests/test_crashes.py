@@ -172,3 +172,90 @@ def test_a_killed_sweep_leaves_no_trial_running_and_resumes(session_store, tmp_p
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     rows = (out / "results.csv").read_text().splitlines()
     assert len(rows) == 3 and all(",complete," in r for r in rows[1:]), rows
+
+
+# -- signals under a real Lightning fit and a sweep: 130 / 143 and one line -----------------------
+
+def _wait_for(condition, what: str, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen in {timeout_s} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("signum,code,word", [(signal.SIGINT, 130, "interrupted"),
+                                              (signal.SIGTERM, 143, "terminated")], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_lightning_fit_exits_130_or_143_with_one_line(signum, code, word, session_store, tmp_path):
+    """Lightning catches the interrupt and calls exit(1); the boundary still says which signal it was."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "poseact", "fit",
+                             *lifter_run_args(session_store, out, "trainer.max_epochs=100000")],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (out / "checkpoints/last.ckpt").exists() or proc.poll() is not None,
+                  "the first epoch's checkpoint")  # training is under way
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, (proc.returncode, err[-3000:])
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert lines[-1] == f"poseact: {word}; partial outputs removed", err[-3000:]
+    assert "Traceback" not in err and "Detected KeyboardInterrupt" not in err, err[-3000:]
+    assert not _temps(out)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_to_a_sweep_exits_143_and_stops_its_trials(session_store, tmp_path):
+    import yaml
+
+    sweep = {"name": "term", "method": "grid", "metric": {"name": "val/p1", "goal": "minimize"},
+             "parameters": {"seed": {"values": [0, 1]}},
+             "command": ["${env}", "${interpreter}", "-m", "poseact", "fit",
+                         *lifter_run_args(session_store, tmp_path / "unused", "trainer.max_epochs=100000"),
+                         "${args_no_hyphens}"]}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    out = tmp_path / "sweep"
+    runner = subprocess.Popen([sys.executable, "-m", "poseact", "sweep", str(path), "--output", str(out)], env=ENV,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _fits_of(out / "trials") or runner.poll() is not None, "a trial start")
+        assert runner.poll() is None, runner.communicate()[1][-3000:]
+        runner.send_signal(signal.SIGTERM)
+        _, err = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 143, (runner.returncode, err[-3000:])
+    assert err.strip().splitlines()[-1] == "poseact: terminated; partial outputs removed", err[-3000:]
+    assert "Traceback" not in err
+    _wait_for(lambda: not _fits_of(out / "trials"), "the trials' end", timeout_s=30)
+
+
+# -- a reader of stdout that goes away (``poseact ... | head``) ------------------------------------
+
+def _with_closed_stdout(args: list[str]) -> tuple[int, str]:
+    """Run ``python args`` with its stdout a pipe whose reader is already gone."""
+    proc = subprocess.Popen([sys.executable, *args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdout.close()  # as `| head -1` does once it has its line; here before anything is written
+    err = proc.stderr.read()
+    return proc.wait(timeout=300), err
+
+
+def test_a_closed_pipe_ends_data_describe_and_a_dry_run_quietly(session_store, tmp_path):
+    import yaml
+
+    code, err = _with_closed_stdout(["-m", "poseact", "data", "describe", str(session_store)])
+    assert code == 141 and "Traceback" not in err and "BrokenPipe" not in err, (code, err[-3000:])
+    sweep = {"name": "pipe", "method": "grid", "metric": {"name": "val/p1", "goal": "minimize"},
+             "parameters": {"seed": {"values": [0, 1]}},
+             "command": ["${env}", "${interpreter}", "-m", "poseact", "fit",
+                         *lifter_run_args(session_store, tmp_path / "unused"), "${args_no_hyphens}"]}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    code, err = _with_closed_stdout(["-m", "poseact", "sweep", str(path), "--dry-run"])
+    assert code == 141 and "Traceback" not in err and "BrokenPipe" not in err, (code, err[-3000:])

@@ -100,8 +100,10 @@ def run_cli(prog: str, command) -> int:
     """The error boundary of every poseact program (``poseact``, the ``data_prep/`` scripts): run
     ``command()`` and turn a user error — a :class:`PoseactError`, or an operating-system error that
     names a file (read-only disk, no space, permission) — into one line ``<prog>: error: ...`` on
-    stderr and exit status 2; Ctrl-C into ``<prog>: interrupted`` and 130. Anything else is a bug
-    and keeps its traceback.
+    stderr and exit status 2; Ctrl-C into ``<prog>: interrupted`` and 130, SIGTERM into
+    ``<prog>: terminated`` and 143 — also when Lightning has caught the interrupt and turned it into
+    ``exit(1)``; a reader of stdout that went away (``| head``) into a quiet exit 141 (128 + SIGPIPE),
+    stdout pointed at /dev/null. Anything else is a bug and keeps its traceback.
 
     Ctrl-C (SIGINT) and SIGTERM unwind as an exception, so every file being written is removed
     before the program stops: 130 and 143. They do so even where the program was started with
@@ -112,19 +114,69 @@ def run_cli(prog: str, command) -> int:
     handle_interrupts()
     _received.clear()  # a signal belongs to the command it interrupted
     try:
-        return int(command() or 0)
+        code = int(command() or 0)
+        sys.stdout.flush()  # inside the boundary: a closed pipe is found here, not at exit
+        return code
+    except BrokenPipeError:  # stdout's reader went away (``poseact ... | head``): stop quietly
+        _silence_stdout()
+        return 141
     except PoseactError as e:
         print(f"{prog}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except OSError as e:
-        if e.filename is None:
+        if e.filename is None and e.errno not in _DISK_ERRNOS:
             raise
-        print(f"{prog}: error: {e.filename!s}: {e.strerror or e}", file=sys.stderr)
+        where = f"{e.filename!s}: " if e.filename is not None else ""
+        reason = e.strerror if e.filename is not None and e.strerror else _strerror(e)
+        print(f"{prog}: error: {where}{_one_line(str(reason))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        terminated = e.args and e.args[0] == signal.SIGTERM
-        print(f"{prog}: {'terminated' if terminated else 'interrupted'}; partial outputs removed", file=sys.stderr)
-        return 143 if terminated else 130
+        return _stopped(prog, interrupt_received() or (e.args[0] if e.args else signal.SIGINT))
+    except SystemExit as e:  # Lightning turns the KeyboardInterrupt of a signal into exit(1)
+        if interrupt_received() is None:
+            raise
+        return _stopped(prog, interrupt_received())
+
+
+def _disk_errnos() -> frozenset[int]:
+    import errno
+
+    return frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG", "EIO")
+                     if hasattr(errno, n))
+
+
+#: operating-system errors of the place written to (full, read-only, no permission): the user's to fix,
+#: even when the library that met them did not name the file (h5py, torch, ffmpeg)
+_DISK_ERRNOS = _disk_errnos()
+
+
+def _strerror(e: OSError) -> str:
+    import os
+
+    return os.strerror(e.errno) + " (while writing an output; what was being written has been removed)"
+
+
+def _stopped(prog: str, signum) -> int:
+    """The one line and exit status of a run stopped by SIGINT (130) or SIGTERM (143)."""
+    import signal
+    import sys
+
+    terminated = signum == signal.SIGTERM
+    print(f"{prog}: {'terminated' if terminated else 'interrupted'}; partial outputs removed", file=sys.stderr)
+    return 143 if terminated else 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit does not fail on the closed pipe again."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured): nothing to silence
+        pass
 
 
 def handle_interrupts() -> None:
@@ -137,6 +189,28 @@ def handle_interrupts() -> None:
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _interrupted)
+    _quiet_lightning_on_interrupt()
+
+
+def _quiet_lightning_on_interrupt() -> None:
+    """Drop Lightning's own lines about a signal ("Detected KeyboardInterrupt, attempting graceful
+    shutdown", "Received SIGTERM"): the boundary says it once, in its one line."""
+    import logging
+
+    for name in ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.trainer.connectors.signal_connector",
+                 "lightning.pytorch.utilities.rank_zero", "lightning.pytorch.trainer.connectors.signal_connector"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _SignalNoise) for f in logger.filters):
+            logger.addFilter(_SignalNoise())
+
+
+class _SignalNoise:
+    """A logging filter that drops Lightning's messages about the signal being handled."""
+
+    def filter(self, record) -> bool:
+        message = str(record.msg)
+        return not ("Detected KeyboardInterrupt" in message or "Received SIGTERM" in message
+                    or "Bypassing SIGTERM" in message)
 
 
 _received: list[int] = []  # the signals taken by _interrupted, in order

@@ -131,6 +131,8 @@ class SweepRunner:
 
     # -- study ---------------------------------------------------------------------------------
     def open_study(self) -> optuna.Study:
+        if self.opts.storage:
+            check_storage(self.opts.storage)
         self.out.mkdir(parents=True, exist_ok=True)
         url = self.opts.storage or f"sqlite:///{self.out / 'study.db'}"
         with warnings.catch_warnings():
@@ -273,6 +275,38 @@ class SweepRunner:
                 r.log.close()
 
 
+def check_storage(url: str) -> None:
+    """Refuse a ``--storage`` URL that cannot work, before any trial: malformed, a database kind
+    SQLAlchemy does not know, a driver that is not installed, an SQLite file in a missing folder.
+    (A network database that does not answer is found when the sweep connects.)"""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        raise SweepError(f"--storage {url!r} is not a database URL (e.g. sqlite:///sweep.db, "
+                         f"postgresql://user@host/db): {e}") from None
+    try:
+        dialect = parsed.get_dialect()
+        if hasattr(dialect, "import_dbapi"):
+            dialect.import_dbapi()  # the driver module: an ImportError when it is not installed
+    except NoSuchModuleError:
+        raise SweepError(f"--storage {url!r}: SQLAlchemy knows no database kind {parsed.drivername!r} "
+                         f"(e.g. sqlite, postgresql, mysql)") from None
+    except ImportError as e:
+        raise SweepError(f"--storage {url!r}: the database driver is not installed ({e}); install it in this "
+                         f"environment (e.g. psycopg2-binary for postgresql, mysqlclient for mysql)") from None
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:":
+            raise SweepError(f"--storage {url!r}: an SQLite storage needs a file (sqlite:///path/to/study.db); an "
+                             f"in-memory database is not shared by the trials")
+        folder = Path(db).expanduser().parent
+        if not folder.is_dir():
+            raise SweepError(f"--storage {url!r}: folder {str(folder)!r} of the SQLite file does not exist")
+
+
 def _die_with_parent() -> None:
     """In a trial process, before ``exec``: ask Linux to SIGTERM it when its runner dies, however
     the runner dies (SIGKILL included), so a trial never trains on as an orphan. Elsewhere a no-op:
@@ -286,14 +320,11 @@ def _die_with_parent() -> None:
 
 def _stop_on_sigterm() -> None:
     """A SIGTERM to the runner (a job scheduler's stop, ``kill``) unwinds like Ctrl-C, so the
-    ``finally`` of :meth:`SweepRunner.run` stops the running trials."""
-    import threading
+    ``finally`` of :meth:`SweepRunner.run` stops the running trials; the CLI boundary then exits
+    143 (SIGINT: 130), as :func:`poseact.errors.handle_interrupts` records which signal came."""
+    from poseact.errors import handle_interrupts
 
-    if threading.current_thread() is threading.main_thread():
-        def interrupt(signum, frame):
-            raise KeyboardInterrupt(f"signal {signum}")
-
-        signal.signal(signal.SIGTERM, interrupt)
+    handle_interrupts()
 
 
 def _fits_writing_to(output_dir: str) -> list[int]:
