@@ -17,7 +17,7 @@ import torch
 from poseact import bones
 from poseact.errors import UsageError
 from poseact.lifting.checkpoint import LifterCheckpoint, save_videopose3d_checkpoint
-from poseact.lifting.config import ModelConfig
+from poseact.lifting.models import MixSTEConfig, TemporalConfig
 from poseact.lifting.export import EXPORT_TOLERANCE_M, export_lifter, read_metadata
 from poseact.lifting.models import build_lifter
 from poseact.skeleton import get_skeleton
@@ -38,7 +38,7 @@ def _randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 def temporal_bin(tmp_path) -> Path:
     """A 27-frame lifter with a trajectory model, as an original VideoPose3D ``.bin``."""
     torch.manual_seed(0)
-    cfg = ModelConfig(filter_widths=[3, 3, 3], channels=32)
+    cfg = TemporalConfig(filter_widths=[3, 3, 3], channels=32)
     pose = _randomised(build_lifter(cfg, 17, 2, 17), 1)
     traj = _randomised(build_lifter(cfg, 17, 2, 1), 2)
     return save_videopose3d_checkpoint(tmp_path / "lifter.bin", pose, traj, epoch=1, lr=1e-3)
@@ -46,7 +46,7 @@ def temporal_bin(tmp_path) -> Path:
 
 def _mixste_checkpoint(tmp_path) -> LifterCheckpoint:
     torch.manual_seed(0)
-    cfg = ModelConfig(name="mixste", frames=9, depth=2, width=16, heads=2, drop_path=0.0)
+    cfg = MixSTEConfig(frames=9, depth=2, width=16, heads=2, drop_path=0.0)
     model = build_lifter(cfg, 17, 2, 17).eval()
     return LifterCheckpoint(path=tmp_path / "mixste.ckpt", format="poseact", pose=model.state_dict(), trajectory=None,
                             model=dataclasses.asdict(cfg), num_joints_in=17, in_features=2, num_joints_out=17,

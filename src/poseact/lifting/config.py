@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from poseact.lifting.models import LifterConfig, ModelConfig, model_section  # noqa: F401 - ModelConfig: deprecated alias
 from poseact.metrics.pose import METRIC_NAMES
 from poseact.run.config import RunConfig, check, finite, positive
 from poseact.synthetic import SyntheticConfig
@@ -57,29 +59,6 @@ class DataConfig:
     gather: str = "auto"
     batch_size: int = 1024  # output frames per optimizer step, over all devices (the global batch)
     num_workers: int = 0
-
-
-@dataclass
-class ModelConfig:
-    """The lifter. ``name`` picks the architecture (poseact.lifting.models.LIFTERS); each reads its
-    own keys: ``temporal`` (VideoPose3D) ``filter_widths``, ``channels``, ``dropout``, ``causal``,
-    ``dense``; ``mixste`` (MixSTE) ``frames``, ``depth``, ``width``, ``heads``, ``mlp_ratio``,
-    ``drop_path``, ``train_stride``."""
-
-    name: str = "temporal"  # temporal | mixste
-    filter_widths: list[int] = field(default_factory=lambda: [3, 3, 3])
-    channels: int = 1024
-    dropout: float = 0.25
-    causal: bool = False
-    dense: bool = False
-    trajectory: bool = False  # also train the trajectory model (always on in semi-supervised runs)
-    frames: int = 243  # mixste: clip length T (input and output frames)
-    depth: int = 8  # mixste: loops of a spatial and a temporal transformer block
-    width: int = 512  # mixste: channels per joint token
-    heads: int = 8  # mixste: attention heads
-    mlp_ratio: float = 2.0  # mixste: MLP hidden width / width
-    drop_path: float = 0.1  # mixste: stochastic depth of the last loop (0 for the first, linear between)
-    train_stride: int | None = None  # seq2seq: frames between training clips (null: the clip length, no overlap)
 
 
 @dataclass
@@ -139,30 +118,30 @@ class LiftingConfig(RunConfig):
     checkpoint: str | None = None  # weights to start from / evaluate (.ckpt or VideoPose3D .bin)
     data: DataConfig = field(default_factory=DataConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    #: the lifter: ``name`` picks the architecture (``poseact.lifting.models.LIFTERS``), whose own section
+    #: (``TemporalConfig``, ``MixSTEConfig``, …) holds the rest; a mapping in the schema, made that
+    #: section by ``__post_init__`` (so each architecture's keys are checked, and only its keys kept)
+    model: Any = field(default_factory=lambda: {"name": "temporal"})
     semi: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def __post_init__(self) -> None:
+        self.model = model_section(self.model)
+
 
 def validate(cfg: LiftingConfig) -> None:
     """Semantic checks the type system cannot express; messages name the key and the value."""
-    from poseact.lifting.models import LIFTERS
+    from poseact.lifting.models import lifter_class
 
+    cfg.model = model_section(cfg.model)
     d, m, o, s, b, e, lo = cfg.data, cfg.model, cfg.optim, cfg.semi, cfg.budget, cfg.eval, cfg.loss
+    lifter = lifter_class(m.name)
     unlabeled_overlap = sorted(set(d.subjects_unlabeled) & set(d.subjects_train))
-    seq2seq = m.name == "mixste"
+    seq2seq = lifter.seq2seq
+    check(lifter.config_checks(m))
     check([
-        (m.name in LIFTERS, "model.name", f"must be one of {sorted(LIFTERS)}, got {m.name!r}"),
-        (m.frames >= 1, "model.frames", f"must be >= 1, got {m.frames}"),
-        (m.depth >= 1, "model.depth", f"must be >= 1, got {m.depth}"),
-        (m.heads >= 1 and m.width >= 1 and m.width % m.heads == 0, "model.width",
-         f"must be a positive multiple of model.heads ({m.heads}), got {m.width}"),
-        (positive(m.mlp_ratio), "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}"),
-        (finite(m.drop_path) and 0 <= m.drop_path < 1, "model.drop_path", f"must be in [0, 1), got {m.drop_path}"),
-        (m.train_stride is None or m.train_stride >= 1, "model.train_stride", f"must be >= 1 or null, got {m.train_stride}"),
-        (not (seq2seq and m.causal), "model.causal", "is not available for mixste (its attention sees the whole clip)"),
         (seq2seq or (lo.weight_temporal == 0 and lo.weight_velocity == 0), "loss.weight_temporal",
          f"and loss.weight_velocity need a seq2seq model (several output frames); model.name={m.name} predicts one"),
         (finite(lo.weight_temporal) and lo.weight_temporal >= 0, "loss.weight_temporal",
@@ -173,10 +152,6 @@ def validate(cfg: LiftingConfig) -> None:
          "loss.joint_weights", f"must be positive numbers, one per joint (or null), got {lo.joint_weights}"),
         (o.optimizer in ("adam", "adamw"), "optim.optimizer", f"must be adam or adamw, got {o.optimizer!r}"),
         (finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}"),
-        (bool(m.filter_widths) and all(w >= 1 and w % 2 == 1 for w in m.filter_widths),
-         "model.filter_widths", f"must be odd positive integers, got {m.filter_widths}"),
-        (m.channels > 0, "model.channels", f"must be positive, got {m.channels}"),
-        (finite(m.dropout) and 0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}"),
         (d.batch_size > 0, "data.batch_size", f"must be positive, got {d.batch_size}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
         (d.gather in GATHER_MODES, "data.gather", f"must be one of {list(GATHER_MODES)}, got {d.gather!r}"),

@@ -1,6 +1,8 @@
 """Lifters out of poseact: TorchScript and ONNX files that run without poseact, checked on writing.
 
-What an exported file computes (its metadata says the same, as JSON under the key ``poseact``):
+What an exported file computes (its metadata says the same, as JSON under the key ``poseact``; each
+lifter class declares its form: :meth:`~poseact.lifting.models.base.Lifter.export_geometry`,
+``export_module``, ``export_inputs``):
 
 * **temporal** (dilated convolutions): ``(B, L, J_in, F)`` → ``(B, L - before - after, J_out, 3)``, any
   batch and any length ``L`` ≥ the receptive field; a whole sequence padded by ``before`` / ``after``
@@ -35,6 +37,7 @@ from torch import Tensor, nn
 from poseact.atomic import atomic_output
 from poseact.errors import CheckpointError, UsageError
 from poseact.lifting.checkpoint import LifterCheckpoint, read_lifter_checkpoint, save_videopose3d_checkpoint
+from poseact.lifting.models import Lifter, TemporalLifter
 
 log = logging.getLogger("poseact")
 
@@ -85,51 +88,21 @@ class ExportReport:
                 f"{self.checked_shape}: largest difference {self.max_abs_diff_m:.2g} m)")
 
 
-def metadata(ckpt: LifterCheckpoint, pose: nn.Module) -> dict:
-    """What a user of the exported file needs to feed it and read it."""
-    name = ckpt.model.get("name", "temporal")
-    before = int(pose.pad + pose.causal_shift) if name == "temporal" else 0
-    after = int(pose.pad - pose.causal_shift) if name == "temporal" else 0
+def metadata(ckpt: LifterCheckpoint, pose: Lifter) -> dict:
+    """What a user of the exported file needs to feed it and read it (the lifter class declares its
+    frame geometry: :meth:`~poseact.lifting.models.base.Lifter.export_geometry`)."""
+    geometry = pose.export_geometry()
     return {
-        "format": "poseact-lifter/1", "model": name, "source": str(ckpt.path),
+        "format": "poseact-lifter/1", "model": type(pose).name, "source": str(ckpt.path),
         "num_joints_in": ckpt.num_joints_in, "in_features": ckpt.in_features, "num_joints_out": ckpt.num_joints_out,
         "layout_2d": ckpt.layout_2d, "layout_3d": ckpt.layout_3d, "causal": ckpt.causal,
-        "before": before, "after": after,
-        "frames": int(getattr(pose, "frames", 0)) if name != "temporal" else None,
+        "before": geometry["before"], "after": geometry["after"], "frames": geometry["frames"],
         "input": "(B, L, J_in, F): normalised screen coordinates x/w*2-1, y/w*2-h/w (+ confidence when F=3); "
-                 + (f"L >= {before + after + 1}, padded by 'before'/'after' edge-replicated frames"
-                    if name == "temporal" else f"exactly 'frames' = {getattr(pose, 'frames', '?')} frames"),
+                 + geometry["input"],
         "output": "pose (B, L', J_out, 3) metres, camera space" + (
             "; trajectory (B, L', 1, 3) metres, root in camera space" if ckpt.trajectory is not None else ""),
         "trajectory": ckpt.trajectory is not None,
     }
-
-
-def _example_inputs(ckpt: LifterCheckpoint, pose: nn.Module) -> tuple[Tensor, Tensor]:
-    """(trace input, check input): different batch and length for a temporal lifter."""
-    g = torch.Generator().manual_seed(0)
-    j, f = ckpt.num_joints_in, ckpt.in_features
-    if ckpt.model.get("name", "temporal") == "temporal":
-        rf = int(pose.receptive_field)
-        return torch.rand(1, rf + 4, j, f, generator=g) * 2 - 1, torch.rand(3, rf + 37, j, f, generator=g) * 2 - 1
-    t = int(pose.frames)
-    return torch.rand(1, t, j, f, generator=g) * 2 - 1, torch.rand(2, t, j, f, generator=g) * 2 - 1
-
-
-def _clip_form(pose: nn.Module, name: str) -> nn.Module:
-    """The module to export: the dilated network as is; a seq2seq model's fixed-length clip form."""
-    if name == "temporal":
-        return pose
-
-    class Clip(nn.Module):
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x: Tensor) -> Tensor:
-            return self.inner.forward_train(x)
-
-    return Clip(pose).eval()
 
 
 def _outputs(result) -> list[np.ndarray]:
@@ -152,14 +125,14 @@ def export_lifter(ckpt: LifterCheckpoint, output: str | os.PathLike, fmt: str) -
         raise UsageError(f"export format {fmt!r}: use one of {LIFTER_EXPORT_FORMATS}")
     pose, traj = ckpt.build()
     if fmt == "videopose3d":
-        if ckpt.model.get("name", "temporal") != "temporal":
+        if not isinstance(pose, TemporalLifter):  # the format is the temporal convolutions' own
             raise CheckpointError(f"{ckpt.where}: VideoPose3D's format holds temporal-convolution lifters only, "
-                                  f"not {ckpt.model['name']!r}")
+                                  f"not {type(pose).name!r}")
         return save_videopose3d_checkpoint(output, pose, traj, epoch=ckpt.epoch or 0, lr=ckpt.lr or 0.0)
-    name = ckpt.model.get("name", "temporal")
-    module = ExportedLifter(_clip_form(pose, name), None if traj is None else _clip_form(traj, name)).eval()
+    module = ExportedLifter(pose.export_module(), None if traj is None else traj.export_module()).eval()
     meta = metadata(ckpt, pose)
-    trace_input, check_input = _example_inputs(ckpt, pose)
+    trace_input, check_input = pose.export_inputs(torch.Generator().manual_seed(0), ckpt.num_joints_in,
+                                                  ckpt.in_features)
     with torch.inference_mode():
         expected = _outputs(module(check_input))
     out = Path(output)
@@ -197,10 +170,9 @@ def _write_onnx(module: nn.Module, trace_input: Tensor, check_input: Tensor, met
     except ImportError as e:
         raise UsageError(f"{where}: ONNX export needs the packages onnx, onnxscript and onnxruntime "
                          f"(pip install 'poseact[export]'); missing: {e.name}") from None
-    temporal = meta["model"] == "temporal"
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
     dims = {0: batch}
-    if temporal:
+    if meta["frames"] is None:  # any length (a sliding lifter); else clips of exactly 'frames' frames
         dims[1] = torch.export.Dim("frames", min=meta["before"] + meta["after"] + 1, max=1 << 20)
     outputs = ["pose", "trajectory"] if meta["trajectory"] else ["pose"]
     buffer = io.BytesIO()

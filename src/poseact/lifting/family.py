@@ -19,31 +19,45 @@ from poseact.run.registry import Family
 
 log = logging.getLogger("poseact")
 
-#: the model fields a checkpoint fixes, per architecture: a run cannot resume into, or load weights
-#: of, other values (``causal`` changes no weight, but what the weights mean)
-ARCHITECTURE_KEYS = {"temporal": ("name", "filter_widths", "channels", "dense", "causal"),
-                     "mixste": ("name", "frames", "depth", "width", "heads", "mlp_ratio")}
-
-
 def architecture_keys(model: dict) -> tuple[str, ...]:
-    return ARCHITECTURE_KEYS.get(model.get("name", "temporal"), ("name",))
+    """The ``model`` keys a checkpoint of this architecture fixes (its class declares them): a run
+    cannot resume into, or load weights of, other values."""
+    from poseact.lifting.models import LIFTERS
+
+    cls = LIFTERS.get(model.get("name", "temporal"))
+    return cls.architecture_keys() if cls is not None else ("name",)
+
+
+def _same(a: Any, b: Any) -> bool:
+    norm = (lambda v: list(v) if isinstance(v, (list, tuple)) else v)
+    return norm(a) == norm(b)
 
 
 def adopt_architecture(cfg: LiftingConfig, ckpt: LifterCheckpoint, quiet: bool = False) -> None:
     """Size ``cfg.model`` from the checkpoint it loads (e.g. the 243-frame release under a 27-frame
-    config); a difference is reported, not an error."""
+    config, or another architecture's weights: the section becomes that architecture's); a difference
+    is reported, not an error."""
+    from poseact.lifting.models import lifter_class, model_section
+
     m = cfg.model
-    changed = {k: ckpt.model[k] for k in architecture_keys(ckpt.model)
-               if k in ckpt.model and getattr(m, k) != ckpt.model[k]
+    keys = architecture_keys(ckpt.model)
+    changed = {k: ckpt.model[k] for k in keys
+               if k in ckpt.model and not _same(getattr(m, k, None), ckpt.model[k])
                and not (k == "causal" and ckpt.format == "videopose3d")}
     if changed and not quiet:
         log.warning("%s: using its architecture %s (config said %s)", ckpt.where,
                     ", ".join(f"{k}={v}" for k, v in changed.items()),
-                    ", ".join(f"{k}={getattr(m, k)}" for k in changed))
-    for k, v in changed.items():
-        setattr(m, k, list(v) if k == "filter_widths" else v)
+                    ", ".join(f"{k}={getattr(m, k, None)}" for k in changed))
+    if "name" in changed:  # another architecture: its own section, the checkpoint's architecture keys
+        cls = lifter_class(ckpt.model["name"])
+        m = model_section({"name": cls.name, "trajectory": m.trajectory,
+                           **{k: ckpt.model[k] for k in keys if k in ckpt.model}}, strict=False)
+    else:
+        for k, v in changed.items():
+            setattr(m, k, list(v) if isinstance(v, (list, tuple)) else v)
     if ckpt.trajectory is not None:
         m.trajectory = True
+    cfg.model = m
 
 
 class LiftingFamily(Family):
@@ -149,21 +163,21 @@ class LiftingFamily(Family):
         if cfg.checkpoint:  # the run started from these weights and took their architecture
             import copy
 
-            m = copy.deepcopy(cfg.model)
+            holder = SimpleNamespace(model=copy.deepcopy(cfg.model))
             start = read_lifter_checkpoint(cfg.checkpoint, causal=cfg.model.causal)
-            adopt_architecture(SimpleNamespace(model=m), start, quiet=True)
+            adopt_architecture(holder, start, quiet=True)
+            m = holder.model
         saved = dict(ckpt.model)
         if saved.get("name", "temporal") == "temporal" and ("channels" not in saved or "filter_widths" not in saved):
             arch = infer_architecture(ckpt.pose, ckpt.num_joints_in)
             saved.update(filter_widths=list(arch.filter_widths), channels=arch.channels)
         keys = architecture_keys(saved)
-        differ = [k for k in keys if k in saved and (list(saved[k]) if k == "filter_widths" else saved[k])
-                  != (list(getattr(m, k)) if k == "filter_widths" else getattr(m, k))]
+        differ = [k for k in keys if k in saved and not _same(saved[k], getattr(m, k, None))]
         wants_traj = m.trajectory or bool(cfg.data.subjects_unlabeled)
         if wants_traj != (ckpt.trajectory is not None):
             differ.append("trajectory")
         if differ:
-            mine = {k: (wants_traj if k == "trajectory" else getattr(m, k)) for k in differ}
+            mine = {k: (wants_traj if k == "trajectory" else getattr(m, k, None)) for k in differ}
             theirs = {k: (ckpt.trajectory is not None if k == "trajectory" else saved.get(k)) for k in differ}
             raise RunFolderError(
                 f"output_dir {cfg.output_dir!r} holds a run of another model ({path}: "

@@ -24,10 +24,15 @@ from all joint tokens of a frame at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+
+from poseact.lifting.models.base import Lifter, LifterConfig
+from poseact.run.config import finite, positive
 
 #: clips evaluated per forward when a long sequence is cut into clips (bounds memory)
 EVAL_CLIPS_PER_BATCH = 32
@@ -82,7 +87,21 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class MixSTE(nn.Module):
+@dataclass
+class MixSTEConfig(LifterConfig):
+    """The ``model`` section of ``name: mixste`` (the defaults are the paper's configuration)."""
+
+    name: str = "mixste"
+    frames: int = 243  # clip length T (input and output frames)
+    depth: int = 8  # loops of a spatial and a temporal transformer block
+    width: int = 512  # channels per joint token
+    heads: int = 8  # attention heads
+    mlp_ratio: float = 2.0  # MLP hidden width / width
+    drop_path: float = 0.1  # stochastic depth of the last loop (0 for the first, linear between)
+    train_stride: int | None = None  # frames between training clips (null: the clip length, no overlap)
+
+
+class MixSTE(Lifter):
     """Seq2seq mixed spatio-temporal encoder.
 
     Args:
@@ -92,11 +111,13 @@ class MixSTE(nn.Module):
         frames: clip length ``T``.
         depth: loops of (spatial block, temporal block); ``width``: channels per token; ``heads``:
             attention heads; ``mlp_ratio``: MLP hidden / width; ``drop_path``: the largest
-            stochastic-depth rate (the last loop's; the first loop's is 0); ``dropout``: unused by
-            the paper (0), kept for the shared ``model.dropout`` key.
+            stochastic-depth rate (the last loop's; the first loop's is 0).
     """
 
+    name = "mixste"
+    Config = MixSTEConfig
     seq2seq = True
+    free_keys = ("drop_path", "train_stride")
 
     def __init__(self, num_joints_in: int, in_features: int, num_joints_out: int, frames: int = 243,
                  depth: int = 8, width: int = 512, heads: int = 8, mlp_ratio: float = 2.0,
@@ -119,7 +140,21 @@ class MixSTE(nn.Module):
         self.per_joint_head = per_joint
 
     @classmethod
-    def from_config(cls, model, num_joints_in: int, in_features: int, num_joints_out: int) -> "MixSTE":
+    def config_checks(cls, section: MixSTEConfig) -> list[tuple[bool, str, str]]:
+        m = section
+        return [
+            (m.frames >= 1, "model.frames", f"must be >= 1, got {m.frames}"),
+            (m.depth >= 1, "model.depth", f"must be >= 1, got {m.depth}"),
+            (m.heads >= 1 and m.width >= 1 and m.width % m.heads == 0, "model.width",
+             f"must be a positive multiple of model.heads ({m.heads}), got {m.width}"),
+            (positive(m.mlp_ratio), "model.mlp_ratio", f"must be positive, got {m.mlp_ratio}"),
+            (finite(m.drop_path) and 0 <= m.drop_path < 1, "model.drop_path", f"must be in [0, 1), got {m.drop_path}"),
+            (m.train_stride is None or m.train_stride >= 1, "model.train_stride",
+             f"must be >= 1 or null, got {m.train_stride}"),
+        ]
+
+    @classmethod
+    def from_config(cls, model: MixSTEConfig, num_joints_in: int, in_features: int, num_joints_out: int) -> "MixSTE":
         return cls(num_joints_in, in_features, num_joints_out, frames=model.frames, depth=model.depth,
                    width=model.width, heads=model.heads, mlp_ratio=model.mlp_ratio, drop_path=model.drop_path)
 

@@ -22,16 +22,31 @@ trajectory model (root position in camera space, metres).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from poseact.lifting.models.base import Lifter, LifterConfig
 from poseact.nn import ReluDropout
+from poseact.run.config import finite
 
 
-class TemporalLifter(nn.Module):
+@dataclass
+class TemporalConfig(LifterConfig):
+    """The ``model`` section of ``name: temporal`` (VideoPose3D's dilated temporal convolutions)."""
+
+    name: str = "temporal"
+    filter_widths: list[int] = field(default_factory=lambda: [3, 3, 3])  # odd; receptive field = their product
+    channels: int = 1024
+    dropout: float = 0.25
+    causal: bool = False  # see past frames only (real-time use)
+    dense: bool = False  # the "no dilation" ablation
+
+
+class TemporalLifter(Lifter):
     """Temporal convolutional 2-D → 3-D lifter.
 
     Args:
@@ -44,6 +59,11 @@ class TemporalLifter(nn.Module):
         channels: hidden channels ``C``.
         dense: the "no dilation" ablation (kernel ``2 * pad + 1``, dilation 1; no strided form).
     """
+
+    name = "temporal"
+    Config = TemporalConfig
+    seq2seq = False
+    free_keys = ("dropout",)  # causal changes no weight, but what the weights mean: an architecture key
 
     def __init__(
         self, num_joints_in: int, in_features: int, num_joints_out: int, filter_widths: list[int],
@@ -102,8 +122,19 @@ class TemporalLifter(nn.Module):
         return self.pad if self.causal else 0
 
     @classmethod
-    def from_config(cls, model, num_joints_in: int, in_features: int, num_joints_out: int) -> "TemporalLifter":
-        """Build from a ``model`` config section (:class:`poseact.lifting.config.ModelConfig`)."""
+    def config_checks(cls, section: TemporalConfig) -> list[tuple[bool, str, str]]:
+        m = section
+        return [
+            (bool(m.filter_widths) and all(w >= 1 and w % 2 == 1 for w in m.filter_widths),
+             "model.filter_widths", f"must be odd positive integers, got {m.filter_widths}"),
+            (m.channels > 0, "model.channels", f"must be positive, got {m.channels}"),
+            (finite(m.dropout) and 0 <= m.dropout < 1, "model.dropout", f"must be in [0, 1), got {m.dropout}"),
+        ]
+
+    @classmethod
+    def from_config(cls, model: TemporalConfig, num_joints_in: int, in_features: int,
+                    num_joints_out: int) -> "TemporalLifter":
+        """Build from its ``model`` config section (:class:`TemporalConfig`)."""
         return cls(num_joints_in, in_features, num_joints_out, list(model.filter_widths), causal=model.causal,
                    dropout=model.dropout, channels=model.channels, dense=model.dense)
 
