@@ -129,3 +129,22 @@ def test_shape_checks():
     no_pose = [Camera("x", cams[0].K, cams[0].distortion, None, None, (10, 10))] * 2
     with pytest.raises(ValueError, match="no rotation"):
         triangulate(np.zeros((2, 5, 2)), np.ones((2, 5)), no_pose)
+
+
+def test_a_view_following_someone_else_is_left_out():
+    from poseact.geometry.triangulate import resolve_views
+
+    cams, X = rig(), motion(frames=30)
+    other = motion(frames=30, seed=5) + [0.8, 0.0, 0.0]  # a second person beside the first
+    pts = views(cams, X)
+    given = pts.copy()
+    given[2, 8:20] = cams[2].project(other[8:20])  # view 2's detector follows the other person
+    given[0, 12:15] = pts[0, 12:15][:, FLIP]  # and view 0 mirrors the subject for 3 frames
+    result = resolve_views(given, np.ones(pts.shape[:-1]), cams, FLIP)
+    assert result.used[2, 8:20].sum() == 0 and result.used[2, :8].all() and result.used[[0, 1, 3]].all()
+    assert result.counts == [3, 0, 0, 0]
+    conf = np.ones(pts.shape[:-1]) * result.used[:, :, None]
+    np.testing.assert_allclose(triangulate(result.points, conf, cams), X, atol=1e-6)
+    # with every view forced in, the other person drags the 3-D away
+    forced = triangulate(resolve_swaps(given, np.ones(pts.shape[:-1]), cams, FLIP).points, np.ones(pts.shape[:-1]), cams)
+    assert np.linalg.norm(forced[8:20] - X[8:20], axis=-1).mean() > 0.1

@@ -9,10 +9,10 @@ their confidences ``confidence (V, T, J)`` in [0, 1] and ``cameras``: a sequence
   joint seen by fewer than two views is NaN.
 * :func:`reprojection_errors`: pixel distance between a 3-D point projected (with distortion) into a
   view and the keypoint there.
-* :func:`estimate_offsets`: cameras that were started by hand are a few frames apart. For each view,
-  the integer offset (within ``±max_offset`` frames) whose alignment gives the lowest median
-  reprojection error: first each view against the reference alone, then each view in turn against
-  all the others until nothing changes.
+* :func:`estimate_offsets`: cameras that were started by hand are a few frames apart. Every pair
+  of views gives its relative offset (within ``±max_offset`` frames) by the lowest median two-view
+  reprojection error; each view is tied to the reference through the pairs that agree best; then
+  each view's offset is searched again against the 3-D of all the other views.
 * :func:`resolve_swaps`: a single-view detector sometimes labels the left side as the right (and
   vice versa) in one view while the others are right. Per frame, every combination of views read
   as given or mirrored is triangulated; the combination with the lowest reprojection error wins
@@ -20,6 +20,8 @@ their confidences ``confidence (V, T, J)`` in [0, 1] and ``cameras``: a sequence
   none, so a combination and its complement are one hypothesis: the one with fewer mirrored views
   is taken, and an exact tie (half of the views) is broken by closeness to the nearest decided
   frame's 3-D.
+* :func:`resolve_views`: the same, where a view's detector may have followed someone else: per
+  frame, the largest set of views that agree on one person (within a reprojection error) is used.
 """
 
 from __future__ import annotations
@@ -113,54 +115,101 @@ def alignment_cost(points: np.ndarray, confidence: np.ndarray, cameras: Sequence
     return (float(np.median(finite)) if finite.size else float("inf")), int(p.shape[1])
 
 
+def _held_out_cost(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], offsets: Sequence[int],
+                   view: int, min_confidence: float) -> float:
+    """Median reprojection error (px) of ``view``'s confident keypoints against the 3-D triangulated
+    from the other views, all aligned by ``offsets``: ``view`` cannot pull that 3-D towards itself."""
+    p, c, _ = align_views(points, confidence, offsets)
+    if p.shape[1] == 0:
+        return float("inf")
+    others = c.copy()
+    others[view] = 0
+    X = triangulate(p, others, cameras, min_confidence)
+    err = np.linalg.norm(cameras[view].project(X) - p[view], axis=-1)
+    err = err[(c[view] > min_confidence) & np.isfinite(err)]
+    return float(np.median(err)) if err.size else float("inf")
+
+
 @dataclass
 class OffsetResult:
     """Per-view frame offsets (``offsets[v]``: view ``v``'s frame showing the reference's frame 0)
-    and the evidence: ``cost_px[v][d]``, view ``v``'s final median reprojection error with offset
-    ``d`` (the others fixed), over ``window``."""
+    and the evidence: ``pair_offset[u][v]`` / ``pair_cost_px[u][v]``, the best offset of ``v``
+    relative to ``u`` and its median reprojection error with those two views alone; ``via[v]``
+    the view ``v`` was first tied to the reference through; ``cost_px[v]``: view ``v``'s final
+    curve over ``window`` (its median error against the 3-D of the other views);
+    ``median_px``: all views together, aligned."""
 
     offsets: list[int]
     cost_px: list[list[float]]
     window: list[int]
     median_px: float
+    via: list[int]
+    pair_offset: list[list[int]]
+    pair_cost_px: list[list[float]]
 
 
 def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], max_offset: int = 10,
-                     min_confidence: float = 0.5, reference: int = 0, rounds: int = 3) -> OffsetResult:
-    """The per-view frame offsets that minimise the median reprojection error, searched within
-    ``±max_offset`` frames (``points (V, T, J, 2)`` pixels, ``confidence (V, T, J)``): each view
-    against the reference alone, then each view against all others in turn (at most ``rounds``)."""
+                     min_confidence: float = 0.5, reference: int = 0, rounds: int = 2,
+                     usable: np.ndarray | None = None) -> OffsetResult:
+    """The per-view frame offsets, searched within ``±max_offset`` frames (``points (V, T, J, 2)``
+    pixels, ``confidence (V, T, J)``). Every pair of views gives the relative offset with the lowest
+    median two-view reprojection error; each view is then tied to the reference along the chain of
+    pairs (direct, or through one other view) whose worst pair agrees best, so a view that saw
+    another person in most frames does not decide the others' offsets. Then, for at most
+    ``rounds``, each view's offset is searched again against the 3-D triangulated from all the
+    other views (which it cannot pull towards itself). ``usable (V, T)``, in each view's own
+    frames, leaves out detections known to be of someone else (e.g. :func:`resolve_views`'s
+    ``used`` from a first pass)."""
     pts, conf = _check(points, confidence, cameras)
+    if usable is not None:
+        conf = conf * np.asarray(usable, dtype=bool)[..., None]
     V, T = pts.shape[:2]
     if not 0 < 2 * max_offset < T:
         raise ValueError(f"max_offset {max_offset}: must be positive and under half the {T} frames")
     window = list(range(-max_offset, max_offset + 1))
-    offsets = [0] * V
-    others = [v for v in range(V) if v != reference]
-    for v in others:  # pairs with the reference
-        costs = []
-        for d in window:
-            trial = offsets.copy()
-            trial[v] = d
-            costs.append(alignment_cost(pts, conf, cameras, trial, min_confidence, views=[reference, v])[0])
-        offsets[v] = window[int(np.argmin(costs))]
-    curves: list[list[float]] = [[0.0] * len(window) for _ in range(V)]
-    for _ in range(rounds):
+    curve = [[[0.0] * len(window) for _ in range(V)] for _ in range(V)]
+    best = np.zeros((V, V), dtype=int)
+    cost = np.zeros((V, V))
+    for u in range(V):
+        for v in range(u + 1, V):
+            costs = []
+            for d in window:
+                trial = [0] * V
+                trial[v] = d
+                costs.append(alignment_cost(pts, conf, cameras, trial, min_confidence, views=[u, v])[0])
+            k = int(np.argmin(costs))
+            best[u, v], best[v, u] = window[k], -window[k]
+            cost[u, v] = cost[v, u] = costs[k]
+            curve[u][v] = costs
+            curve[v][u] = costs[::-1]
+    offsets, via, curves = [0] * V, [reference] * V, [[0.0] * len(window) for _ in range(V)]
+    for v in range(V):
+        if v == reference:
+            continue
+        paths = [(cost[reference, v], reference)] + [(max(cost[reference, u], cost[u, v]), u)
+                                                     for u in range(V) if u not in (reference, v)]
+        _, u = min(paths)
+        offsets[v] = int(best[reference, v] if u == reference else best[reference, u] + best[u, v])
+        via[v], curves[v] = u, curve[u][v]
+    for _ in range(rounds):  # each view against the 3-D of all the others
         changed = False
-        for v in others:
+        for v in range(V):
+            if v == reference:
+                continue
             costs = []
             for d in window:
                 trial = offsets.copy()
                 trial[v] = d
-                costs.append(alignment_cost(pts, conf, cameras, trial, min_confidence)[0])
+                costs.append(_held_out_cost(pts, conf, cameras, trial, v, min_confidence))
+            k = int(np.argmin(costs))
+            if np.isfinite(costs[k]) and window[k] != offsets[v]:
+                offsets[v], changed = window[k], True
             curves[v] = costs
-            best = window[int(np.argmin(costs))]
-            changed |= best != offsets[v]
-            offsets[v] = best
         if not changed:
             break
     final = alignment_cost(pts, conf, cameras, offsets, min_confidence)[0]
-    return OffsetResult(offsets, [[round(c, 3) for c in cv] for cv in curves], window, round(final, 3))
+    return OffsetResult(offsets, [[round(c, 3) for c in cv] for cv in curves], window, round(final, 3), via,
+                        best.tolist(), np.round(cost, 3).tolist())
 
 
 # ------------------------------------------------------------------------------------------
@@ -170,8 +219,10 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
 @dataclass
 class SwapResult:
     """``points`` / ``confidence`` relabelled where a view was found mirrored; ``swapped (V, T)``
-    marks those frames; ``counts[v]`` their number per view; ``cost_px (T,)`` the chosen
-    labelling's mean (clipped) reprojection error, ``cost_as_given_px (T,)`` the original's."""
+    marks those frames; ``counts[v]`` their number per view; ``used (V, T)`` the views that agreed
+    on the person in each frame (all, for :func:`resolve_swaps`); ``cost_px (T,)`` the chosen
+    labelling's mean (clipped) reprojection error over the views used, ``cost_as_given_px (T,)``
+    the same views' as given (NaN where no views agree)."""
 
     points: np.ndarray
     confidence: np.ndarray
@@ -179,6 +230,7 @@ class SwapResult:
     counts: list[int] = field(default_factory=list)
     cost_px: np.ndarray | None = None
     cost_as_given_px: np.ndarray | None = None
+    used: np.ndarray | None = None
 
 
 def resolve_swaps(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], flip: np.ndarray,
@@ -188,51 +240,83 @@ def resolve_swaps(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[
     views agree on best (see the module docstring). A combination replaces "as given" only when its
     mean reprojection error (each observation clipped at ``clip_px``) is below ``(1 - margin)`` times
     the as-given one. ``points (V, T, J, 2)`` pixels, aligned in time; ``confidence (V, T, J)``."""
+    return _resolve(points, confidence, cameras, flip, min_confidence, margin, clip_px, agree_px=None)
+
+
+def resolve_views(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], flip: np.ndarray,
+                  min_confidence: float = 0.5, agree_px: float = 40.0, margin: float = 0.25,
+                  clip_px: float = 100.0) -> SwapResult:
+    """:func:`resolve_swaps` where a view may also show someone else: per frame, the largest set of
+    (at least two) views whose best labelling reprojects within ``agree_px`` (mean, clipped) is
+    used (ties: the lowest error); the other views are marked unused for that frame (``used``), and
+    no views are used where no two agree."""
+    return _resolve(points, confidence, cameras, flip, min_confidence, margin, clip_px, agree_px=agree_px)
+
+
+def _resolve(points, confidence, cameras, flip, min_confidence, margin, clip_px, agree_px) -> SwapResult:
     pts, conf = _check(points, confidence, cameras)
     V, T = pts.shape[:2]
     flip = np.asarray(flip, dtype=int)
-    masks = np.array(list(product([False, True], repeat=V)))  # (M, V); row 0 = as given
+    every = [np.array(m) for m in product([False, True], repeat=V)]
+    subsets = [s for s in every if s.sum() >= 2] if agree_px is not None else [np.ones(V, bool)]
+    hyps = [(s, w) for s in subsets for w in every if not (w & ~s).any()]  # swaps only among the views used
+    S = np.array([h[0] for h in hyps])  # (H, V)
+    W = np.array([h[1] for h in hyps])
     sw_pts, sw_conf = pts[:, :, flip], conf[:, :, flip]
-    cand_p = np.where(masks[:, :, None, None, None], sw_pts[None], pts[None])  # (M, V, T, J, 2)
-    cand_c = np.where(masks[:, :, None, None], sw_conf[None], conf[None])
-    X = triangulate(np.moveaxis(cand_p, 0, 1), np.moveaxis(cand_c, 0, 1), cameras, min_confidence)  # (M, T, J, 3)
-    err = reprojection_errors(X, np.moveaxis(cand_p, 0, 1), cameras)  # (V, M, T, J)
-    used = np.moveaxis(cand_c, 0, 1) > min_confidence
-    clipped = np.where(used & np.isfinite(err), np.minimum(np.nan_to_num(err, nan=clip_px), clip_px), 0.0)
-    count = (used & np.isfinite(err)).sum(axis=(0, 3))
-    cost = np.where(count > 0, clipped.sum(axis=(0, 3)) / np.maximum(count, 1), np.inf)  # (M, T)
-    n_swapped = masks.sum(1)
-    # canonical hypotheses: fewer than half the views mirrored, or exactly half (a tie with the complement)
-    allowed = 2 * n_swapped <= V
-    choice = np.zeros(T, dtype=int)
-    tied = np.zeros(T, dtype=bool)
+    cand_p = np.where(W.T[:, :, None, None, None], sw_pts[:, None], pts[:, None])  # (V, H, T, J, 2)
+    cand_c = np.where(W.T[:, :, None, None], sw_conf[:, None], conf[:, None]) * S.T[:, :, None, None]
+    X = triangulate(cand_p, cand_c, cameras, min_confidence)  # (H, T, J, 3)
+    err = reprojection_errors(X, cand_p, cameras)  # (V, H, T, J)
+    ok = (cand_c > min_confidence) & np.isfinite(err)
+    clipped = np.where(ok, np.minimum(np.nan_to_num(err), clip_px), 0.0)
+    count = ok.sum(axis=(0, 3))
+    cost = np.where(count > 0, clipped.sum(axis=(0, 3)) / np.maximum(count, 1), np.inf)  # (H, T)
+    index = {(tuple(s), tuple(w)): h for h, (s, w) in enumerate(hyps)}
+    given = np.array([index[(tuple(s), (False,) * V)] for s, _ in hyps])  # each hypothesis's "as given"
+    n_s, n_w = S.sum(1), W.sum(1)
+    allowed = 2 * n_w <= n_s  # a labelling and its complement within the views used reproject alike
+    # per hypothesis and frame: does it beat its own "as given" by the margin (or is it "as given")?
+    accept = allowed[:, None] & ((n_w == 0)[:, None] | (cost < (1 - margin) * cost[given]))
+    choice = np.full(T, -1)
     for t in range(T):
-        c = np.where(allowed, cost[:, t], np.inf)
-        best = int(np.argmin(c))
-        if np.isfinite(c[best]) and c[best] < (1 - margin) * cost[0, t]:
-            choice[t] = best
-            tied[t] = 2 * n_swapped[best] == V
-    _break_ties(choice, tied, masks, X, flip)
-    swapped = masks[choice].T  # (V, T)
+        # per set of views, its best accepted labelling; then the largest agreeing set
+        best_per_set: dict[tuple, int] = {}
+        for h in np.flatnonzero(accept[:, t]):
+            key = tuple(S[h])
+            if key not in best_per_set or cost[h, t] < cost[best_per_set[key], t]:
+                best_per_set[key] = h
+        ranked = sorted(best_per_set.values(), key=lambda h: (-n_s[h], cost[h, t]))
+        for h in ranked:
+            if agree_px is None or cost[h, t] < agree_px:
+                choice[t] = h
+                break
+    tied = (choice >= 0) & (2 * n_w[np.maximum(choice, 0)] == n_s[np.maximum(choice, 0)]) & (n_w[np.maximum(choice, 0)] > 0)
+    _break_ties(choice, tied, S, W, X, index)
+    chosen = choice >= 0
+    used = np.where(chosen[None], S[np.maximum(choice, 0)].T, False)  # (V, T)
+    swapped = np.where(chosen[None], W[np.maximum(choice, 0)].T, False)
     out_p = np.where(swapped[:, :, None, None], sw_pts, pts)
     out_c = np.where(swapped[:, :, None], sw_conf, conf)
-    return SwapResult(out_p, out_c, swapped, [int(s) for s in swapped.sum(1)],
-                      cost[choice, np.arange(T)], cost[0])
+    frames = np.arange(T)
+    cost_chosen = np.where(chosen, cost[np.maximum(choice, 0), frames], np.nan)
+    cost_given = np.where(chosen, cost[given[np.maximum(choice, 0)], frames], np.nan)
+    return SwapResult(out_p, out_c, swapped, [int(x) for x in swapped.sum(1)], cost_chosen, cost_given, used)
 
 
-def _break_ties(choice: np.ndarray, tied: np.ndarray, masks: np.ndarray, X: np.ndarray, flip: np.ndarray) -> None:
-    """For frames whose best labelling mirrors exactly half the views, take it or its complement,
-    whichever 3-D is closer to the nearest frame decided without a tie (in place)."""
-    decided = np.flatnonzero(~tied)
+def _break_ties(choice: np.ndarray, tied: np.ndarray, S: np.ndarray, W: np.ndarray, X: np.ndarray,
+                index: dict) -> None:
+    """For frames whose best labelling mirrors exactly half the views used, take it or its
+    complement, whichever 3-D is closer to the nearest frame decided without a tie (in place)."""
+    decided = np.flatnonzero(~tied & (choice >= 0))
     if not tied.any() or decided.size == 0:
         return
-    index = {tuple(m): i for i, m in enumerate(masks)}
     for t in np.flatnonzero(tied):
         near = decided[np.argmin(np.abs(decided - t))]
         ref = X[choice[near], near]
-        mine = X[choice[t], t]
-        other = index[tuple(~masks[choice[t]])]
-        d_mine = np.nanmean(np.linalg.norm(mine - ref, axis=-1))
-        d_other = np.nanmean(np.linalg.norm(X[other, t] - ref, axis=-1))
+        h = choice[t]
+        other = index[(tuple(S[h]), tuple(S[h] & ~W[h]))]
+        with np.errstate(invalid="ignore"):
+            d_mine = np.nanmean(np.linalg.norm(X[h, t] - ref, axis=-1))
+            d_other = np.nanmean(np.linalg.norm(X[other, t] - ref, axis=-1))
         if d_other < d_mine:
             choice[t] = other

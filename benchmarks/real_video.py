@@ -1,0 +1,491 @@
+"""Real-video accuracy: a lifter on real footage, against a pseudo-ground truth triangulated from four calibrated views.
+
+    python benchmarks/real_video.py --checkpoint outputs/demo/checkpoints/last.ckpt \\
+        [--recording Demo_Batch/Trial_1 --recording Demo_Batch/Trial_2] [--source video|keypoints|none] \\
+        [--json outputs/real_video/results.json]
+
+From Python (e.g. to choose a checkpoint on one recording and report on another)::
+
+    sys.path.insert(0, "benchmarks"); from real_video import evaluate
+    r = evaluate("outputs/wild/checkpoints/last.ckpt", "Demo_Batch/Trial_1", source="keypoints")
+    r["summary"]["clean"]["p_mpjpe_mm"], r["summary"]["detector"]["p_mpjpe_mm"], r["summary"]["static"]["p_mpjpe_mm"]
+
+**Recordings.** ``pose2sim``'s development recordings (``data_prep/fetch_pose2sim.py``, BSD-3): a
+man moving on a treadmill platform filmed by 4 portrait phone-style cameras (1088 × 1920, 60 fps,
+100 frames, Qualisys calibration). ``Demo_Batch/Trial_2`` is the same footage with a second person
+(a woman) composited in; ``Demo_MultiPerson``'s videos are Trial_2's (an alias here).
+
+**Pseudo-ground truth** (:func:`pseudo_ground_truth`). MediaPipe-33 keypoints from
+``poseact detect VIDEO`` in every view (cached in ``outputs/real_video/detections``), then
+(:mod:`poseact.geometry.triangulate`): the views' frame offsets (the cameras are a few frames apart)
+by reprojection error within ±:data:`MAX_OFFSET` frames; per frame, the views that agree on one
+person (the largest set of views whose joint triangulation reprojects within :data:`AGREE_PX`;
+a view whose detector followed someone else is left out for that frame) and each view's
+left/right labels as given or mirrored, whichever the views agree on; then a confidence-weighted
+DLT of all 33 landmarks. H36M-17 joints are derived from the 3-D landmarks exactly as poseact
+derives them from MediaPipe 2-D (:mod:`poseact.layouts`: pelvis = mid-hips, thorax = mid-shoulders,
+spine = their middle, "neck" = the nose, head = mid-eyes, the limbs' joints as MediaPipe places
+them). So the pseudo-ground truth has the *detector's* joint semantics, not a motion-capture
+skeleton's: MediaPipe's hip points, its shoulders (on the skin, not the joint centres), the nose
+as H36M's neck. Its own error is reported as the reprojection error in each view (px, and mm at the
+subject's distance): a floor under which no comparison against it is meaningful.
+
+**What is compared, per view, in that camera's frame** (root-relative, metres → mm), over the
+frames where every evaluated joint of the pseudo-ground truth is valid:
+
+* ``detector``: ``poseact infer`` on the view's video (``--source video``; the real pipeline:
+  detection, tracking, gap filling, lifting) or on its cached ``poseact detect`` keypoints
+  (``--source keypoints``: the same 2-D, no second MediaPipe run), with ``--model-scale
+  --no-constant-bones``: the RAW lifter. ``detector_default`` applies ``poseact infer``'s default
+  body rules (``--height 1.70``, one length per bone) to that same output, as infer does;
+* ``clean``: the lifter (:func:`poseact.lift`, flip TTA, raw) on CLEAN 2-D: the pseudo-ground
+  truth's MediaPipe landmarks projected into the view (distortion included; correctly labelled,
+  the same joint semantics as the detector's). The gap between ``clean`` and ``detector`` is the
+  detector's; ``clean`` itself is the lifter's;
+* ``static``: the clip's mean pseudo-ground-truth pose in this camera (root-relative, averaged
+  over the evaluated frames), repeated for every frame. An oracle that knows the subject's size,
+  proportions and average orientation in this camera, and nothing of the motion: a lifter should
+  beat it.
+
+Metrics: ``mpjpe_mm`` (root-relative), ``p_mpjpe_mm`` (per-frame similarity Procrustes),
+``n_mpjpe_mm`` (per-frame least-squares scale), on :data:`EVAL_JOINTS` (all 17) and P-MPJPE on
+:data:`BODY_JOINTS` (15: without the face points "neck" and "head", whose meaning differs most
+between training sets and MediaPipe); ``bone_ratio`` (per bone: median predicted length / the
+pseudo-ground truth's median, then averaged), ``bone_spread_cm`` (per bone standard deviation over
+frames, mean over bones; ``largest`` the worst bone), ``stature_m`` (:func:`poseact.bones.stature`,
+median over frames; the pseudo-ground truth's beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from poseact.geometry.calibration import Camera, read_calibration  # noqa: E402
+from poseact.geometry.triangulate import (  # noqa: E402
+    align_views,
+    estimate_offsets,
+    reprojection_errors,
+    resolve_views,
+    triangulate,
+)
+
+DATA = REPO / "data" / "pose2sim"
+CACHE = REPO / "outputs" / "real_video"
+RECORDINGS = ("Demo_Batch/Trial_1", "Demo_Batch/Trial_2")
+#: recordings whose videos are another's (byte-identical)
+ALIASES = {"Demo_MultiPerson": "Demo_Batch/Trial_2"}
+VIEWS = ("cam01", "cam02", "cam03", "cam04")
+SOURCE_LAYOUT = "mediapipe33"
+#: the offset search window (frames, each way)
+MAX_OFFSET = 10
+#: a detection counts in triangulation, offsets and swaps above this confidence
+MIN_CONFIDENCE = 0.5
+#: views agree on a person when their joint triangulation reprojects within this (mean, px)
+AGREE_PX = 40.0
+#: a pseudo-ground-truth joint is valid when its 2-D sources reproject within this (mean over views, px)
+VALID_PX = 30.0
+#: H36M-17 joints evaluated, and the body without the face points (neck = nose, head = mid-eyes)
+EVAL_JOINTS = tuple(range(17))
+BODY_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
+#: bump when the pseudo-ground truth's recipe changes (invalidates the cache)
+RECIPE = "1"
+
+
+# ------------------------------------------------------------------------------------------
+# recordings and detections
+
+
+def recording_folder(recording: str, data: Path = DATA) -> Path:
+    """The recording's folder (``videos/cam0N.mp4``, ``calibration/Calib.qca.txt``), fetched if absent."""
+    name = ALIASES.get(recording, recording)
+    if name not in RECORDINGS:
+        raise SystemExit(f"real_video.py: unknown recording {recording!r}; offered: "
+                         f"{', '.join(RECORDINGS + tuple(ALIASES))}")
+    spec = importlib.util.spec_from_file_location("fetch_pose2sim", REPO / "data_prep" / "fetch_pose2sim.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.fetch(data, [name])[name]
+
+
+def _poseact(*args: str) -> None:
+    cmd = [sys.executable, "-m", "poseact", *args]
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "disabled")}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
+
+
+def detection_file(recording: str, view: str, cache: Path = CACHE) -> Path:
+    """``poseact detect``'s keypoint JSON of one view, run once and cached."""
+    name = ALIASES.get(recording, recording)
+    out = cache / "detections" / f"{name.replace('/', '_')}_{view}.json"
+    if not out.exists():
+        video = recording_folder(recording) / "videos" / f"{view}.mp4"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _poseact("detect", str(video), "--out", str(out))
+    return out
+
+
+def read_detections(path: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A ``poseact-keypoints/1`` JSON → ``(T, 33, 2)`` pixels (NaN where nobody), ``(T, 33)``
+    confidence, and its header (width, height, fps, detector, tracking)."""
+    doc = json.loads(path.read_text())
+    frames = doc["frames"]
+    kps = np.full((len(frames), 33, 2), np.nan)
+    conf = np.zeros((len(frames), 33))
+    for t, people in enumerate(frames):
+        if people:
+            a = np.asarray(people[0]["keypoints"], dtype=np.float64)
+            kps[t], conf[t] = a[:, :2], a[:, 2]
+    return kps, conf, {k: v for k, v in doc.items() if k not in ("frames", "sizes")}
+
+
+# ------------------------------------------------------------------------------------------
+# the pseudo-ground truth
+
+
+@dataclass
+class PseudoGT:
+    """The triangulated subject of one recording, frames in the reference view's (cam01) time.
+
+    ``landmarks (T, 33, 3)`` world metres (MediaPipe-33, NaN where not triangulated), ``pose
+    (T, 17, 3)`` H36M-17 world metres, ``valid (T, 17)``; ``frames[v] (T,)`` view ``v``'s video frame
+    of each pseudo-ground-truth frame; ``used (V, T)`` whether a view's detection was the subject's
+    (agreed with the others) in that frame; ``report``: offsets, swaps, reprojection errors, coverage."""
+
+    recording: str
+    cameras: list[Camera]
+    landmarks: np.ndarray
+    pose: np.ndarray
+    valid: np.ndarray
+    frames: np.ndarray
+    used: np.ndarray
+    swapped: np.ndarray
+    detections: np.ndarray  # (V, T, 33, 2) the aligned detections, left/right as found consistent
+    confidence: np.ndarray  # (V, T, 33)
+    sizes: list[tuple[int, int]]
+    report: dict
+
+
+def h36m_from_mediapipe(points: np.ndarray) -> np.ndarray:
+    """MediaPipe-33 points ``(..., 33, D)`` → H36M-17 ``(..., 17, D)`` by poseact's model-input
+    derivations (:func:`poseact.layouts.input_recipe`): a derived joint is the mean of its parts."""
+    from poseact.layouts import input_recipe
+
+    recipe = input_recipe(SOURCE_LAYOUT, "h36m17")
+    out = np.empty(points.shape[:-2] + (len(recipe), points.shape[-1]))
+    for j, parts in enumerate(recipe):
+        if min(parts) >= 0:
+            out[..., j, :] = points[..., list(parts), :].mean(axis=-2)
+    for j, parts in enumerate(recipe):
+        if min(parts) < 0:
+            out[..., j, :] = out[..., [-1 - p for p in parts], :].mean(axis=-2)
+    return out
+
+
+def _h36m_sources() -> list[list[int]]:
+    """Per H36M-17 joint, the MediaPipe landmarks it is made of (derived joints expanded)."""
+    from poseact.layouts import input_recipe
+
+    recipe = input_recipe(SOURCE_LAYOUT, "h36m17")
+
+    def expand(j: int) -> list[int]:
+        return sorted({s for p in recipe[j] for s in ([p] if p >= 0 else expand(-1 - p))})
+
+    return [expand(j) for j in range(len(recipe))]
+
+
+def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CACHE, refresh: bool = False) -> PseudoGT:
+    """Triangulate the recording's subject from the four views' MediaPipe keypoints (module
+    docstring); cached in ``cache/<recording>/pseudo_gt.npz`` (+ ``.json``) until the detections change."""
+    from poseact.skeleton import get_skeleton
+
+    name = ALIASES.get(recording, recording)
+    folder = recording_folder(recording)
+    cams = read_calibration(folder / "calibration" / "Calib.qca.txt")
+    by_name = {c.name: c for c in cams}
+    cams = [by_name[v] for v in VIEWS]
+    files = [detection_file(recording, v, cache) for v in VIEWS]
+    key = hashlib.sha256("".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in files).encode()
+                         + RECIPE.encode()).hexdigest()[:16]
+    store = cache / name.replace("/", "_")
+    npz, meta = store / "pseudo_gt.npz", store / "pseudo_gt.json"
+    raw = [read_detections(f) for f in files]
+    sizes = [(int(h["width"]), int(h["height"])) for _, _, h in raw]
+    if not refresh and npz.exists() and meta.exists():
+        report = json.loads(meta.read_text())
+        if report.get("key") == key:
+            a = np.load(npz)
+            return PseudoGT(recording, cams, a["landmarks"], a["pose"], a["valid"], a["frames"], a["used"],
+                            a["swapped"], a["detections"], a["confidence"], sizes, report)
+    T = min(len(k) for k, _, _ in raw)
+    pts = np.stack([k[:T] for k, _, _ in raw])
+    conf = np.stack([c[:T] for _, c, _ in raw])
+    flip = get_skeleton(SOURCE_LAYOUT).flip_permutation()
+    # two passes: offsets from pairs of views, the views that agree on one person per frame; then
+    # the offsets again from those detections only, and the agreement again
+    usable = None
+    for rounds in (0, 2):
+        offsets = estimate_offsets(pts, conf, cams, max_offset=MAX_OFFSET, min_confidence=MIN_CONFIDENCE,
+                                   rounds=rounds, usable=usable)
+        p, c, first = align_views(pts, conf, offsets.offsets)
+        views = resolve_views(p, c, cams, flip, min_confidence=MIN_CONFIDENCE, agree_px=AGREE_PX)
+        usable = np.zeros(pts.shape[:2], dtype=bool)
+        for v in range(len(cams)):
+            usable[v, first + np.arange(p.shape[1]) + offsets.offsets[v]] = views.used[v]
+    conf_used = views.confidence * views.used[:, :, None]
+    landmarks = triangulate(views.points, conf_used, cams, MIN_CONFIDENCE)
+    err = reprojection_errors(landmarks, views.points, cams)  # (V, T, 33)
+    seen = (conf_used > MIN_CONFIDENCE) & np.isfinite(err)
+    err_seen = np.where(seen, err, np.nan)
+    pose = h36m_from_mediapipe(landmarks)
+    sources = _h36m_sources()
+    with np.errstate(invalid="ignore"):
+        joint_err = np.stack([np.nanmean(err_seen[:, :, s], axis=(0, 2)) for s in sources], axis=-1)  # (T, 17)
+    valid = np.isfinite(pose).all(-1) & (joint_err < VALID_PX)
+    n = p.shape[1]
+    frames = first + np.arange(n)[None, :] + np.asarray(offsets.offsets)[:, None]
+    # the error in mm at the subject: px / focal * depth
+    depth = np.stack([cam.to_camera(pose[:, 0])[:, 2] for cam in cams])  # (V, T)
+    mm = err_seen * (depth[:, :, None] / np.array([cam.K[0, 0] for cam in cams])[:, None, None]) * 1000
+    h36m_names = get_skeleton("h36m17").joint_names
+    mp_names = get_skeleton(SOURCE_LAYOUT).joint_names
+    all_sources = sorted({s for ss in sources for s in ss})
+    report = {
+        "key": key, "recording": recording, "views": list(VIEWS), "frames": int(n),
+        "detector": raw[0][2].get("detector"),
+        "offsets": dict(zip(VIEWS, offsets.offsets)), "offset_window": [-MAX_OFFSET, MAX_OFFSET],
+        "offset_cost_px": dict(zip(VIEWS, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
+        "views_agreeing": {v: int(u.sum()) for v, u in zip(VIEWS, views.used)},
+        "swaps": dict(zip(VIEWS, views.counts)),
+        "swapped_frames": {v: [int(t) for t in np.flatnonzero(s)] for v, s in zip(VIEWS, views.swapped)},
+        "reprojection_px": {v: {"median": _r(np.nanmedian(e[:, all_sources])), "mean": _r(np.nanmean(e[:, all_sources])),
+                                "mm_at_subject": _r(np.nanmedian(m[:, all_sources]))}
+                            for v, e, m in zip(VIEWS, err_seen, mm)},
+        "joints": {h36m_names[j]: {"from": [mp_names[s] for s in sources[j]],
+                                   "valid_frames": int(valid[:, j].sum()),
+                                   "reprojection_px": _r(np.nanmedian(joint_err[:, j]))}
+                   for j in range(17)},
+        "frames_all_valid": int(valid.all(1).sum()),
+        "stature_m": _r(_stature(pose[valid.all(1)])),
+    }
+    store.mkdir(parents=True, exist_ok=True)
+    from poseact.atomic import write_json, write_npz
+
+    write_npz(npz, {"landmarks": landmarks, "pose": pose, "valid": valid, "frames": frames, "used": views.used,
+                    "swapped": views.swapped, "detections": views.points, "confidence": views.confidence})
+    write_json(meta, report, indent=1)
+    return PseudoGT(recording, cams, landmarks, pose, valid, frames, views.used, views.swapped, views.points,
+                    views.confidence, sizes, report)
+
+
+def _r(x, digits: int = 2):
+    x = float(x)
+    return round(x, digits) if np.isfinite(x) else None
+
+
+def _stature(pose: np.ndarray) -> float:
+    from poseact.bones import stature
+
+    return float(np.median(stature(pose, "h36m17"))) if len(pose) else float("nan")
+
+
+# ------------------------------------------------------------------------------------------
+# metrics
+
+
+def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
+    """Root-relative ``pred`` against ``truth``, both ``(T, 17, 3)`` metres in one camera's frame:
+    MPJPE / P-MPJPE / N-MPJPE (mm) on :data:`EVAL_JOINTS`, P-MPJPE on :data:`BODY_JOINTS`, bone
+    ratios, frame-to-frame bone spread (cm), implied stature (m)."""
+    from poseact.bones import bone_lengths
+    from poseact.metrics.pose import sequence_metrics
+    from poseact.skeleton import get_skeleton
+
+    pred = pred - pred[:, :1]
+    truth = truth - truth[:, :1]
+    ev, body = list(EVAL_JOINTS), list(BODY_JOINTS)
+    m = sequence_metrics(pred[:, ev], truth[:, ev], names=("p1", "p2", "n_mpjpe"))
+    p2_body = sequence_metrics(pred[:, body], truth[:, body], names=("p2",))["p2"]
+    sk = get_skeleton("h36m17")
+    lp, lt = bone_lengths(pred, sk), bone_lengths(truth, sk)
+    ratio = np.median(lp, axis=0) / np.median(lt, axis=0)
+    spread = lp.std(axis=0) * 100
+    per_frame = np.linalg.norm(pred[:, ev] - truth[:, ev], axis=-1).mean(-1)
+    return {"mpjpe_mm": _r(m["p1"] * 1000, 1), "p_mpjpe_mm": _r(m["p2"] * 1000, 1),
+            "n_mpjpe_mm": _r(m["n_mpjpe"] * 1000, 1), "p_mpjpe_body15_mm": _r(p2_body * 1000, 1),
+            "bone_ratio": _r(ratio.mean(), 3), "bone_ratio_min": _r(ratio.min(), 3), "bone_ratio_max": _r(ratio.max(), 3),
+            "bone_spread_cm": _r(spread.mean(), 2), "bone_spread_largest_cm": _r(spread.max(), 2),
+            "stature_m": _r(_stature(pred), 3), "frames": int(len(pred)),
+            "per_frame_mpjpe_mm": [round(float(e) * 1000, 1) for e in per_frame]}
+
+
+# ------------------------------------------------------------------------------------------
+# the lifter on one view
+
+
+def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cache: Path) -> dict:
+    """``poseact infer`` (raw: ``--model-scale --no-constant-bones``) on the view's video or its
+    cached keypoints; cached per checkpoint (path, size, mtime) and source. The npz's arrays."""
+    st = checkpoint.stat()
+    tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    name = ALIASES.get(recording, recording).replace("/", "_")
+    out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}"
+    found = sorted(out.glob("*_3d.npz"))
+    if not found:
+        src = (recording_folder(recording) / "videos" / f"{view}.mp4" if source == "video"
+               else detection_file(recording, view, cache))
+        _poseact("infer", str(src), "--checkpoint", str(checkpoint), "--out", str(out), "--model-scale",
+                 "--no-constant-bones", "--render", "none")
+        found = sorted(out.glob("*_3d.npz"))
+    with np.load(found[0]) as a:
+        return {k: a[k] for k in a.files}
+
+
+def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1", *, source: str = "video",
+             views: tuple[str, ...] = VIEWS, cache: str | os.PathLike = CACHE, tta: bool = True) -> dict:
+    """One lifter checkpoint on one recording, per view: ``detector`` (``poseact infer``, raw),
+    ``detector_default`` (infer's default body rules on it), ``clean`` (projected pseudo-ground
+    truth, raw), ``static`` (the mean pose), each a :func:`pose_metrics` dict; and ``summary``:
+    each's metrics averaged over the views. ``source``: ``"video"`` (infer runs MediaPipe again),
+    ``"keypoints"`` (infer on the cached detections) or ``"none"`` (no detector path)."""
+    import poseact
+    from poseact.bones import DEFAULT_HEIGHT_M, apply_body_rules
+
+    if source not in ("video", "keypoints", "none"):
+        raise ValueError(f"source {source!r}: video, keypoints or none")
+    cache = Path(cache)
+    ckpt = Path(checkpoint)
+    gt = pseudo_ground_truth(recording, cache)
+    lifter = poseact.load_lifter(ckpt)
+    if lifter.layout_3d != "h36m17":
+        raise SystemExit(f"{ckpt}: predicts {lifter.layout_3d}; the benchmark compares H36M-17")
+    evaluated = gt.valid[:, list(EVAL_JOINTS)].all(1)
+    result: dict = {"checkpoint": str(ckpt), "recording": recording, "source": source, "tta": tta,
+                    "pseudo_gt": {k: v for k, v in gt.report.items() if k != "key"},
+                    "frames_evaluated": int(evaluated.sum()), "views": {}}
+    for v, view in enumerate(VIEWS):
+        if view not in views:
+            continue
+        cam = gt.cameras[v]
+        truth = cam.to_camera(gt.pose)[evaluated]
+        row: dict = {"offset": gt.report["offsets"][view], "swaps_in_detections": gt.report["swaps"][view],
+                     "frames_detector_on_subject": int((gt.used[v] & evaluated).sum())}
+        static = np.broadcast_to((truth - truth[:, :1]).mean(0), truth.shape)
+        row["static"] = pose_metrics(static, truth)
+        clean_2d = _clean_2d(gt, v)
+        pose, _ = poseact.lift(lifter, clean_2d, gt.sizes[v], layout=SOURCE_LAYOUT, tta=tta)
+        row["clean"] = pose_metrics(pose[evaluated], truth)
+        if source != "none":
+            out = _infer_output(ckpt, recording, view, source, cache)
+            raw = out["pose3d"].astype(np.float64)
+            idx = gt.frames[v]
+            if idx.max() >= len(raw):
+                raise RuntimeError(f"poseact infer gave {len(raw)} frames for {view}; the pseudo-ground truth needs "
+                                   f"frame {idx.max()}")
+            row["detector"] = pose_metrics(raw[idx][evaluated], truth)
+            flagged = out.get("flagged", np.zeros(len(raw), bool)).astype(bool)
+            default, _, _ = apply_body_rules(raw, out.get("trajectory"), lifter.layout_3d, ~flagged,
+                                             DEFAULT_HEIGHT_M, len(raw) > 1)
+            row["detector_default"] = pose_metrics(default[idx][evaluated].astype(np.float64), truth)
+            row["flagged_by_infer"] = int(flagged[idx][evaluated].sum())
+            # the detector's left/right swaps, as infer saw them: error in the swapped frames vs the rest
+            sw = gt.swapped[v][evaluated]
+            per_frame = np.asarray(row["detector"]["per_frame_mpjpe_mm"])
+            row["detector_mpjpe_swapped_frames_mm"] = _r(per_frame[sw].mean(), 1) if sw.any() else None
+            row["detector_mpjpe_other_frames_mm"] = _r(per_frame[~sw].mean(), 1) if (~sw).any() else None
+        result["views"][view] = row
+    kinds = ("static", "clean", "detector", "detector_default")
+    result["summary"] = {
+        k: {m: _r(np.mean([r[k][m] for r in result["views"].values()]), 3)
+            for m in ("mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "p_mpjpe_body15_mm", "bone_ratio", "bone_spread_cm",
+                      "stature_m")}
+        for k in kinds if all(k in r for r in result["views"].values()) and result["views"]}
+    return result
+
+
+def _clean_2d(gt: PseudoGT, v: int) -> np.ndarray:
+    """The pseudo-ground truth's landmarks projected into view ``v`` ``(T, 33, 2)`` pixels; a
+    landmark never triangulated takes the view's own (relabelled) detection; gaps in time are
+    filled linearly (those frames are not evaluated)."""
+    px = gt.cameras[v].project(gt.landmarks)
+    missing = ~np.isfinite(px).all(-1)
+    px[missing] = gt.detections[v][missing]
+    for j in range(px.shape[1]):
+        for d in range(2):
+            col = px[:, j, d]
+            ok = np.isfinite(col)
+            if ok.any() and not ok.all():
+                col[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), col[ok])
+            elif not ok.any():
+                col[:] = gt.sizes[v][d] / 2
+    return px
+
+
+# ------------------------------------------------------------------------------------------
+# printing
+
+
+def table(result: dict) -> str:
+    """A Markdown table of one :func:`evaluate` result: one row per view and kind."""
+    gt = result["pseudo_gt"]
+    lines = [f"### {Path(result['checkpoint']).name} on {result['recording']} (source: {result['source']}; "
+             f"{result['frames_evaluated']} of {gt['frames']} frames evaluated)", "",
+             "pseudo-ground truth: offsets " + ", ".join(f"{v} {o:+d}" for v, o in gt["offsets"].items())
+             + "; detector swaps " + ", ".join(f"{v} {n}" for v, n in gt["swaps"].items())
+             + "; views on the subject " + ", ".join(f"{v} {n}" for v, n in gt["views_agreeing"].items())
+             + "; reprojection px (median) " + ", ".join(f"{v} {e['median']}" for v, e in gt["reprojection_px"].items())
+             + f"; stature {gt['stature_m']} m", "",
+             "| view | 2-D | MPJPE | P-MPJPE | P-MPJPE 15 | N-MPJPE | bone ratio | bone spread (cm) | stature (m) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for view, row in result["views"].items():
+        for kind in ("static", "clean", "detector", "detector_default"):
+            if kind not in row:
+                continue
+            m = row[kind]
+            lines.append(f"| {view} | {kind} | {m['mpjpe_mm']} | {m['p_mpjpe_mm']} | {m['p_mpjpe_body15_mm']} | "
+                         f"{m['n_mpjpe_mm']} | {m['bone_ratio']} | {m['bone_spread_cm']} | {m['stature_m']} |")
+    for kind, m in result["summary"].items():
+        lines.append(f"| mean | {kind} | {m['mpjpe_mm']:.1f} | {m['p_mpjpe_mm']:.1f} | {m['p_mpjpe_body15_mm']:.1f} | "
+                     f"{m['n_mpjpe_mm']:.1f} | {m['bone_ratio']:.3f} | {m['bone_spread_cm']:.2f} | {m['stature_m']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", action="append", required=True, help="a lifter .ckpt (repeatable)")
+    parser.add_argument("--recording", action="append", help=f"default: {RECORDINGS[0]}; offered: "
+                        f"{', '.join(RECORDINGS + tuple(ALIASES))}")
+    parser.add_argument("--source", default="video", choices=("video", "keypoints", "none"),
+                        help="poseact infer on the video (default), on the cached detections, or not at all")
+    parser.add_argument("--json", type=Path, default=CACHE / "results.json")
+    parser.add_argument("--no-tta", action="store_true")
+    args = parser.parse_args(argv)
+    results = []
+    for rec in args.recording or [RECORDINGS[0]]:
+        for ckpt in args.checkpoint:
+            r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta)
+            print(table(r), end="\n\n", flush=True)
+            results.append(r)
+    from poseact.atomic import write_json
+
+    write_json(args.json, results, indent=1)
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
