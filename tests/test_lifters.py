@@ -73,6 +73,20 @@ def test_keys_of_a_section_are_checked_with_one_line_errors():
         load_config(DEMO, ["model.filter_widths=[2,3]"])
 
 
+def test_a_key_no_lifter_has_is_refused_naming_its_file():
+    """Checked per config file before merging (the run layer calls the family's check_part)."""
+    from omegaconf import OmegaConf
+
+    from poseact.lifting.family import FAMILY
+
+    with pytest.raises(ConfigError, match=r"^config file 'bad.yaml': key 'model.chanels' .*Did you mean model.channels\?"):
+        FAMILY.check_part(OmegaConf.create({"model": {"chanels": 12}}), "config file 'bad.yaml'")
+    FAMILY.check_part(OmegaConf.create({"model": {"depth": 2}, "data": {}}), "x")  # some lifter's key: later
+    with pytest.raises(ConfigError, match=r"model.chanels is not a key of model.name=temporal.*Did you mean "
+                                          r"model.channels\?"):
+        load_config(DEMO, ["model.chanels=2"])
+
+
 def test_old_flat_keys_load_with_one_deprecation_line(caplog):
     """A previous release's run folder holds every flat key in its config.yaml: it loads; a key set to
     something other than its old default, but of another architecture, is one warning line."""

@@ -70,6 +70,13 @@ class LiftingFamily(Family):
     def validate(self, cfg: LiftingConfig) -> None:
         validate(cfg)
 
+    def check_part(self, part: Any, where: str) -> None:
+        """One config file or override before it is merged: its ``model`` keys must belong to some
+        lifter (the error names the file; the section is made the architecture's once composed)."""
+        from poseact.lifting.models import check_model_part
+
+        check_model_part(part, where)
+
     def build(self, cfg: LiftingConfig, stage: str):
         from poseact.lifting.checkpoint import load_lifter_state
         from poseact.lifting.datamodule import LiftingDataModule

@@ -88,7 +88,7 @@ def model_section(raw: Any, where: str = "model", strict: bool = True) -> Lifter
     unknown = sorted(k for k in foreign if k not in LEGACY_MODEL_DEFAULTS)
     if unknown and strict:
         raise ConfigError(f"{where}.{unknown[0]} is not a key of {where}.name={cls.name} (its keys: "
-                          f"{', '.join(sorted(own))})")
+                          f"{', '.join(sorted(own))}){_did_you_mean(unknown[0], own, where)}")
     if strict and foreign.get("causal"):  # refused before sections were split: still refused
         raise ConfigError(f"{where}.causal is not available for {where}.name={cls.name} (not a key of its section)")
     if strict:
@@ -106,6 +106,32 @@ def model_section(raw: Any, where: str = "model", strict: bool = True) -> Lifter
         key = getattr(e, "full_key", None) or ""
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"{where}{'.' + key if key else ''}: {msg}") from None
+
+
+def _did_you_mean(key: str, candidates, where: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(candidates), n=1)
+    return f". Did you mean {where}.{close[0]}?" if close else ""
+
+
+def known_model_keys() -> set[str]:
+    """Every key some registered lifter's section has, and the previous release's flat keys."""
+    return {f.name for cls in LIFTERS.values() for f in fields(cls.Config)} | set(LEGACY_MODEL_DEFAULTS)
+
+
+def check_model_part(part: Any, where: str) -> None:
+    """A config file's (or override's) ``model`` mapping, before it is merged: a key no lifter has is a
+    :class:`ConfigError` naming ``where`` (the file) and the key (which architecture's keys apply is
+    known only once every part is merged: :func:`model_section`)."""
+    model = part.get("model") if hasattr(part, "get") else None
+    if not hasattr(model, "keys"):
+        return
+    known = known_model_keys()
+    for key in model.keys():
+        if str(key) not in known:
+            raise ConfigError(f"{where}: key 'model.{key}' is not a key of any lifter's model section"
+                              f"{_did_you_mean(str(key), known, 'model')}")
 
 
 def _deprecated(message: str) -> None:
@@ -131,4 +157,5 @@ def build_lifter(model: LifterConfig, num_joints_in: int, in_features: int, num_
 
 
 __all__ = ["LIFTERS", "LEGACY_MODEL_DEFAULTS", "Lifter", "LifterConfig", "MixSTE", "MixSTEConfig", "ModelConfig",
-           "TemporalConfig", "TemporalLifter", "build_lifter", "lifter_class", "model_section", "register_lifter"]
+           "TemporalConfig", "TemporalLifter", "build_lifter", "check_model_part", "known_model_keys", "lifter_class", "model_section",
+           "register_lifter"]
