@@ -23,7 +23,8 @@ import argparse
 
 from poseact.argtypes import Parser, non_negative_int, positive_int
 
-EPILOG = "Overrides are OmegaConf dot-lists, e.g. model.channels=256 data.subjects_train=[S1,S5]."
+EPILOG = ("Overrides are OmegaConf dot-lists, e.g. model.channels=256 data.subjects_train=[S1,S5], config "
+          "groups (model=mixste27, data=h36m_cpn) and Lightning options (trainer.gradient_clip_val=1.0).")
 EXPORT_FORMATS = ("videopose3d", "torchscript", "onnx")
 
 
@@ -88,7 +89,8 @@ def _run(args) -> int:
         from poseact.run import commands
         from poseact.run.config import load_config
 
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides) if args.command == "fit" else \
+            commands.evaluation_config(args.config, args.overrides, args.command)  # the run's own config.yaml
         if args.command == "fit":
             commands.fit(cfg)
         elif args.command == "test":
@@ -121,6 +123,10 @@ def _sweep(args) -> int:
     from poseact.sweep import dry_run, load_sweep, run_sweep
 
     if args.dry_run:
+        if args.storage:
+            from poseact.sweep.runner import check_storage
+
+            check_storage(args.storage)
         print(dry_run(load_sweep(args.sweep), max_trials=args.max_trials))
     else:
         run_sweep(args.sweep, output=args.output, storage=args.storage, workers=args.workers,

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 #: config keys whose relative values are paths (resolved against the config file, see above)
-PATH_KEYS = frozenset({"store", "store_unlabeled", "checkpoint", "cache_dir"})
+PATH_KEYS = frozenset({"store", "store_unlabeled", "checkpoint", "init_checkpoint", "cache_dir"})
 
 
 def cache_dir(*parts: str) -> Path:

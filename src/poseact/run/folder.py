@@ -10,6 +10,8 @@ Layout::
     results/training_curves.png    losses, validation metrics and lr over the run
     csv/version_N/metrics.csv      every logged metric, one version per start or resume
     wandb/offline-run-*            the W&B run (``wandb sync`` it later)
+    wandb_run_id                   its W&B run id: a resumed run (and ``poseact test``) continues it
+    .poseact.lock                  held (``flock``) while a ``fit`` writes the folder
     predictions.npz                ``poseact predict``'s default output
     renders/                       ``poseact render``'s default outputs
 
@@ -19,10 +21,12 @@ All writes go through :mod:`poseact.atomic`.
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from poseact.atomic import check_writable, remove_stale_temps, write_json, write_text
@@ -38,6 +42,8 @@ CSV_LOGS = "csv"
 PREDICTIONS = "predictions.npz"
 RENDERS = "renders"
 TRAINING_CURVES = "training_curves.png"
+WANDB_ID = "wandb_run_id"
+LOCK = ".poseact.lock"
 
 #: ``name → [(step, epoch, value), ...]`` sorted by step: every series a run logged
 Series = dict[str, list[tuple[float, float, float]]]
@@ -97,6 +103,14 @@ class RunFolder:
     def training_curves(self) -> Path:
         return self.results / TRAINING_CURVES
 
+    @property
+    def wandb_id_path(self) -> Path:
+        return self.root / WANDB_ID
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK
+
     def per_action(self, stem: str, suffix: str) -> Path:
         """``results/<stem>_per_action.<suffix>`` (csv, md, png)."""
         return self.results / f"{stem}_per_action.{suffix}"
@@ -114,6 +128,49 @@ class RunFolder:
             raise RunFolderError(f"{e}; set output_dir=... to a writable folder") from None
         for sub in (self.root, self.checkpoints, self.results):
             remove_stale_temps(sub)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for one ``fit``: a second ``fit`` into it is refused (one line) while this
+        one runs. The lock is the kernel's (``flock``), so a killed run leaves no lock behind; a
+        folder this call had to create is removed again if nothing else was written into it."""
+        created = not self.root.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(self.lock_path, "a+")
+        except OSError as e:
+            raise RunFolderError(f"output_dir {str(self.root)!r} cannot be written ({e.strerror}); "
+                                 f"set output_dir=... to a writable folder") from None
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                owner = fh.read().strip()
+                raise RunFolderError(f"output_dir {str(self.root)!r} is in use by another poseact fit"
+                                     f"{' (' + owner + ')' if owner else ''}: wait for it to finish, or choose "
+                                     f"another output_dir") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            yield
+        finally:
+            fh.close()  # releases the flock
+            if created and [p.name for p in self.root.iterdir()] == [LOCK]:
+                self.lock_path.unlink(missing_ok=True)
+                self.root.rmdir()
+
+    def write_wandb_id(self, run_id: str) -> Path:
+        return write_text(self.wandb_id_path, run_id + "\n")
+
+    def read_wandb_id(self) -> str | None:
+        """The stored W&B run id, or None."""
+        try:
+            text = self.wandb_id_path.read_text().strip()
+        except OSError:
+            return None
+        return text or None
 
     def write_config(self, cfg) -> Path:
         from poseact.run.config import to_yaml

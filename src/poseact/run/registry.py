@@ -66,6 +66,45 @@ class Family:
     def before_fit(self, cfg: Any, module: Any, datamodule: Any) -> None:
         """Last checks and messages before training starts (e.g. a schedule warning)."""
 
+    def planned_budget(self, cfg: Any, datamodule: Any, world_size: int) -> dict[str, Any] | None:
+        """How long the run trains: ``{"unit", "amount", "samples", "steps", "sample"}`` (``sample``:
+        what one sample is). The default reads a training clock (``datamodule.clock``: its schedule's
+        samples and its steps), else counts ``data.steps_per_epoch`` × ``data.batch_size`` samples
+        per epoch; a family overrides it when neither fits. None: unknown."""
+        from poseact.run.summary import SAMPLE_KINDS
+
+        sample = SAMPLE_KINDS.get(self.name, "sample")
+        clock = getattr(datamodule, "clock", None)
+        if clock is not None:
+            s = clock.schedule
+            return {"unit": s.unit, "amount": float(s.total_units), "samples": int(s.total_samples),
+                    "steps": int(clock.total_steps), "sample": sample}
+        data = getattr(cfg, "data", None)
+        per_epoch, batch = getattr(data, "steps_per_epoch", None), getattr(data, "batch_size", None)
+        epochs = cfg.trainer.max_epochs
+        if per_epoch and batch and epochs:
+            steps = int(per_epoch) * int(epochs)
+            return {"unit": "epochs", "amount": float(epochs), "samples": steps * int(batch), "steps": steps,
+                    "sample": sample}
+        return None
+
+    def budget_done(self, cfg: Any, module: Any, trainer: Any, planned: dict[str, Any] | None) -> dict[str, Any]:
+        """The budget of a finished fit: ``planned`` and ``done`` (``{"samples", "steps"}``). Steps are
+        training batches run (Lightning's ``_batches_that_stepped``), samples the module's
+        ``samples_seen`` where it counts them, else steps × ``data.batch_size``."""
+        from poseact.run.summary import SAMPLE_KINDS
+
+        steps = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+        seen = getattr(module, "samples_seen", None)
+        if not seen:
+            batch = getattr(getattr(cfg, "data", None), "batch_size", None)
+            seen = steps * int(batch) if batch else None
+        planned = planned or {}
+        return {"unit": planned.get("unit"), "amount": planned.get("amount"),
+                "sample": planned.get("sample", SAMPLE_KINDS.get(self.name, "sample")),
+                "planned": {"samples": planned["samples"], "steps": planned["steps"]} if planned else None,
+                "done": {"samples": None if seen is None else int(seen), "steps": steps}}
+
     def report(self, cfg: Any, module: Any, folder: RunFolder, global_zero: bool) -> dict[str, float]:
         """After the final evaluation: write the family's tables (rank 0), print them, and return
         the summary (``results/summary.json``)."""

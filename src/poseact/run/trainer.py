@@ -1,5 +1,7 @@
-"""The Lightning ``Trainer`` of every run: W&B (offline unless logged in) and CSV loggers, the two
-checkpoint callbacks, atomic checkpoint saves, and the world size a run will have."""
+"""The Lightning ``Trainer`` of every run: W&B (offline unless logged in; one W&B run per run
+folder, resumed by id) and CSV loggers, the two checkpoint callbacks, the configured callbacks
+(early stopping, lr monitor), atomic checkpoint saves, Lightning's own options from
+``trainer.*``, and the world size a run will have."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import os
 import warnings
 from pathlib import Path
 from typing import Any
+
+from contextlib import contextmanager
 
 from poseact.errors import ConfigError
 from poseact.run.config import RunConfig, to_dict
@@ -48,9 +52,32 @@ def quiet_third_party() -> None:
         logging.getLogger(name).addFilter(_DropTips())
 
 
-def loggers(cfg: RunConfig, folder: RunFolder) -> list:
+def _rank_zero_process() -> bool:
+    """Whether this is the process a run starts in (Lightning's DDP launcher re-runs the command in
+    processes with ``LOCAL_RANK`` / ``NODE_RANK`` > 0)."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0) == 0 and int(os.environ.get("NODE_RANK", "0") or 0) == 0
+
+
+def wandb_run_id(folder: RunFolder, new_run: bool) -> str:
+    """The W&B run id of this run folder: the stored one (a resume, a test of the run, or a DDP
+    process other than the first), else a fresh one, stored (``wandb_run_id`` in the folder) so
+    that a resumed run continues the same W&B run and ``wandb sync`` sees one run."""
+    stored = folder.read_wandb_id()
+    if stored and (not new_run or not _rank_zero_process()):
+        return stored
+    if not _rank_zero_process():  # the first process writes the id before launching the others
+        raise ConfigError(f"{folder.wandb_id_path} is missing in a DDP worker process")
+    import secrets
+
+    run_id = secrets.token_hex(4)  # 8 characters of [0-9a-f], as W&B's own ids
+    folder.write_wandb_id(run_id)
+    return run_id
+
+
+def loggers(cfg: RunConfig, folder: RunFolder, new_run: bool = False) -> list:
     """W&B (unless disabled) and CSV; a new ``csv/version_N`` per (re)start, so a resume never
-    overwrites earlier metrics."""
+    overwrites earlier metrics. ``new_run``: a fit that does not resume gets a new W&B run id; any
+    other start continues the folder's W&B run."""
     from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
     out: list = []
@@ -59,7 +86,7 @@ def loggers(cfg: RunConfig, folder: RunFolder) -> list:
         os.environ["WANDB_MODE"] = mode  # the environment variable avoids a telemetry call at exit
         os.environ.setdefault("WANDB_SILENT", "true")
         out.append(WandbLogger(project=cfg.logger.wandb_project, name=cfg.name, save_dir=str(folder.root),
-                               config=to_dict(cfg)))
+                               config=to_dict(cfg), id=wandb_run_id(folder, new_run), resume="allow"))
     if cfg.logger.csv:
         out.append(CSVLogger(save_dir=str(folder.root), name=folder.csv_logs.name))
     return out
@@ -92,6 +119,66 @@ def checkpoint_callbacks(directory: Path, monitor: str, mode: str) -> list:
     return [best, last]
 
 
+def configured_callbacks(cfg: RunConfig) -> list:
+    """The callbacks of the ``callbacks`` section: early stopping, the lr monitor."""
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    out: list = []
+    es = cfg.callbacks.early_stopping
+    if es.monitor:
+        out.append(EarlyStopping(monitor=es.monitor, patience=es.patience, mode=es.mode, min_delta=es.min_delta,
+                                 check_on_train_epoch_end=False))
+    if cfg.callbacks.lr_monitor:
+        out.append(lr_monitor(cfg.callbacks.lr_monitor))
+    return out
+
+
+def lr_monitor(interval: str):
+    """Lightning's ``LearningRateMonitor``, reading the lr the optimizer steps with.
+
+    Lightning >= 2.x reads the param groups of optimizers without a scheduler too, but at
+    ``on_train_batch_start``, before the module's own ``on_train_batch_start`` (where the lifter
+    sets this step's lr from its clock): it would log the previous step's lr. ``step`` logging here
+    happens at ``on_before_optimizer_step`` instead, after every hook has set the lr."""
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    class StepLearningRateMonitor(LearningRateMonitor):
+        def on_train_batch_start(self, trainer, *args, **kwargs) -> None:
+            pass
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+            super().on_train_batch_start(trainer)
+
+    return StepLearningRateMonitor(logging_interval="step") if interval == "step" else \
+        LearningRateMonitor(logging_interval="epoch")
+
+
+def validate_at_budget_end():
+    """A callback that makes a run whose step budget (``max_steps``) ends before its first
+    validation validate once there: every run gets a validation curve point and a best checkpoint."""
+    from pytorch_lightning.callbacks import Callback
+
+    class ValidateAtBudgetEnd(Callback):
+        def __init__(self) -> None:
+            self.validated = False
+
+        def on_validation_end(self, trainer, pl_module) -> None:
+            if not trainer.sanity_checking:
+                self.validated = True
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            if not self.validated and 0 < trainer.max_steps <= trainer.global_step:
+                trainer.should_stop = True  # Lightning validates on a stop request (min_* permitting)
+
+        def state_dict(self) -> dict:
+            return {"validated": self.validated}
+
+        def load_state_dict(self, state_dict: dict) -> None:
+            self.validated = bool(state_dict.get("validated", False))
+
+    return ValidateAtBudgetEnd()
+
+
 def planned_world_size(t) -> int:
     """Processes the run will have (``num_nodes`` × devices), from the trainer config alone, as
     Lightning resolves it: ``auto`` / -1 devices are every visible GPU on a GPU accelerator, one
@@ -116,11 +203,29 @@ def _limit(value: float) -> float | int:
     return int(value) if value > 1 else value
 
 
+def _uses_gpu(t) -> bool:
+    import torch
+
+    return t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available())
+
+
+def _suspects(t, message: str) -> str:
+    """``"trainer.precision='17': "`` — the trainer keys a Lightning refusal names (by key, or by
+    a quoted value), to start its one line with."""
+    from dataclasses import fields
+
+    values = {f.name: getattr(t, f.name) for f in fields(t) if f.name != "extra"} | dict(t.extra)
+    named = [k for k, v in values.items()
+             if k in message or (v not in (None, True, False) and (f"'{v}'" in message or f"`{v}`" in message))]
+    return "".join(f"trainer.{k}={values[k]!r}: " for k in named[:2])
+
+
 def build_trainer(cfg: RunConfig, folder: RunFolder, monitor: tuple[str, str] | None,
-                  callbacks: list | None = None, options: dict[str, Any] | None = None):
-    """A Trainer with the project's loggers and, when ``monitor`` is given, checkpoints in
-    ``folder.checkpoints``; ``options`` (from the family: budgets, loader reloads) override the
-    config's epoch-based defaults."""
+                  callbacks: list | None = None, options: dict[str, Any] | None = None, new_run: bool = False):
+    """A Trainer with the project's loggers and, when ``monitor`` is given (a fit), checkpoints in
+    ``folder.checkpoints`` and the configured callbacks; ``options`` (from the family: budgets,
+    loader reloads) override the config's epoch-based defaults; ``trainer.extra`` (Lightning's own
+    options) is passed through. Lightning's refusals are one :class:`ConfigError`."""
     import pytorch_lightning as pl
 
     from poseact.run.checkpoints import atomic_checkpoint_io
@@ -129,21 +234,55 @@ def build_trainer(cfg: RunConfig, folder: RunFolder, monitor: tuple[str, str] | 
     t = cfg.trainer
     callbacks = list(callbacks or [])
     if monitor is not None:
-        callbacks += checkpoint_callbacks(folder.checkpoints, *monitor)
+        callbacks += checkpoint_callbacks(folder.checkpoints, *monitor) + configured_callbacks(cfg)
+        callbacks.append(validate_at_budget_end())
     limits = {k: _limit(v) for k, v in (("limit_train_batches", t.limit_train_batches),
                                          ("limit_val_batches", t.limit_val_batches)) if v != 1.0}
+    if t.sync_batchnorm and planned_world_size(t) > 1 and not _uses_gpu(t):
+        raise ConfigError(f"trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
+                          f"trainer.accelerator={t.accelerator!r} with {planned_world_size(t)} processes")
     kwargs: dict[str, Any] = dict(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
-        precision=t.precision, max_epochs=t.max_epochs, **limits, log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=t.enable_progress_bar, deterministic=t.deterministic, use_distributed_sampler=False,
-        logger=loggers(cfg, folder) or False, callbacks=callbacks, enable_checkpointing=monitor is not None,
+        precision=t.precision, max_epochs=t.max_epochs if t.max_epochs is not None else -1, **limits,
+        log_every_n_steps=t.log_every_n_steps, enable_progress_bar=t.enable_progress_bar,
+        deterministic=t.deterministic, sync_batchnorm=t.sync_batchnorm, use_distributed_sampler=False,
+        callbacks=callbacks, enable_checkpointing=monitor is not None,
         plugins=[atomic_checkpoint_io()], num_sanity_val_steps=0, default_root_dir=str(folder.root))
     if t.max_time is not None:
         kwargs["max_time"] = t.max_time
+    kwargs.update(t.extra)
     kwargs.update(options or {})
-    trainer = pl.Trainer(**kwargs)
+    accumulate = kwargs.get("accumulate_grad_batches", 1)
+    if isinstance(accumulate, int) and accumulate > 1 and kwargs.get("max_steps", -1) > 0:
+        # a budget counts batches; Lightning's max_steps counts optimizer steps (one per `accumulate` batches)
+        kwargs["max_steps"] = -(-kwargs["max_steps"] // accumulate)
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer = pl.Trainer(logger=loggers(cfg, folder, new_run) or False, **kwargs)
+    except (MisconfigurationException, TypeError, ValueError) as e:
+        raise ConfigError(f"{_suspects(t, str(e))}Lightning refused the trainer settings: "
+                          f"{' '.join(str(e).split())}") from None
     planned = planned_world_size(t)
     if trainer.world_size != planned:
         raise ConfigError(f"trainer.devices={t.devices!r} × trainer.num_nodes={t.num_nodes} gives "
                           f"{trainer.world_size} processes here, not the {planned} the run was planned for")
     return trainer
+
+
+@contextmanager
+def lightning_says_no():
+    """Lightning's refusals of settings (``MisconfigurationException``: a batch limit that leaves no
+    batch, a strategy the machine cannot run; early stopping on a metric the run never logs) are user
+    errors: one line, not a traceback."""
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        yield
+    except MisconfigurationException as e:
+        raise ConfigError(f"Lightning refused the trainer settings: {' '.join(str(e).split())}") from None
+    except RuntimeError as e:
+        if "Early stopping conditioned on metric" not in str(e):
+            raise
+        first = " ".join(str(e).split()).split(". ")[0]
+        raise ConfigError(f"callbacks.early_stopping.monitor: {first}") from None
