@@ -1,0 +1,131 @@
+"""The real-video benchmark's parts on real footage: 24 frames of pose2sim's Demo_Batch/Trial_1 in
+four calibrated views, MediaPipe on each (``poseact detect``), triangulated; and its metrics on
+poses whose answers are known.
+
+The clip (frames 30-53) holds the start of a real left/right label swap: from frame 41 on,
+MediaPipe labels the subject's left side as the right in cam02 only (seen on the whole clip by
+``benchmarks/real_video.py``; the other views are right there).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+from helpers.pose2sim_data import recording
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import real_video  # noqa: E402
+
+from poseact.geometry.calibration import read_calibration  # noqa: E402
+from poseact.geometry.triangulate import (  # noqa: E402
+    align_views,
+    estimate_offsets,
+    reprojection_errors,
+    resolve_views,
+    triangulate,
+)
+from poseact.skeleton import get_skeleton  # noqa: E402
+
+FIRST, FRAMES = 30, 24
+ENV = Path(os.environ.get("POSEACT_MEDIAPIPE_ENV") or REPO / ".venv-mediapipe")
+
+
+def test_pose_metrics_on_known_answers():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 0.3, size=(20, 17, 3))
+    truth -= truth[:, :1]
+    same = real_video.pose_metrics(truth + [0.1, 0.2, 3.0], truth)  # a root offset does not count
+    assert same["mpjpe_mm"] == same["p_mpjpe_mm"] == same["n_mpjpe_mm"] == 0.0 and same["bone_ratio"] == 1.0
+    double = real_video.pose_metrics(2 * truth, truth)
+    assert double["p_mpjpe_mm"] == 0.0 and double["n_mpjpe_mm"] == 0.0 and double["bone_ratio"] == 2.0
+    assert double["mpjpe_mm"] > 100 and double["stature_m"] == pytest.approx(2 * real_video._stature(truth), rel=1e-3)
+    theta = 0.5  # a rotation about the vertical: Procrustes removes it, MPJPE does not
+    R = np.array([[np.cos(theta), 0, np.sin(theta)], [0, 1, 0], [-np.sin(theta), 0, np.cos(theta)]])
+    turned = real_video.pose_metrics(truth @ R.T, truth)
+    assert turned["p_mpjpe_mm"] < 1e-6 and turned["mpjpe_mm"] > 50
+    static = np.broadcast_to(truth.mean(0), truth.shape)
+    wobble = real_video.pose_metrics(truth * (1 + 0.1 * rng.normal(size=(20, 1, 1))), truth)
+    assert 0 < wobble["bone_spread_cm"] and real_video.pose_metrics(static, truth)["bone_spread_cm"] == 0.0
+
+
+def test_h36m_from_mediapipe_follows_poseact_layouts():
+    from poseact.layouts import convert_layout
+
+    pts = np.random.default_rng(1).normal(size=(4, 33, 3))
+    out = real_video.h36m_from_mediapipe(pts)
+    xy, _ = convert_layout(pts[..., :2].astype(np.float32), np.ones((4, 33), np.float32), "mediapipe33", "h36m17")
+    np.testing.assert_allclose(out[..., :2], xy, atol=1e-5)  # the same derivations as the 2-D model inputs
+    np.testing.assert_allclose(out[:, 0], (pts[:, 23] + pts[:, 24]) / 2)
+
+
+@pytest.fixture(scope="module")
+def mediapipe_env():
+    from poseact.infer.detect import env_ready, setup_env
+
+    if not env_ready(ENV) and not (3, 9) <= sys.version_info[:2] <= (3, 12):
+        pytest.skip(f"mediapipe 0.10.21 has wheels for CPython 3.9-3.12, not {sys.version.split()[0]}")
+    if not env_ready(ENV):
+        setup_env(ENV)
+    return ENV
+
+
+@pytest.fixture(scope="module")
+def clip_detections(mediapipe_env, tmp_path_factory):
+    """MediaPipe-33 of frames 30-53 of the four views: ``(4, 24, 33, 2)``, ``(4, 24, 33)``, cameras."""
+    import imageio.v3 as iio
+
+    from poseact.cli import main
+
+    folder = recording("Demo_Batch/Trial_1")
+    tmp = tmp_path_factory.mktemp("real_clip")
+    pts, conf = [], []
+    for view in real_video.VIEWS:
+        frames = [f for i, f in enumerate(iio.imiter(folder / "videos" / f"{view}.mp4")) if FIRST <= i < FIRST + FRAMES]
+        clip = tmp / f"{view}.mp4"
+        iio.imwrite(clip, np.stack(frames), fps=60, codec="libx264", macro_block_size=1, quality=9)
+        out = tmp / f"{view}.json"
+        assert main(["detect", str(clip), "--out", str(out), "--env", str(mediapipe_env), "--track", "none"]) == 0
+        k, c, header = real_video.read_detections(out)
+        assert (header["width"], header["height"]) == frames[0].shape[1::-1]
+        pts.append(k)
+        conf.append(c)
+    cams = {c.name: c for c in read_calibration(folder / "calibration" / "Calib.qca.txt")}
+    return np.stack(pts), np.stack(conf), [cams[v] for v in real_video.VIEWS]
+
+
+@pytest.mark.slow
+def test_real_views_triangulate_to_a_person_and_a_real_swap_is_found(clip_detections):
+    pts, conf, cams = clip_detections
+    offsets = estimate_offsets(pts, conf, cams, max_offset=4)
+    p, c, first = align_views(pts, conf, offsets.offsets)
+    flip = get_skeleton("mediapipe33").flip_permutation()
+    views = resolve_views(p, c, cams, flip)
+    # cam02 mirrored from frame 41 of the recording on (before: at most a flicker of single frames),
+    # the other views never
+    swapped = views.swapped[1]
+    recording_frame = FIRST + first + np.arange(p.shape[1]) + offsets.offsets[1]
+    assert swapped[recording_frame >= 43].all() and swapped[recording_frame < 41].mean() < 0.3
+    # each swap found halves the views' disagreement at least
+    assert (views.cost_px[swapped] < 0.5 * views.cost_as_given_px[swapped]).all()
+    assert views.counts[0] == views.counts[2] == views.counts[3] == 0
+    assert views.used.mean() > 0.9  # one person: the views agree
+    used = views.confidence * views.used[:, :, None]
+    X = triangulate(views.points, used, cams, 0.5)
+    err = reprojection_errors(X, views.points, cams)
+    assert np.nanmedian(np.where(used > 0.5, err, np.nan)) < 20.0  # px, in 1920-px-high images
+    # as given (the swap left in), the views agree far less in the swapped frames
+    given = triangulate(p, c, cams, 0.5)
+    err_given = reprojection_errors(given, p, cams)
+    late = recording_frame >= 43
+    assert np.nanmean(np.where(c > 0.5, err_given, np.nan)[:, late]) > 1.5 * np.nanmean(np.where(used > 0.5, err, np.nan)[:, late])
+    pose = real_video.h36m_from_mediapipe(X)
+    stature = real_video._stature(pose[np.isfinite(pose).all((1, 2))])
+    assert 1.5 < stature < 1.95  # an adult man
+    # world z is up: the head above the pelvis above the ankles
+    assert (pose[:, 10, 2] > pose[:, 0, 2]).all() and (pose[:, 0, 2] > pose[:, [3, 6], 2].max(1)).all()
