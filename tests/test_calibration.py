@@ -61,6 +61,9 @@ def test_toml_reads_world_to_camera_rodrigues(tmp_path):
     c = cam.R @ X + cam.t  # x_cam = R x + t, pixels through K
     np.testing.assert_allclose(cam.project(X), [1000 * c[0] / c[2] + 950, 1010 * c[1] / c[2] + 530])
     np.testing.assert_allclose(cam.to_camera(cam.centre), 0, atol=1e-12)
+    # poseact's normalised intrinsics: pixels / width * 2, centre to [-1, 1] x [-h/w, h/w]
+    np.testing.assert_allclose(cam.intrinsics_vector(), [2 * 1000 / 1920, 2 * 1010 / 1920, 950 / 960 - 1,
+                                                         530 / 960 - 1080 / 1920, 0, 0, 0, 0, 0], atol=1e-6)
 
 
 def test_qualisys_conventions(tmp_path):

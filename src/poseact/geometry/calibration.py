@@ -114,6 +114,18 @@ class Camera:
         x = (px[..., 0] - K[0, 2] - K[0, 1] * y) / K[0, 0]
         return undistort_normalised(np.stack([x, y], axis=-1), self.distortion)
 
+    def intrinsics_vector(self) -> np.ndarray:
+        """poseact's normalised 9-vector ``[fx, fy, cx, cy, k1, k2, k3, p1, p2]`` (float32; see
+        :mod:`poseact.geometry.camera`) of this camera, for stores and the reprojection loss. The
+        skew is dropped; the radial terms carry over exactly, the tangential ones as the same
+        numbers (H36M's tangential model, which poseact projects with, differs from OpenCV's in
+        second-order terms: negligible for the ~1e-3 values of real lenses)."""
+        from poseact.geometry.camera import intrinsics_vector
+
+        k1, k2, p1, p2, k3 = self.distortion
+        return intrinsics_vector((self.K[0, 0], self.K[1, 1]), (self.K[0, 2], self.K[1, 2]), (k1, k2, k3), (p1, p2),
+                                 self.size[0], self.size[1])
+
     def projection_matrix(self) -> np.ndarray:
         """``[R | t]`` ``(3, 4)``: world points to normalised (undistorted) homogeneous coordinates."""
         R, t = self._extrinsics()
