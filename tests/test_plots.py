@@ -87,3 +87,65 @@ def test_sweep_report_plot_uses_the_plots_module(tmp_path):
     out = plot(categorical, ["seed", "data.sampling.mode"], "val/p1", tmp_path / "b.png")
     assert out.exists()
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+# -- units on their own axes, sweeps' validation curves (issue 21) ----------------------------------
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure the plots module saves (still written to its file)."""
+    from poseact.viz import plots
+
+    saved = []
+    real = plots._save
+
+    def keep(fig, path):
+        saved.append(fig)
+        return real(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return saved
+
+
+def test_multitask_curves_put_mm_and_percent_on_separate_axes(tmp_path, figures):
+    from poseact.viz.plots import plot_training_curves
+
+    series = {"train/pose_loss": [(s, 0, 1.0 / (s + 1)) for s in range(1, 30)],
+              "val/mpjpe": [(10 * e, e, 300.0 - 20 * e) for e in range(4)],
+              "val/pckh": [(10 * e, e, 20.0 + 10 * e) for e in range(4)],
+              "val/acc_clip": [(10 * e, e, 30.0 + 5 * e) for e in range(4)],
+              "train/lr": [(10 * e, e, 1e-3 * 0.5 ** e) for e in range(4)]}
+    assert plot_training_curves(series, tmp_path / "curves.png").exists()
+    axes = {ax.get_ylabel(): ax for ax in figures[-1].axes}
+    assert {"mm", "%"} <= set(axes)
+    assert [line.get_label() for line in axes["mm"].get_lines()] == ["MPJPE"]
+    assert [line.get_label() for line in axes["%"].get_lines()] == ["PCKh@0.5", "Clip accuracy"]
+    assert axes["learning rate"].get_yscale() == "log"
+
+
+def test_lifting_curves_name_their_unit(tmp_path, figures):
+    from poseact.viz.plots import plot_training_curves
+
+    series = {"train/loss_3d_step": [(s, 0, 1.0 / s) for s in range(1, 9)],
+              "val/p1": [(4, 0, 90.0), (8, 1, 70.0)], "val/p2": [(4, 0, 60.0), (8, 1, 50.0)]}
+    plot_training_curves(series, tmp_path / "curves.png")
+    mm = [ax for ax in figures[-1].axes if ax.get_ylabel() == "mm"]
+    assert len(mm) == 1 and [line.get_label() for line in mm[0].get_lines()] == ["P1", "P2"]
+
+
+def test_sweep_figure_validation_curves_one_colour_per_trial_lr_log(tmp_path, figures):
+    """results.png of a learning-rate sweep: the per-epoch curves are validation values (labelled
+    val, not test), each trial its own colour and legend entry, the lr on a log axis."""
+    from poseact.sweep.report import plot
+
+    rows = [{"trial": i, "state": "complete", "optim.lr": lr, "seed": 0, "test/p1": 80.0 - i,
+             "_curve": ["epoch", [[1, 100.0 - i], [2, 90.0 - i]]]}
+            for i, lr in enumerate((1e-4, 3e-4, 1e-3, 3e-3))]
+    plot(rows, ["optim.lr"], "test/p1", tmp_path / "results.png")
+    left, right = figures[-1].axes[:2]
+    assert left.get_xscale() == "log" and "optim.lr" in left.get_xlabel()
+    assert "val/p1 (mm)" in right.get_ylabel() and "test" not in right.get_ylabel() + right.get_title()
+    lines = right.get_lines()
+    assert len(lines) == 4 and len({tuple(line.get_color()) for line in lines}) == 4
+    legend = [t.get_text() for t in right.get_legend().get_texts()]
+    assert legend == ["#0 lr=0.0001", "#1 lr=0.0003", "#2 lr=0.001", "#3 lr=0.003"]

@@ -21,9 +21,8 @@ from typing import Any
 from poseact.atomic import write_text
 from poseact.metrics.distributed import gather_objects
 from poseact.metrics.pose import METRIC_NAMES
+from poseact.metrics.table import METRICS
 
-_MD_HEADERS = {"p1": "P1 (mm)", "p2": "P2 (mm)", "n_mpjpe": "N-MPJPE (mm)", "mpjve": "MPJVE (mm)"}
-_MD_DECIMALS: dict[str, int] = {"p1": 1, "p2": 1, "n_mpjpe": 1, "mpjve": 2}
 
 ACTION_WISE_ROW = "action-wise average"
 FRAME_WISE_ROW = "frame-wise average"
@@ -174,7 +173,7 @@ class ActionwiseAccumulator:
         def row(name: str, results: list[SequenceResult], values: dict[str, float]) -> dict[str, Any]:
             frames = sum(r.num_frames for r in results)
             out: dict[str, Any] = {"action": name, "frames": frames, "sequences": len(results)}
-            return out | {m: values.get(m, math.nan) * 1000.0 for m in METRIC_NAMES}
+            return out | {m: values.get(m, math.nan) * METRICS[m].scale for m in METRIC_NAMES}
 
         for action, results in self._by("action").items():
             rows.append(row(action, results, _weighted_mean(results)))
@@ -186,16 +185,17 @@ class ActionwiseAccumulator:
     def to_markdown(self) -> str:
         """Markdown table ``Action | P1 | P2 | N-MPJPE | MPJVE (mm) | frames`` of :meth:`table_rows`.
 
-        Rounded to 0.1 mm (MPJVE 0.01 mm); the last two rows are the two named averages.
+        Headers and rounding from the metric table (:data:`poseact.metrics.table.METRICS`: 0.1 mm,
+        MPJVE 0.01 mm); the last two rows are the two named averages.
         """
-        header = ["Action", *(_MD_HEADERS[m] for m in METRIC_NAMES), "frames"]
+        header = ["Action", *(METRICS[m].header for m in METRIC_NAMES), "frames"]
         lines = [
             "| " + " | ".join(header) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
         ]
         for r in self.table_rows():
             cells = [str(r["action"])]
-            cells += [f"{r[m]:.{_MD_DECIMALS[m]}f}" for m in METRIC_NAMES]
+            cells += [METRICS[m].format(r[m]) for m in METRIC_NAMES]
             cells.append(str(r["frames"]))
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"

@@ -17,7 +17,9 @@ from torch import Tensor
 
 ArrayLike = Union[np.ndarray, Tensor]
 
-METRIC_NAMES: tuple[str, ...] = ("p1", "p2", "n_mpjpe", "mpjve")  # metric keys, table order
+#: the metric keys :func:`sequence_metrics` computes, in table order (their units, headers and decimals:
+#: :data:`poseact.metrics.table.METRICS`)
+METRIC_NAMES: tuple[str, ...] = ("p1", "p2", "n_mpjpe", "mpjve")
 
 
 def _check_same_shape(name: str, pred: Any, target: Any) -> None:

@@ -58,7 +58,9 @@ class MultitaskFamily(Family):
     def report(self, cfg: MultitaskConfig, module, folder, global_zero: bool) -> dict[str, float]:
         results = dict(module.last_results)
         if global_zero and results:
-            print("\n".join(f"{k:24s} {v:8.2f}" for k, v in sorted(results.items())))
+            from poseact.metrics.table import console_lines
+
+            print("\n".join(console_lines(results)))  # each with its unit and the table's decimals
         return results
 
     def predict(self, cfg: MultitaskConfig, output: Path) -> Path:

@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from poseact.atomic import atomic_output, write_text
+from poseact.metrics.table import metric_of, with_unit
 
 _STATE = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -87,9 +88,17 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows({k: r.get(k) for k in cols} for r in rows)
 
 
+def _cell(col: str, value: Any) -> str:
+    """A metric with the metric table's decimals, anything else as :func:`_fmt`."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and metric_of(col) is not None:
+        return metric_of(col).format(float(value))
+    return _fmt(value)
+
+
 def _markdown(rows: list[dict], cols: list[str]) -> str:
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    """A table whose metric columns say their unit (``test/p1 (mm)``, from the metric table)."""
+    lines = ["| " + " | ".join(with_unit(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(c, r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -174,9 +183,25 @@ def plot(rows: list[dict], varying: list[str], metric: str, path: Path, title: s
                 by_x[float(x)].append(float(r[metric]))
         points[label] = by_x
     x_name, curves = "epoch", []
-    for r in rows:
+    for r in rows:  # one curve per trial, named by its trial number and swept values (seed included)
         x_name, pts = r["_curve"]
-        curves.append((label_of(r), pts, r["state"] == "pruned"))
+        values = ", ".join(f"{k.split('.')[-1]}={_fmt(r.get(k))}" for k in varying)
+        curves.append((f"#{r['trial']}" + (f" {values}" if values else ""), pts, r["state"] == "pruned"))
     return plot_sweep(points, curves, path, metric, x_label=x_key or "",
                       curve_x_label="training samples" if x_name == "budget/samples" else "epoch",
-                      title=title, categorical=x_key is None)
+                      title=title, categorical=x_key is None, log_x=_log_axis(x_key, done))
+
+
+#: swept keys searched over orders of magnitude: drawn on a log axis
+LOG_SCALE_KEYS = ("lr", "learning_rate", "weight_decay", "budget.amount")
+
+
+def _log_axis(key: str | None, rows: list[dict]) -> bool | None:
+    """A log x axis for a learning rate (or weight decay) whatever its span; None (the plot's own
+    rule: a span of 100x or more) for other keys."""
+    if key is None:
+        return None
+    values = [r.get(key) for r in rows if isinstance(r.get(key), (int, float))]
+    if key.split(".")[-1] in LOG_SCALE_KEYS and values and all(v > 0 for v in values):
+        return True
+    return None

@@ -26,27 +26,30 @@ from pathlib import Path
 import numpy as np
 
 from poseact.atomic import atomic_output
+from poseact.metrics.table import METRICS, metric_of, unit_of, with_unit
+
+__all__ = ["UNITS", "plot_metric_vs_budget", "plot_per_action", "plot_sweep", "plot_training_curves",
+           "read_per_action", "with_unit"]
 
 AVERAGE_ROWS = ("action-wise average", "frame-wise average")
 
 
-#: the unit of each logged metric, by the last part of its name (``val/p1`` → ``p1``)
-UNITS = {"p1": "mm", "p2": "mm", "n_mpjpe": "mm", "mpjve": "mm", "mpjpe": "mm", "trajectory": "mm",
-         "pckh": "%", "acc_clip": "%", "acc": "%", "reprojection_2d": "normalised screen units"}
-
-
-def with_unit(metric: str) -> str:
-    """``"val/p1"`` → ``"val/p1 (mm)"``; names without a known unit unchanged."""
-    base = metric.split("/")[-1].removesuffix("_frame_wise").removesuffix("_action_wise")
-    base = base.split(" ")[0].lower()
-    unit = UNITS.get(base)
-    return f"{metric} ({unit})" if unit and "(" not in metric else metric
+#: the unit of each metric by its base name (``val/p1`` → ``p1`` → ``mm``): a view of the one metric
+#: table, :data:`poseact.metrics.table.METRICS` (kept for callers of the previous release)
+UNITS = {name: m.unit for name, m in METRICS.items()}
 
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _integer_ticks(ax) -> None:
+    """Whole numbers on the x axis (epochs)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -70,27 +73,31 @@ def plot_per_action(csv_path: str | os.PathLike, output: str | os.PathLike, titl
     fig = _figure(max(6.0, 0.55 * len(actions) + 2), 3.6)
     ax = fig.add_subplot()
     x = np.arange(len(actions))
-    for k, (metric, color) in enumerate((("p1", "tab:blue"), ("p2", "tab:orange"))):
-        ax.bar(x + (k - 0.5) * 0.4, [r[metric] for r in actions], width=0.4, color=color,
-               label=metric.upper())
+    shown = ("p1", "p2")
+    for k, (metric, color) in enumerate(zip(shown, ("tab:blue", "tab:orange"))):
+        m = METRICS[metric]
+        ax.bar(x + (k - 0.5) * 0.4, [r[metric] for r in actions], width=0.4, color=color, label=m.label)
         if "action-wise average" in averages:
             ax.axhline(averages["action-wise average"][metric], color=color, lw=1,
-                       label=f"{metric.upper()} action-wise avg {averages['action-wise average'][metric]:.1f}")
+                       label=f"{m.label} action-wise avg {m.format(averages['action-wise average'][metric])}")
         if "frame-wise average" in averages:
             ax.axhline(averages["frame-wise average"][metric], color=color, lw=1, ls="--",
-                       label=f"{metric.upper()} frame-wise avg {averages['frame-wise average'][metric]:.1f}")
+                       label=f"{m.label} frame-wise avg {m.format(averages['frame-wise average'][metric])}")
+    unit = METRICS[shown[0]].unit
     ax.set_xticks(x, [r["action"] for r in actions], rotation=40, ha="right", fontsize=8)
     ax.set_xlabel("action")
-    ax.set_ylabel("error (mm)")
-    ax.set_title(f"per-action P1 / P2 (mm): {title or Path(csv_path).stem}")
+    ax.set_ylabel(f"error ({unit})")
+    ax.set_title(f"per-action {' / '.join(METRICS[n].label for n in shown)} ({unit}): "
+                 f"{title or Path(csv_path).stem}")
     ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the bars
     return _save(fig, output)
 
 
 def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]], output: str | os.PathLike,
                          title: str | None = None) -> Path | None:
-    """Loss per step, validation metrics per epoch (P1/P2 in mm for the lifter; MPJPE mm, PCKh and
-    clip accuracy % for the multi-task model), lr per epoch → PNG; None when nothing was logged.
+    """Loss per step, validation metrics per epoch — one panel per unit (P1/P2 in mm for the lifter;
+    MPJPE in mm beside PCKh and clip accuracy in % for the multi-task model), lr per epoch (log
+    scale) → PNG; None when nothing was logged. Units and labels come from the metric table.
 
     ``series``: ``name → [(step, epoch, value), ...]``, as a run folder's ``read_metrics`` gives."""
     m = series
@@ -100,8 +107,9 @@ def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]],
                 if k in m]
     if not loss_keys and not val_keys:
         return None
-    fig = _figure(11, 3.2)
-    axes = fig.subplots(1, 3)
+    units = list(dict.fromkeys(unit_of(k) or "value" for k in val_keys)) or ["value"]
+    fig = _figure(3.7 * (2 + len(units)), 3.2)
+    axes = fig.subplots(1, 2 + len(units))
     for k in loss_keys:
         steps, _, values = zip(*m[k])
         axes[0].plot(steps, values, lw=1, label=k.removeprefix("train/").removesuffix("_step"))
@@ -112,22 +120,31 @@ def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]],
     if loss_keys:
         axes[0].legend(fontsize=7)
     styles = ("-", "--", ":", "-.")
-    for i, k in enumerate(val_keys):  # distinct dashes and markers: lines that coincide stay visible
-        _, epochs, values = zip(*m[k])
-        axes[1].plot(np.asarray(epochs) + 1, values, ls=styles[i % len(styles)], marker="os^dv"[i % 5], ms=3,
-                     label=with_unit(k.removeprefix("val/")), zorder=3 + i)
-    axes[1].set_xlabel("epoch")
-    units = sorted({UNITS.get(k.removeprefix("val/").removesuffix("_frame_wise"), "") for k in val_keys} - {""})
-    axes[1].set_ylabel(" / ".join(units) if units else "value")
-    axes[1].set_title("validation (as logged)")
-    if val_keys:
-        axes[1].legend(fontsize=7)
+    for u, unit in enumerate(units):
+        ax = axes[1 + u]
+        keys = [k for k in val_keys if (unit_of(k) or "value") == unit]
+        for i, k in enumerate(keys):  # distinct dashes and markers: lines that coincide stay visible
+            _, epochs, values = zip(*m[k])
+            metric = metric_of(k)
+            name = k.removeprefix("val/")
+            label = metric.label + name.removeprefix(metric.name).replace("_", " ") if metric else name
+            ax.plot(np.asarray(epochs) + 1, values, ls=styles[i % len(styles)], marker="os^dv"[i % 5], ms=3,
+                    label=label, zorder=3 + i)
+        ax.set_xlabel("epoch")
+        _integer_ticks(ax)
+        ax.set_ylabel(unit)
+        ax.set_title(f"validation ({unit})" if unit != "value" else "validation")
+        if keys:
+            ax.legend(fontsize=7)
+    lr_ax = axes[-1]
     if "train/lr" in m:
         _, epochs, values = zip(*m["train/lr"])
-        axes[2].plot(np.asarray(epochs) + 1, values, marker=".")
-    axes[2].set_xlabel("epoch")
-    axes[2].set_ylabel("learning rate")
-    axes[2].set_title("learning rate")
+        lr_ax.plot(np.asarray(epochs) + 1, values, marker=".")
+        if all(v > 0 for v in values):
+            lr_ax.set_yscale("log")
+    lr_ax.set_xlabel("epoch")
+    lr_ax.set_ylabel("learning rate")
+    lr_ax.set_title("learning rate")
     if title:
         fig.suptitle(title)
     return _save(fig, output)
@@ -186,35 +203,50 @@ def plot_metric_vs_budget(records: Iterable[Mapping], x: str, y: str, group: str
 def plot_sweep(points: Mapping[str, Mapping[float, list[float]]],
                curves: Iterable[tuple[str, list[tuple[float, float]], bool]], output: str | os.PathLike,
                metric: str, x_label: str = "", curve_x_label: str = "epoch", title: str = "",
-               categorical: bool = False) -> Path:
+               categorical: bool = False, curve_metric: str | None = None, log_x: bool | None = None) -> Path:
     """A sweep's comparison figure → PNG.
 
     Left: ``points[setting][x] = [final metric per seed]`` — one line per setting (mean), seeds as
-    dots, ±1 std band; ``x`` is the budget (log scale when it spans 100× or more), or with
-    ``categorical`` one slot per setting (x = its index, labelled by name). Right: ``curves`` =
-    ``(setting, [(x, value) per epoch], stopped)`` — every trial's per-epoch curve in its
-    setting's colour, dashed when stopped early (pruned).
+    dots, ±1 std band; ``x`` is the budget or a swept value, on a log axis when ``log_x`` (default:
+    when it spans 100x or more), or with ``categorical`` one slot per setting (x = its index,
+    labelled by name). Right: ``curves`` = ``(trial label, [(x, value) per evaluation], stopped)`` —
+    every trial's validation curve (``curve_metric``, default ``metric`` with ``val/`` for its stage)
+    in a colour of its own, named in the legend, dashed when stopped early (pruned).
     """
-    fig = _figure(12, 4.5)
+    curves = list(curves)
+    curve_metric = curve_metric or "val/" + metric.split("/", 1)[-1]
+    fig = _figure(13, 4.8)
     ax, ax2 = fig.subplots(1, 2)
-    colors = _draw_groups(ax, points, band="std", show_n=False)
+    _draw_groups(ax, points, band="std", show_n=False)
     xs = [x for by_x in points.values() for x in by_x if x > 0]
-    if not categorical and xs and max(xs) / min(xs) >= 100:
+    if log_x is None:
+        log_x = bool(xs) and max(xs) / min(xs) >= 100
+    if not categorical and xs and log_x and all(x > 0 for by_x in points.values() for x in by_x):
         ax.set_xscale("log")
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(with_unit(metric))
+    ax.set_xlabel(x_label + (" (log scale)" if ax.get_xscale() == "log" else ""))
+    ax.set_ylabel(f"final {with_unit(metric)}")
     ax.set_title("final value (dots: seeds, band: ±1 std)")
     if categorical and points:
         ax.set_xticks(range(len(points)), sorted(points), rotation=15, fontsize=7)
     if points:
         ax.legend(fontsize=7)
-    for label, pts, stopped in curves:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(curves) <= 10 else "tab20" if len(curves) <= 20 else "viridis"]
+    for i, (label, pts, stopped) in enumerate(curves):
         if pts:
-            ax2.plot([p[0] for p in pts], [p[1] for p in pts], "--" if stopped else "-", lw=1, alpha=0.8,
-                     color=colors.get(label))
+            color = cmap(i % cmap.N) if len(curves) <= 20 else cmap(i / max(1, len(curves) - 1))
+            ax2.plot([p[0] for p in pts], [p[1] for p in pts], "--" if stopped else "-", lw=1.2, alpha=0.9,
+                     color=color, marker="." if len(pts) < 30 else None, label=label + (" (stopped)" if stopped else ""))
     ax2.set_xlabel(curve_x_label)
-    ax2.set_ylabel(f"per-epoch {with_unit(metric)}")
-    ax2.set_title("per-epoch curves, coloured as left (dashed: stopped)")
+    if curve_x_label == "epoch":
+        _integer_ticks(ax2)
+    ax2.set_ylabel(with_unit(curve_metric))
+    ax2.set_title(f"validation {metric_of(curve_metric).label if metric_of(curve_metric) else curve_metric} "
+                  f"per evaluation, one colour per trial")
+    if any(pts for _, pts, _ in curves):
+        ax2.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                   ncol=1 if len(curves) <= 20 else 2, title="trial")
     if title:
         fig.suptitle(title)
     return _save(fig, output)
