@@ -150,7 +150,7 @@ def test_bad_input_names_the_file_and_leaves_nothing(multitask_ckpt, tmp_path, c
     fails(str(kp), "--checkpoint", lifter, "--keypoints", "mediapipe", "--image-size", "64", "48",
           expect=["k.json", "keypoint file"])
     fails(str(video), "--checkpoint", lifter, "--keypoints", "coco17", expect=["clip.mp4", "mediapipe|multitask"])
-    fails(str(video), "--checkpoint", lifter, *mt, "--box", "0", "0", "0", expect=["clip.mp4", "side"])
+    fails(str(video), "--checkpoint", lifter, *mt, "--box", "0", "0", "0", expect=["--box 0 0 0", "SIDE > 0"])
 
 
 def test_failure_during_detection_leaves_nothing(multitask_ckpt, tmp_path, monkeypatch):

@@ -1,35 +1,54 @@
-"""Linking face detections into tracks and choosing the subject (pure geometry; the MediaPipe passes
-are tested in test_mediapipe.py on real photos)."""
+"""Linking body detections into tracks and choosing the subject (pure geometry and colour; the detector
+and the whole tracking pass run on real footage in test_tracking_real.py)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from poseact.infer.tracking import choose_track, link_tracks, subject_crops
+from poseact.infer.tracking import (
+    ambiguous_frames,
+    choose_track,
+    colour_distance,
+    join_pieces,
+    link_tracks,
+    subject_crops,
+    track_in_box,
+)
+
+RED = [0.9, 0.1, 0.0, 0.0]
+BLUE = [0.0, 0.0, 0.1, 0.9]
 
 
-def _crossing(n: int = 30, gap: range = range(13, 17)):
-    """Two faces crossing: A left→right in every frame (hidden in ``gap``), B right→left in frames 5-24."""
-    faces = []
+def _body(x: float, y: float, r: float, colour, score: float = 0.9) -> dict:
+    return {"box": [x - 1.25 * r, y - 1.25 * r, 2.5 * r, 2.5 * r], "score": score, "hip": [x, y],
+            "shoulder": [x, y - r / 2], "radius": r, "colour": colour}
+
+
+def _crossing(n: int = 40, hidden: range = range(18, 22)):
+    """Two people crossing at the same depth: A (red) left→right in every frame but ``hidden``, B (blue)
+    right→left in frames 5-34, passing A around frame 19."""
+    bodies = []
     for t in range(n):
         found = []
-        if t not in gap:
-            found.append([10 + 20 * t, 100, 40, 40, 0.9])
-        if 5 <= t < 25:
-            found.append([600 - 22 * (t - 5), 104, 44, 44, 0.8])
-        faces.append(found)
-    return faces
+        if t not in hidden:
+            found.append(_body(100 + 20 * t, 300, 100, RED))
+        if 5 <= t < 35:
+            found.append(_body(870 - 20 * (t - 5), 305, 105, BLUE, 0.8))
+        bodies.append(found)
+    return bodies
 
 
-def test_identities_survive_a_crossing_and_a_gap():
-    faces = _crossing()
-    tracks = link_tracks(faces)
+def test_identities_survive_a_crossing_and_an_occlusion():
+    bodies = _crossing()
+    tracks = link_tracks(bodies)
     assert len(tracks) == 2
     a = next(tr for tr in tracks if tr.frames[0] == 0)
-    assert a.frames == [t for t in range(30) if t not in range(13, 17)]
-    assert all(box[0] == 10 + 20 * t for t, box in zip(a.frames, a.boxes))  # never B's box
+    assert a.frames == [t for t in range(40) if t not in range(18, 22)]
+    assert all(d["colour"] == RED for d in a.dets)  # never B's body
     chosen, why = choose_track(tracks, "longest")
-    assert chosen is a and "most frames (26)" in why
+    assert chosen is a and "most frames (36)" in why
+    assert choose_track(tracks)[0] is a  # "main": the most body over the clip
     assert choose_track(tracks, a.id)[0] is a and choose_track(tracks, str(a.id))[0] is a
     with pytest.raises(ValueError, match="--track 7: no such track"):
         choose_track(tracks, 7)
@@ -37,29 +56,62 @@ def test_identities_survive_a_crossing_and_a_gap():
         choose_track(tracks, "tallest")
 
 
-def test_crops_are_lost_only_where_someone_else_is_seen():
-    faces = _crossing()
-    faces[27] = []  # nobody's face in frame 27 (A turned away): the whole frame
-    a = next(tr for tr in link_tracks(faces) if tr.frames[0] == 0)
-    crops = subject_crops(a, faces, 800, 600)
-    assert [t for t, c in enumerate(crops) if c is None] == [13, 14, 15, 16]  # B is seen there
-    assert crops[27] == [0.0, 0.0, 800.0, 600.0]
-    x0, y0, x1, y1 = crops[0]
-    assert x0 == 0.0 and y1 == min(600.0, 100 + 8.0 * 40) and x1 > 10 + 40  # the body below the face
-
-
-def test_a_subject_who_turns_away_for_long_is_one_track_again():
-    from poseact.infer.tracking import join_pieces
-
-    # one person: seen 0-39, face hidden 40-79 (longer than the linking gap), seen again 80-119, a step away
-    faces = [[[100 + 2 * t, 50, 40, 40, 0.9]] if not 40 <= t < 80 else [] for t in range(120)]
-    tracks = link_tracks(faces)
+def test_colour_tells_people_apart_where_motion_cannot():
+    """Two people meet and each turns back: motion alone (constant velocity) would swap them."""
+    bodies = []
+    for t in range(30):
+        xa = 300 + 10 * min(t, 10) - 10 * max(0, t - 10)  # A walks right to x=400, then back left
+        xb = 500 - 10 * min(t, 10) + 10 * max(0, t - 10)  # B walks left to x=400, then back right
+        bodies.append([_body(xa, 300, 100, RED), _body(xb, 300, 100, BLUE)])
+    tracks = link_tracks(bodies)
     assert len(tracks) == 2
-    chosen, _ = choose_track(tracks)
-    joined, ids = join_pieces(chosen, tracks)
-    assert ids == [1 - chosen.id] and len(joined.frames) == 80
-    assert subject_crops(joined, faces, 800, 600)[10] is not None  # both pieces keep their crops
-    # two people: the passer-by's track overlaps the subject's in time, so it is never joined
-    crossing = link_tracks(_crossing())
-    a = next(tr for tr in crossing if tr.frames[0] == 0)
-    assert join_pieces(a, crossing)[1] == []
+    for tr in tracks:
+        assert len({tuple(d["colour"]) for d in tr.dets}) == 1  # each track one person's colours
+    assert colour_distance(RED, BLUE) > 0.9 and colour_distance(RED, RED) < 1e-6
+
+
+def test_a_box_names_the_subject():
+    tracks = link_tracks(_crossing())
+    b, why = track_in_box(tracks, (700, 200, 250, 250))  # around B where B first appears
+    assert b.dets[0]["colour"] == BLUE and "frame 5" in why
+    a, why = track_in_box(tracks, (0, 0, 1200, 800))  # both: the first one seen
+    assert a.dets[0]["colour"] == RED and "frame 0" in why
+    with pytest.raises(ValueError, match="no person's hips lie in"):
+        track_in_box(tracks, (5000, 5000, 10, 10))
+
+
+def test_crops_are_lost_where_someone_else_is_where_the_subject_should_be():
+    bodies = _crossing()
+    a = next(tr for tr in link_tracks(bodies) if tr.frames[0] == 0)
+    crops, why = subject_crops(a, bodies, 1200, 800)
+    lost = [t for t, c in enumerate(crops) if c is None]
+    assert lost and set(lost) <= set(range(16, 24))  # only around the crossing
+    assert set(why["occluded"]) | set(why["ambiguous"]) == set(lost)
+    x0, y0, x1, y1 = crops[0]
+    assert x0 == 0.0 and y0 < 300 - 100 and y1 > 300 + 100  # the body's square around the hips
+
+
+def test_an_ambiguous_frame_is_flagged():
+    """A second body of the same colours right beside the subject: either could be the subject."""
+    bodies = [[_body(300 + 5 * t, 300, 100, RED)] for t in range(10)]
+    bodies[6].append(_body(300 + 5 * 6 + 15, 300, 100, RED))
+    a = link_tracks(bodies)[0]
+    assert ambiguous_frames(a, bodies) == [6]
+
+
+def test_a_subject_who_is_missed_for_long_is_one_track_again():
+    # one person: seen 0-39, missed 40-79 (longer than the linking gap), seen again 80-119 a little further
+    bodies = [[_body(100 + 2 * t, 300, 100, RED)] if not 40 <= t < 80 else [] for t in range(120)]
+    tracks = link_tracks(bodies)
+    assert len(tracks) == 2
+    joined, ids = join_pieces(choose_track(tracks, "longest")[0], tracks)
+    assert len(ids) == 1 and len(joined.frames) == 80
+    crops, _ = subject_crops(joined, bodies, 1200, 800)
+    assert crops[10] is not None and crops[100] is not None
+    assert crops[60] == [0.0, 0.0, 1200.0, 800.0]  # nobody seen, one person in the clip: the whole frame
+    # another person (other colours) appearing after the subject leaves is never joined
+    other = [[_body(100 + 2 * t, 300, 100, RED)] if t < 40 else [_body(190 + 2 * t, 300, 100, BLUE)] if t >= 50
+             else [] for t in range(120)]
+    tr = link_tracks(other)
+    assert join_pieces(tr[0], tr)[1] == []
+    assert np.isfinite(colour_distance(None, RED))

@@ -25,11 +25,25 @@ def _crop_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", default="centre", choices=("centre", "full"),
                    help="multitask: the square the model sees when no --box is given: the largest centred "
                         "square (default) or the whole frame padded to a square")
-    p.add_argument("--box", type=finite_float, nargs=3, default=None, metavar=("X0", "Y0", "SIDE"),
-                   help="multitask: a fixed square crop in pixels the person stays in")
+    p.add_argument("--box", type=finite_float, nargs="+", default=None, metavar="X0 Y0 W H",
+                   help="the subject: the person whose body is in this box (pixels; x0 y0 width height) where "
+                        "first seen, followed from there (mediapipe); multitask: the square crop around it "
+                        "(3 numbers X0 Y0 SIDE: that square)")
     p.add_argument("--min-confidence", type=unit_interval, default=None,
                    help="multitask: frames whose mean joint confidence is below this hold no person "
                         "(default 0.2)")
+
+
+def box_option(box: list[float] | None) -> tuple[float, ...] | None:
+    """``--box``: 4 numbers (x0 y0 w h) or 3 (x0 y0 side, a square), width/height/side > 0."""
+    from poseact.errors import UsageError
+
+    if box is None:
+        return None
+    if len(box) not in (3, 4) or min(box[2:]) <= 0:
+        raise UsageError(f"--box {' '.join(f'{v:g}' for v in box)}: give X0 Y0 W H in pixels (or X0 Y0 SIDE), "
+                         f"with W, H, SIDE > 0")
+    return tuple(box)
 
 
 def add_parsers(sub) -> None:
@@ -68,9 +82,10 @@ def add_parsers(sub) -> None:
                    help=f"the subject's stature in metres: the output's scale (default {DEFAULT_HEIGHT_M}, "
                         f"an average adult)")
     i.add_argument("--model-scale", action="store_true", help="keep the lifter's own scale (ignore --height)")
-    i.add_argument("--track", default="longest", metavar="RULE|ID|none",
-                   help="videos/GIFs with MediaPipe: follow one subject, the face track seen longest (default), "
-                        "'largest', 'confident', a track id (listed in the JSON), or 'none' (whole frames)")
+    i.add_argument("--track", default="main", metavar="RULE|ID|none",
+                   help="videos/GIFs with MediaPipe: follow one subject by the body: 'main' (default: the most "
+                        "body over the clip, seen long and large), 'longest', 'largest', 'confident', a track id "
+                        "(listed in the keypoint JSON), or 'none' (whole frames); --box names the subject instead")
     i.add_argument("--joint-threshold", type=unit_interval, default=JOINT_THRESHOLD,
                    help=f"joints below this confidence (or outside the image) are unreliable (default {JOINT_THRESHOLD})")
     i.add_argument("--photos", action=argparse.BooleanOptionalAction, default=None,
@@ -90,7 +105,7 @@ def add_parsers(sub) -> None:
     d.add_argument("--out", default=None, help="keypoint JSON (default: INPUT stem + _keypoints.json)")
     d.add_argument("--env", default=None, help="environment folder")
     d.add_argument("--python", default=None, help="interpreter for the environment (setup; needs 3.9-3.12)")
-    d.add_argument("--track", default="longest", metavar="RULE|ID|none",
+    d.add_argument("--track", default="main", metavar="RULE|ID|none",
                    help="videos/GIFs: follow one subject (as poseact infer --track); 'none': whole frames")
     d.add_argument("--keypoints", default=None, choices=DETECTORS,
                    help="detector: mediapipe (default) or multitask (needs --keypoint-checkpoint)")
@@ -131,7 +146,7 @@ def _infer(args) -> int:
     layout = args.keypoints if args.keypoints in KEYPOINT_LAYOUTS else None
     res = run_infer(args.input, args.checkpoint, args.out, keypoint_layout=layout, detector=detector,
                     keypoint_checkpoint=args.keypoint_checkpoint, keypoint_config=args.keypoint_config,
-                    crop=args.crop, box=tuple(args.box) if args.box else None, min_confidence=args.min_confidence,
+                    crop=args.crop, box=box_option(args.box), min_confidence=args.min_confidence,
                     input_layout=args.input_layout, fps=args.fps,
                     image_size=tuple(args.image_size) if args.image_size else None, video=args.video,
                     person=args.person, clip=args.clip, max_gap=args.max_gap, tta=not args.no_tta,
@@ -156,11 +171,16 @@ def _infer(args) -> int:
 
 def _detect(args) -> int:
     from poseact.errors import UsageError
-    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, detect, env_dir, setup_env
+    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, detect, env_dir, env_state, setup_env
 
     if args.input == "setup":
         t0 = time.perf_counter()
-        print(f"creating {env_dir(args.env)} with {' '.join(MEDIAPIPE_REQUIREMENTS)} ...", file=sys.stderr)
+        state = env_state(args.env)
+        if state == "ready":
+            print(f"ready: {env_dir(args.env)} (already set up: {' '.join(MEDIAPIPE_REQUIREMENTS)})")
+            return 0
+        doing = "creating" if state == "missing" else "updating"
+        print(f"{doing} {env_dir(args.env)} with {' '.join(MEDIAPIPE_REQUIREMENTS)} ...", file=sys.stderr)
         d = setup_env(args.env, python=args.python)
         print(f"ready: {d} ({time.perf_counter() - t0:.0f} s)")
         return 0
@@ -170,13 +190,13 @@ def _detect(args) -> int:
     out = args.out or str(src.with_name((src.name if src.is_dir() else src.stem) + "_keypoints.json"))
     multitask = args.keypoints == "multitask" or (args.keypoints is None and args.keypoint_checkpoint is not None)
     if multitask:
-        from poseact.infer.multitask_keypoints import DEFAULT_MIN_CONFIDENCE, crop_box, detect_multitask
+        from poseact.infer.multitask_keypoints import DEFAULT_MIN_CONFIDENCE, crop_box, detect_multitask, square_box
 
         if args.keypoint_checkpoint is None:
             raise UsageError(f"input {args.input!r}: --keypoints multitask needs --keypoint-checkpoint CKPT")
         if args.env is not None:
             raise UsageError("--env is the MediaPipe environment; the multi-task model runs in poseact's")
-        box = tuple(args.box) if args.box else None
+        box = square_box(box_option(args.box))
         try:
             crop_box(1, 1, args.crop, box)
         except ValueError as e:
@@ -185,11 +205,12 @@ def _detect(args) -> int:
                                min_confidence=DEFAULT_MIN_CONFIDENCE if args.min_confidence is None
                                else args.min_confidence))
         return 0
-    if args.keypoint_checkpoint or args.keypoint_config or args.box or args.min_confidence is not None \
+    if args.keypoint_checkpoint or args.keypoint_config or args.min_confidence is not None \
             or args.crop != "centre":
-        raise UsageError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
+        raise UsageError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/"
                              f"--min-confidence belong to --keypoints multitask")
-    print(detect(src, out, env=args.env, person=None if args.track == "none" else args.track))
+    print(detect(src, out, env=args.env, person=None if args.track == "none" else args.track,
+                 box=box_option(args.box)))
     return 0
 
 

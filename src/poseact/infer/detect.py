@@ -21,12 +21,14 @@ from pathlib import Path
 from poseact.atomic import atomic_output
 from poseact.errors import DetectionError, MissingFileError
 
-#: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding).
-MEDIAPIPE_REQUIREMENTS = ("mediapipe==0.10.21", "numpy<2", "protobuf<5")
+#: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding;
+#: ai-edge-litert runs the bundled body detector, :mod:`poseact.infer.bodies`).
+MEDIAPIPE_REQUIREMENTS = ("mediapipe==0.10.21", "numpy<2", "protobuf<5", "ai-edge-litert==2.3.0")
 WORKER = Path(__file__).with_name("mediapipe_worker.py")
 #: Run in the new environment before it is marked ready: the worker's imports and the bundled
-#: full pose model (complexity 1) load, offline.
-SMOKE_TEST = ("import cv2, mediapipe as mp; mp.solutions.pose.Pose(model_complexity=1).close(); "
+#: full pose model (complexity 1) and the body detector load, offline.
+SMOKE_TEST = ("import sys, cv2, mediapipe as mp; sys.path.insert(0, sys.argv[1]); import bodies; "
+              "bodies.BodyDetector(); mp.solutions.pose.Pose(model_complexity=1).close(); "
               "print(mp.__version__, cv2.__version__)")
 
 
@@ -46,7 +48,18 @@ def env_python(path: str | os.PathLike | None = None) -> Path:
 
 
 def env_ready(path: str | os.PathLike | None = None) -> bool:
-    return (env_dir(path) / ".poseact-ready").exists()
+    """Whether the environment exists and holds every one of :data:`MEDIAPIPE_REQUIREMENTS`."""
+    return env_state(path) == "ready"
+
+
+def env_state(path: str | os.PathLike | None = None) -> str:
+    """``"missing"`` (no ready environment), ``"outdated"`` (ready, but made before a requirement
+    was added: ``setup`` installs what it lacks) or ``"ready"``."""
+    marker = env_dir(path) / ".poseact-ready"
+    if not marker.exists():
+        return "missing"
+    held = marker.read_text().split("\n", 1)[0].split()
+    return "ready" if all(r in held for r in MEDIAPIPE_REQUIREMENTS) else "outdated"
 
 
 def setup_env(path: str | os.PathLike | None = None, python: str | None = None, quiet: bool = True) -> Path:
@@ -59,15 +72,24 @@ def setup_env(path: str | os.PathLike | None = None, python: str | None = None, 
     """
     d = env_dir(path)
     d.parent.mkdir(parents=True, exist_ok=True)
-    if env_ready(d):
+    state = env_state(d)
+    if state == "ready":
+        return d
+    pip = [str(d / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    if quiet:
+        pip.append("--quiet")
+    if state == "outdated":  # made by an earlier poseact: add what it lacks, keep the rest
+        r = subprocess.run(pip + list(MEDIAPIPE_REQUIREMENTS), capture_output=quiet, text=True)
+        error = f"(pip install {' '.join(MEDIAPIPE_REQUIREMENTS)}):\n{(r.stderr or '')[-2000:]}" if r.returncode \
+            else _smoke_test(d)
+        if error:
+            raise DetectionError(f"updating {d} failed {error[-2000:]}")
+        (d / ".poseact-ready").write_text(" ".join(MEDIAPIPE_REQUIREMENTS) + "\n")
         return d
     if python is None and not (3, 9) <= sys.version_info[:2] <= (3, 12):
         raise DetectionError(f"mediapipe 0.10.21 has wheels for CPython 3.9-3.12; this is "
                              f"{sys.version.split()[0]}: pass --python /path/to/python3.12")
     subprocess.run([python or sys.executable, "-m", "venv", "--clear", str(d)], check=True)
-    pip = [str(d / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-    if quiet:
-        pip.append("--quiet")
     r = subprocess.run(pip + list(MEDIAPIPE_REQUIREMENTS), capture_output=quiet, text=True)
     if r.returncode:
         raise DetectionError(f"creating {d} failed (pip install {' '.join(MEDIAPIPE_REQUIREMENTS)}):\n"
@@ -87,7 +109,8 @@ def setup_env(path: str | os.PathLike | None = None, python: str | None = None, 
 
 def _smoke_test(d: Path) -> str | None:
     """None when :data:`SMOKE_TEST` passes in the environment ``d``, else its stderr."""
-    r = subprocess.run([str(d / "bin" / "python"), "-c", SMOKE_TEST], capture_output=True, text=True)
+    r = subprocess.run([str(d / "bin" / "python"), "-c", SMOKE_TEST, str(WORKER.parent)], capture_output=True,
+                       text=True)
     return None if r.returncode == 0 else (r.stderr or r.stdout or f"exit status {r.returncode}")
 
 
@@ -115,42 +138,49 @@ def _swap_to_headless_opencv(d: Path, pip: list[str]) -> str:
 
 
 def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | os.PathLike | None = None,
-           complexity: int = 1, progress: bool = True, person: str | None = "longest") -> Path:
+           complexity: int = 1, progress: bool = True, person: str | None = "main",
+           box: tuple[float, ...] | None = None) -> Path:
     """Run MediaPipe Pose on a video, a GIF, one image or a folder of images → MediaPipe-33
     keypoint JSON (with each frame's size). A folder's images are detected one by one (static
     mode); a video's and a GIF's frames as a clip (tracking mode). Progress on stderr.
 
-    Clips with ``person`` (a rule of :data:`poseact.infer.tracking.TRACK_RULES` or a track id) are
-    detected in two passes (:mod:`poseact.infer.tracking`): every face, tracks, one subject, then pose on
-    the subject's crop only; the JSON's ``tracking`` says which track was chosen and why, and which
-    frames lost the subject. ``person=None``: whole frames (the most prominent person per frame)."""
+    Clips with ``person`` (a rule of :data:`poseact.infer.tracking.TRACK_RULES` or a track id) or ``box``
+    (``(x0, y0, w, h)`` px: the subject is the body in that box where first seen) are detected in two
+    passes (:mod:`poseact.infer.tracking`): every body, tracks, one subject, then pose on the subject's
+    crop only; a pose that lands on another person is dropped. The JSON's ``tracking`` says which track
+    was chosen and why, which frames lost the subject and why, and where the other people were.
+    ``person=None`` and no ``box``: whole frames (the most prominent person per frame)."""
     import tempfile
 
     input_path, output = Path(input_path), Path(output)
     if not input_path.exists():
         raise MissingFileError(f"input {str(input_path)!r} not found")
-    if not env_ready(env):
+    state = env_state(env)
+    if state == "missing":
         raise DetectionError(f"no MediaPipe environment at {env_dir(env)}: run `poseact detect setup` "
                              f"first (one time, about a minute)")
+    if state == "outdated":
+        raise DetectionError(f"the MediaPipe environment at {env_dir(env)} lacks the body detector's runtime "
+                             f"(ai-edge-litert): run `poseact detect setup` once more (it adds it)")
+    if person is not None:
+        check_track_rule(person)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="poseact-detect-") as tmp:
         source, extra = str(input_path), []
         if input_path.suffix.lower() == ".gif":  # decoded here (Pillow): OpenCV's GIF support varies by build
             source, fps = _gif_to_frames(input_path, Path(tmp))
             extra = ["--temporal"] + (["--fps", str(fps)] if fps else [])
-        if person is not None:
-            check_track_rule(person)
         cmd = [str(env_python(env)), str(WORKER), source, "{out}", "--complexity", str(complexity), *extra]
         clip = not (input_path.is_dir() or input_path.suffix.lower() in _image_suffixes()) or bool(extra)
-        tracking, rc, stderr = None, 0, ""
-        if person is not None and clip:
-            faces = Path(tmp) / "faces.json"
-            rc, stderr = _run_with_progress([str(faces) if c == "{out}" else c for c in cmd] + ["--faces"],
+        tracking, rc, stderr, found = None, 0, "", None
+        if (person is not None or box is not None) and clip:
+            bodies_file = Path(tmp) / "bodies.json"
+            rc, stderr = _run_with_progress([str(bodies_file) if c == "{out}" else c for c in cmd] + ["--bodies"],
                                             f"finding people in {input_path.name}" if progress else None)
             if rc:
-                stderr = f"(finding faces for --track; --track none skips it)\n{stderr}"
+                stderr = f"(finding people for --track; --track none skips it)\n{stderr}"
             else:
-                tracking, crops = _track(faces, person, str(input_path))
+                tracking, crops, found = _track(bodies_file, person or "main", str(input_path), box)
                 if crops is not None:
                     crops_file = Path(tmp) / "crops.json"
                     crops_file.write_text(json.dumps(crops))
@@ -162,6 +192,8 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
             if not rc:
                 doc = json.loads(poses.read_text())
                 if tracking is not None:
+                    if found is not None:
+                        _drop_other_people(doc["frames"], tracking, *found)
                     doc["tracking"] = tracking
                 doc["source"] = str(input_path.absolute())
                 with atomic_output(output) as out:
@@ -190,27 +222,59 @@ def check_track_rule(rule: str | int) -> None:
                          f"JSON's 'tracking'), or none")
 
 
-def _track(faces_file: Path, person: str | int, source: str) -> tuple[dict, list | None]:
-    """Faces → tracks → the subject and its per-frame crops (None: no face anywhere, whole frames)."""
-    from poseact.infer.tracking import choose_track, join_pieces, link_tracks, subject_crops
+def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, ...] | None = None
+           ) -> tuple[dict, list | None, tuple | None]:
+    """Bodies → tracks → the subject, its per-frame crops (None: nobody found anywhere, whole frames) and
+    what the identity check of the poses needs (the subject's track, every frame's bodies)."""
+    from poseact.infer.tracking import choose_track, join_pieces, link_tracks, subject_crops, track_in_box
 
-    doc = json.loads(faces_file.read_text())
-    faces, (w, h) = doc["faces"], (doc["width"], doc["height"])
-    tracks = link_tracks(faces)
+    doc = json.loads(bodies_file.read_text())
+    bodies, (w, h) = doc["bodies"], (doc["width"], doc["height"])
+    tracks = link_tracks(bodies)
     if not tracks:
-        return {"chosen": None, "why": "no face found in any frame: pose on whole frames (the most prominent "
-                                       "person per frame)", "tracks": [], "lost_frames": []}, None
+        if box is not None:
+            raise DetectionError(f"{source!r}: --box: no person's body was found in any frame")
+        return {"chosen": None, "why": "no body found in any frame: pose on whole frames (the most prominent "
+                                       "person per frame)", "tracks": [], "lost_frames": []}, None, None
     try:
-        chosen, why = choose_track(tracks, str(person))
+        chosen, why = track_in_box(tracks, box) if box is not None else choose_track(tracks, str(person))
     except ValueError as e:
         raise DetectionError(f"{source!r}: {e}") from None
     chosen, joined = join_pieces(chosen, tracks)
     if joined:
         why += f", joined with track(s) {', '.join(map(str, joined))} (the same person after a gap)"
-    crops = subject_crops(chosen, faces, w, h)
-    lost = [t for t, c in enumerate(crops) if c is None]
-    return {"chosen": chosen.id, "joined": joined, "why": why, "rule": person, "tracks": [tr.summary() for tr in tracks],
-            "lost_frames": lost, "people_per_frame_max": max(len(f) for f in faces)}, crops
+    crops, reasons = subject_crops(chosen, bodies, w, h)
+    lost = sorted(t for t, c in enumerate(crops) if c is None)
+    people = [[{"hip": d["hip"], "radius": d["radius"]} for d in f if d not in chosen.dets] for f in bodies]
+    return {"chosen": chosen.id, "joined": joined, "why": why, "rule": "box" if box is not None else person,
+            "box": list(box) if box is not None else None, "tracks": [tr.summary() for tr in tracks],
+            "lost_frames": lost, "lost_why": reasons, "people_per_frame_max": max(len(f) for f in bodies),
+            "detector": doc.get("detector"), "others": people}, crops, (chosen, bodies)
+
+
+def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[dict]]) -> None:
+    """The identity check of the poses: a pose whose hip centre lies nearer another person's body than the
+    subject's (where the subject is expected, :func:`poseact.infer.tracking.expected_hips`) is someone else
+    caught in the subject's crop — removed, its frame added to the lost frames (``other_person``)."""
+    import numpy as np
+
+    from poseact.infer.tracking import expected_hips
+
+    expect = expected_hips(chosen, len(frames))
+    radius = float(np.median([d["radius"] for d in chosen.dets]))
+    dropped = []
+    for t, found in enumerate(frames):
+        if not found:
+            continue
+        k = np.asarray(found[0]["keypoints"], float)
+        hip = k[[23, 24], :2].mean(0)
+        mine = float(np.hypot(*(hip - expect[t])))
+        others = [float(np.hypot(*(hip - np.asarray(d["hip"])))) for d in bodies[t] if d not in chosen.dets]
+        if (others and min(others) < mine) or mine > 1.0 * radius:
+            frames[t] = []
+            dropped.append(t)
+    tracking["lost_why"]["other_person"] = dropped
+    tracking["lost_frames"] = sorted(set(tracking["lost_frames"]) | set(dropped))
 
 
 def _gif_to_frames(path: Path, folder: Path) -> tuple[Path, float | None]:

@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=None, help="the frame rate of a --temporal folder")
     p.add_argument("--faces", action="store_true",
                    help="find every face in each frame (the bundled full-range face detector): 'faces' per frame")
+    p.add_argument("--bodies", action="store_true",
+                   help="find every body in each frame (the bundled BlazePose detector, bodies.py): 'bodies' per frame")
     p.add_argument("--crops", default=None,
                    help="JSON list, per frame, of the subject's box [x0, y0, x1, y1] px or null: pose on that crop only")
     args = p.parse_args(argv)
@@ -107,7 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.crops) as f:
             crops = json.load(f)
     t0 = last = time.time()
-    if args.faces:
+    if args.bodies:
+        import contextlib
+
+        import bodies  # beside this file, on sys.path as the script's folder
+
+        body_detector = bodies.BodyDetector()
+        detector = contextlib.nullcontext()
+    elif args.faces:
         detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
     else:
         detector = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=args.complexity,
@@ -116,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         for i, img in enumerate(frames):
             h, w = img.shape[:2]
             sizes.append([w, h])
-            if args.faces:
+            if args.bodies:
+                found = body_detector.detect(img)
+                for d in found:
+                    d["colour"] = bodies.torso_histogram(img, d["hip"], d["shoulder"])
+                faces.append(found)
+                out_frames.append([])
+            elif args.faces:
                 res = detector.process(img)
                 found = []
                 for d in res.detections or []:
@@ -143,15 +158,19 @@ def main(argv: list[str] | None = None) -> int:
            "seconds": round(time.time() - t0, 3), "frames": out_frames, "sizes": sizes}
     if files is not None:
         doc["files"] = files
-    if args.faces:
+    if args.bodies:
+        doc["bodies"] = faces
+        doc["detector"] = f"mediapipe {mp.__version__} BlazePose body detector (pose_detection.tflite), tiled"
+    elif args.faces:
         doc["faces"] = faces
         doc["detector"] = f"mediapipe {mp.__version__} face detection (full range)"
     tmp = args.output + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)
     os.replace(tmp, args.output)
-    found = sum(bool(fr) for fr in (faces if args.faces else out_frames))
-    print(f"{args.output}: {'faces' if args.faces else 'person'} found in {found} of {len(out_frames)} frames",
+    found = sum(bool(fr) for fr in (faces if args.faces or args.bodies else out_frames))
+    what = "bodies" if args.bodies else "faces" if args.faces else "person"
+    print(f"{args.output}: {what} found in {found} of {len(out_frames)} frames",
           file=sys.stderr)
     return 0
 

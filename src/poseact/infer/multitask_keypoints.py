@@ -81,6 +81,16 @@ def load_keypoint_model(path: str | os.PathLike, config: str | os.PathLike | Non
     return KeypointModel(model, layout, str(ckpt.path), ckpt.config_source)
 
 
+def square_box(box: tuple[float, ...] | None) -> tuple[float, float, float] | None:
+    """A subject box ``(x0, y0, w, h)`` px → the square ``(x0, y0, side)`` around it (side = the larger of
+    ``w``, ``h``, same centre); a square ``(x0, y0, side)`` is returned as it is."""
+    if box is None or len(box) == 3:
+        return box
+    x0, y0, w, h = box
+    side = max(w, h)
+    return x0 + w / 2 - side / 2, y0 + h / 2 - side / 2, side
+
+
 def crop_box(width: int, height: int, crop: str = "centre",
              box: tuple[float, float, float] | None = None) -> tuple[int, int, int]:
     """The square the model sees: ``(x0, y0, side)`` in frame pixels (integers; ``x0``/``y0``

@@ -78,10 +78,10 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
               render: str | None = "mp4", render_limit: int | None = None, render_height: int | None = None,
               azimuth: float | None = None, detector: str | None = None,
               keypoint_checkpoint: str | os.PathLike | None = None, keypoint_config: str | os.PathLike | None = None,
-              crop: str = "centre", box: tuple[float, float, float] | None = None,
+              crop: str = "centre", box: tuple[float, ...] | None = None,
               min_confidence: float | None = None, height: float | None = DEFAULT_HEIGHT_M,
               constant_bones: bool | None = None, joint_threshold: float = JOINT_THRESHOLD,
-              photos: bool | None = None, track_rule: str | None = "longest") -> InferResult:
+              photos: bool | None = None, track_rule: str | None = "main") -> InferResult:
     """Run the whole pipeline; see the module docstring for the outputs.
 
     ``keypoint_layout`` checks the keypoint file's layout; ``input_layout`` overrides the 2-D
@@ -107,7 +107,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     photo's pose is then reported instead of lifted.
 
     ``track_rule`` (MediaPipe on clips): one subject through the clip (:mod:`poseact.infer.tracking`) —
-    ``"longest"`` (default), ``"largest"``, ``"confident"`` or a track id; ``None`` / ``"none"``:
+    ``"main"`` (default), ``"longest"``, ``"largest"``, ``"confident"`` or a track id; ``box = (x0, y0, w, h)`` px names the subject instead (any detector); ``None`` / ``"none"``:
     whole frames.
     """
     if track_rule not in (None, "none"):
@@ -145,9 +145,11 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
         detector = "multitask" if keypoint_checkpoint is not None else "mediapipe"
     if detector not in DETECTORS:
         raise UsageError(f"detector {detector!r}: use one of {DETECTORS}")
-    multitask_opts = keypoint_checkpoint is not None or keypoint_config is not None or box is not None \
+    multitask_opts = keypoint_checkpoint is not None or keypoint_config is not None \
         or min_confidence is not None or crop != "centre"
-    if not is_frames and (multitask_opts or detector_given):
+    if box is not None and (len(box) not in (3, 4) or min(box[2:]) <= 0):
+        raise UsageError(f"--box {' '.join(f'{v:g}' for v in box)}: give X0 Y0 W H in pixels (or X0 Y0 SIDE)")
+    if not is_frames and (multitask_opts or detector_given or box is not None):
         raise UsageError(f"input {str(src)!r} is a keypoint file: detector options (--keypoints "
                               f"{detector}, --keypoint-checkpoint, --crop, --box, --min-confidence) apply "
                               f"to videos and image folders")
@@ -156,7 +158,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                               f"{keypoint_layout} checks a keypoint file's layout; choose the detector with "
                               f"--keypoints mediapipe|multitask")
     if detector == "mediapipe" and multitask_opts:
-        raise UsageError(f"input {str(src)!r}: --keypoint-checkpoint/--keypoint-config/--crop/--box/"
+        raise UsageError(f"input {str(src)!r}: --keypoint-checkpoint/--keypoint-config/--crop/"
                               f"--min-confidence belong to --keypoints multitask")
     if detector == "multitask" and keypoint_checkpoint is None:
         raise UsageError(f"input {str(src)!r}: --keypoints multitask needs --keypoint-checkpoint CKPT "
@@ -168,7 +170,9 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
         video_info(src)  # an undecodable video fails here, naming the file, before anything is made
         frames_source = src
         if detector == "multitask":
-            from poseact.infer.multitask_keypoints import crop_box, load_keypoint_model
+            from poseact.infer.multitask_keypoints import crop_box, load_keypoint_model, square_box
+
+            box = square_box(box)
 
             keypoint_model = load_keypoint_model(keypoint_checkpoint, keypoint_config)
             if not can_convert(keypoint_model.layout, lifter.layout_2d):
@@ -201,7 +205,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             from poseact.infer.detect import detect
 
             keypoint_file = detect(src, tmp / f"{name}_keypoints.json",
-                                   person=None if track_rule in (None, "none") else track_rule)
+                                   person=None if track_rule in (None, "none") else track_rule, box=box)
         else:
             keypoint_file = src
         try:
@@ -226,8 +230,10 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             tracking = json.loads(keypoint_file.read_text()).get("tracking")
             if tracking and tracking.get("chosen") is not None:
                 lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
-                track.person = (f"tracked: {tracking['why']}; the subject is lost in {int(lost.sum())} frames "
-                                f"(flagged, never filled from another person)")
+                why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
+                track.person = (f"followed by the body: {tracking['why']}; the subject is lost in {int(lost.sum())} "
+                                f"frame{'s' if lost.sum() != 1 else ''}" + (f" ({why})" if why else "")
+                                + " (flagged, never filled from another person)")
             else:
                 track.person = ("one person per frame (MediaPipe Pose is single-person: the most prominent one)"
                                 + (f"; {tracking['why']}" if tracking else ""))
@@ -308,7 +314,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     return InferResult(moved[f"{name}_3d.npz"], moved[f"{name}_3d.json"],
                        moved.get(render_name) if render_name else None, len(pose), track.person,
                        report.summary(), moved.get(keypoint_file.name) if keypoint_file != src else None,
-                       _body_line(body), joints["summary"])
+                       _body_line(body, len(pose)), joints["summary"])
 
 
 def _publish(tmp: Path, out: Path) -> dict[str, Path]:
@@ -387,9 +393,13 @@ def _run_photos(folder: Path, sizes: list[tuple[str, int, int]], options: dict) 
                        photos=results)
 
 
-def _body_line(body: dict) -> str:
+def _body_line(body: dict, frames: int = 2) -> str:
     scale = (f"scaled x{body['scale']:.2f} to a {body['height_m']:.2f} m stature" if body.get("height_m")
              else body["rule"])
-    bones_ = "one length per bone" if body["constant_bones"] else \
-        f"bone lengths vary by up to {body['bones']['largest_spread_m'] * 100:.1f} cm"
+    if body["constant_bones"]:
+        bones_ = "one length per bone"
+    elif body["bones"].get("frames", 2) < 2 or frames < 2:
+        bones_ = "one frame: bone lengths as lifted"
+    else:
+        bones_ = f"bone lengths vary by up to {body['bones']['largest_spread_m'] * 100:.1f} cm"
     return f"{scale}; {bones_}"

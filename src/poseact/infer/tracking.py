@@ -1,23 +1,28 @@
-"""One person through a clip: faces found in every frame, linked into tracks, one track chosen.
+"""One person through a clip, followed by the body: every body found in every frame, linked into
+tracks by motion and appearance, one subject chosen, and per frame the crop the pose model sees.
 
 MediaPipe Pose is single-person: run on whole frames, it follows whoever is most prominent, so a
 passer-by takes over. ``poseact detect`` therefore runs in two passes (:func:`poseact.infer.detect.detect`):
 
-1. every face in every frame (MediaPipe's bundled full-range face detector);
+1. every body in every frame (:mod:`poseact.infer.bodies`: BlazePose's person detector over tiles),
+   each with its hip centre, whole-body radius and the colours of its torso;
 2. :func:`link_tracks`: detections linked frame to frame by an optimal assignment
-   (:func:`scipy.optimize.linear_sum_assignment`) on the overlap of each track's *predicted* box
-   (constant velocity) with each detection, gated by overlap and size; a track survives
-   ``max_gap`` frames unseen;
-3. :func:`choose_track`: the subject, chosen once per clip — the track seen in the most frames
-   (``longest``, the default), the ``largest`` or most ``confident``, or a track id; then
-   :func:`join_pieces` adds the pieces of the same person that a long gap (turning away) split off;
-4. pose on the subject's crop only (:func:`subject_crops`: a box grown from the face to the body,
-   per frame, smoothed over a few frames): in frames where the subject's face is not found but
-   another's is, the crop is empty, so those frames have no pose — flagged, and never filled from
-   another person; in frames where no face at all is found (the subject turned away, nobody else
-   seen) the pose runs on the whole frame.
+   (:func:`scipy.optimize.linear_sum_assignment`) on a cost that adds the distance from each
+   track's *predicted* hip centre (constant velocity), in body radii, to the difference of torso
+   colours (Bhattacharyya distance of hue × saturation histograms), gated on both and on size;
+   a track survives ``max_gap`` frames unseen, so people keep their identities through an occlusion;
+3. :func:`choose_track`: the subject, once per clip — by a rule of :data:`TRACK_RULES`, a track id, or
+   a box the subject stands in (:func:`track_in_box`); :func:`join_pieces` adds later pieces of the
+   same person (same colours, nearby) that a long gap split off;
+4. :func:`subject_crops`: per frame, the square the pose model sees, around the subject's body
+   (smoothed over a few frames; carried forward by the predicted motion for up to ``coast`` frames
+   where the detector missed the subject and nobody else is near). Where the subject cannot be told
+   from another person — another body where the subject was expected and the subject unseen, or a
+   second detection about as likely to be the subject as the one linked (:func:`ambiguous_frames`) —
+   the crop is None: no pose there, the frame is flagged, never filled from someone else.
 
-Face boxes are ``(x0, y0, w, h)`` pixels; crops ``[x0, y0, x1, y1]`` pixels.
+Detections are dicts ``{"box": [x0, y0, w, h], "score", "hip": [x, y], "shoulder": [x, y],
+"radius", "colour": [...]}`` in pixels; crops are ``[x0, y0, x1, y1]`` pixels.
 """
 
 from __future__ import annotations
@@ -26,157 +31,265 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TRACK_RULES = ("longest", "largest", "confident")
-#: the person's crop from the face box ``(x, y, w, h)``: half-width and top/bottom in face units
-BODY_HALF_WIDTH, BODY_TOP, BODY_BOTTOM = 2.6, 0.8, 8.0
+#: subject rules: the most body over the clip (frames seen × size × confidence), the most frames,
+#: the largest body on average, the most confident detections
+TRACK_RULES = ("main", "longest", "largest", "confident")
+#: the crop's half side in whole-body radii (the detector's body square is 1.25)
+CROP_MARGIN = 1.35
+#: linking gates: hip distance from the prediction (radii), colour distance, radius ratio
+MAX_MOTION, MAX_COLOUR, MAX_SIZE_RATIO = 1.0, 0.65, 2.2
+#: weight of the colour distance against the motion distance in the linking cost
+COLOUR_WEIGHT = 1.0
 
 
 @dataclass
 class Track:
     id: int
     frames: list[int] = field(default_factory=list)
-    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
+    dets: list[dict] = field(default_factory=list)
 
-    def predict(self, t: int) -> np.ndarray:
-        """The box expected at frame ``t`` (constant velocity from the last two sightings)."""
-        last = np.asarray(self.boxes[-1], dtype=np.float64)
-        if len(self.boxes) < 2:
+    @property
+    def boxes(self) -> list[list[float]]:
+        return [d["box"] for d in self.dets]
+
+    def hip_at(self, t: int) -> np.ndarray:
+        """The hip centre expected at frame ``t``: constant velocity from the last sightings (px)."""
+        last = np.asarray(self.dets[-1]["hip"], float)
+        if len(self.dets) < 2:
             return last
-        prev = np.asarray(self.boxes[-2], dtype=np.float64)
-        dt = self.frames[-1] - self.frames[-2]
-        velocity = (last - prev) / max(dt, 1)
-        velocity[2:] = 0  # size: the last one
-        return last + velocity * (t - self.frames[-1])
+        k = max(0, len(self.dets) - 4)  # velocity over up to the last 3 steps
+        prev = np.asarray(self.dets[k]["hip"], float)
+        dt = max(self.frames[-1] - self.frames[k], 1)
+        return last + (last - prev) / dt * min(t - self.frames[-1], 10)
+
+    def radius(self) -> float:
+        return float(np.median([d["radius"] for d in self.dets[-5:]]))
+
+    def colour(self) -> np.ndarray | None:
+        """The torso colours of the last sightings, averaged (None: never seen in colour)."""
+        seen = [np.asarray(d["colour"]) for d in self.dets[-10:] if d.get("colour")]
+        return np.mean(seen, axis=0) if seen else None
 
     def summary(self) -> dict:
-        areas = [w * h for _, _, w, h in self.boxes]
-        return {"id": self.id, "first_frame": self.frames[0], "last_frame": self.frames[-1], "frames_seen": len(self.frames),
-                "mean_face_area_px": round(float(np.mean(areas)), 1), "mean_score": round(float(np.mean(self.scores)), 3)}
+        return {"id": self.id, "first_frame": self.frames[0], "last_frame": self.frames[-1],
+                "frames_seen": len(self.frames),
+                "mean_body_radius_px": round(float(np.mean([d["radius"] for d in self.dets])), 1),
+                "mean_score": round(float(np.mean([d["score"] for d in self.dets])), 3)}
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
+def colour_distance(a, b) -> float:
+    """Bhattacharyya distance of two normalised histograms, 0 (same) to 1; 0.5 when either is unknown."""
+    if a is None or b is None or len(a) == 0 or len(b) == 0:
+        return 0.5
+    bc = float(np.sum(np.sqrt(np.clip(np.asarray(a, float), 0, None) * np.clip(np.asarray(b, float), 0, None))))
+    return float(np.sqrt(max(0.0, 1.0 - min(bc, 1.0))))
 
 
-def link_tracks(faces: list[list[list[float]]], max_gap: int = 15, min_iou: float = 0.1,
-                max_size_ratio: float = 1.6) -> list[Track]:
-    """``faces[t]`` = detections ``[x0, y0, w, h, score]`` of frame ``t`` → tracks, each detection in
-    at most one. A detection joins the live track whose predicted box it overlaps (IoU ≥ ``min_iou``,
-    sizes within ``max_size_ratio``) in the assignment of greatest total overlap; others start tracks."""
+def link_cost(track: Track, det: dict, t: int) -> float:
+    """The cost of ``det`` at frame ``t`` continuing ``track``: hip distance from the prediction in body radii
+    plus :data:`COLOUR_WEIGHT` × the colour distance; ``inf`` outside the gates."""
+    r_track, r_det = track.radius(), float(det["radius"])
+    if max(r_track, r_det) / max(min(r_track, r_det), 1e-6) > MAX_SIZE_RATIO:
+        return np.inf
+    gap = t - track.frames[-1]
+    motion = float(np.hypot(*(track.hip_at(t) - np.asarray(det["hip"], float)))) / max(r_track, r_det)
+    if motion > MAX_MOTION * (1.0 + 0.1 * (gap - 1)):
+        return np.inf
+    colour = colour_distance(track.colour(), det.get("colour"))
+    if colour > MAX_COLOUR:
+        return np.inf
+    return motion + COLOUR_WEIGHT * colour
+
+
+def link_tracks(bodies: list[list[dict]], max_gap: int = 30) -> list[Track]:
+    """``bodies[t]`` = detections of frame ``t`` → tracks, each detection in at most one: the assignment of
+    least total :func:`link_cost` between live tracks and detections; the unassigned start new tracks."""
     from scipy.optimize import linear_sum_assignment
 
     tracks: list[Track] = []
     live: list[Track] = []
-    for t, found in enumerate(faces):
+    for t, found in enumerate(bodies):
         live = [tr for tr in live if t - tr.frames[-1] <= max_gap + 1]
-        dets = [np.asarray(d[:4], dtype=np.float64) for d in found]
         assigned: set[int] = set()
-        if live and dets:
-            cost = np.ones((len(live), len(dets)))
-            for i, tr in enumerate(live):
-                guess = tr.predict(t)
-                for j, d in enumerate(dets):
-                    ratio = max(d[2], guess[2]) / max(min(d[2], guess[2]), 1e-6)
-                    overlap = _iou(guess, d)
-                    if overlap >= min_iou and ratio <= max_size_ratio:
-                        cost[i, j] = 1.0 - overlap
-            rows, cols = linear_sum_assignment(cost)
-            for i, j in zip(rows, cols):
-                if cost[i, j] < 1.0:
-                    tr = live[i]
-                    tr.frames.append(t)
-                    tr.boxes.append(tuple(dets[j]))
-                    tr.scores.append(float(found[j][4]))
+        if live and found:
+            cost = np.array([[link_cost(tr, d, t) for d in found] for tr in live])
+            finite = np.where(np.isfinite(cost), cost, 1e6)
+            for i, j in zip(*linear_sum_assignment(finite)):
+                if np.isfinite(cost[i, j]):
+                    live[i].frames.append(t)
+                    live[i].dets.append(found[j])
                     assigned.add(j)
-        for j, d in enumerate(dets):
+        for j, d in enumerate(found):
             if j not in assigned:
-                tr = Track(len(tracks), [t], [tuple(d)], [float(found[j][4])])
+                tr = Track(len(tracks), [t], [d])
                 tracks.append(tr)
                 live.append(tr)
     return tracks
 
 
-def choose_track(tracks: list[Track], rule: str | int = "longest") -> tuple[Track, str]:
+def _iou(a, b) -> float:
+    """Overlap of two ``[x0, y0, w, h]`` boxes."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - iw * ih
+    return iw * ih / union if union > 0 else 0.0
+
+
+def track_in_box(tracks: list[Track], box: tuple[float, ...]) -> tuple[Track, str]:
+    """The track of the person standing in ``box`` (``(x0, y0, w, h)`` or ``(x0, y0, side)`` px): in the
+    first frame where a body's hip centre lies in the box, the body with the largest share of itself in it."""
+    x0, y0, w, h = [float(v) for v in box] + ([float(box[2])] if len(box) == 3 else [])
+    first: dict[int, tuple[float, Track]] = {}
+    for tr in tracks:
+        for t, d in zip(tr.frames, tr.dets):
+            hx, hy = d["hip"]
+            if not (x0 <= hx <= x0 + w and y0 <= hy <= y0 + h):
+                continue
+            bx, by, bw, bh = d["box"]
+            inter = max(0.0, min(bx + bw, x0 + w) - max(bx, x0)) * max(0.0, min(by + bh, y0 + h) - max(by, y0))
+            share = inter / max(bw * bh, 1e-6)
+            if t not in first or share > first[t][0]:
+                first[t] = (share, tr)
+    if not first:
+        raise ValueError(f"--box {' '.join(f'{v:g}' for v in box)}: no person's hips lie in that box in any "
+                         f"frame (x0 y0 width height, pixels)")
+    t0 = min(first)
+    share, tr = first[t0]
+    return tr, f"track {tr.id}: the body in --box, first seen there at frame {t0}"
+
+
+def choose_track(tracks: list[Track], rule: str | int = "main") -> tuple[Track, str]:
     """The subject's track and why it was chosen (``rule``: one of :data:`TRACK_RULES` or a track id)."""
     rule = str(rule)
     if not tracks:
-        raise ValueError("no face was found in any frame")
+        raise ValueError("no person was found in any frame")
     if rule.isdigit():
         chosen = [tr for tr in tracks if tr.id == int(rule)]
         if not chosen:
             raise ValueError(f"--track {rule}: no such track; tracks: {[tr.id for tr in tracks]}")
         return chosen[0], f"track {rule}, as asked"
-    area = {tr.id: float(np.mean([w * h for _, _, w, h in tr.boxes])) for tr in tracks}
-    score = {tr.id: float(np.mean(tr.scores)) for tr in tracks}
-    keys = {"longest": lambda tr: (len(tr.frames), area[tr.id]), "largest": lambda tr: (area[tr.id], len(tr.frames)),
+    size = {tr.id: float(np.mean([d["radius"] for d in tr.dets])) for tr in tracks}
+    score = {tr.id: float(np.mean([d["score"] for d in tr.dets])) for tr in tracks}
+    body = {tr.id: float(sum(d["radius"] * d["score"] for d in tr.dets)) for tr in tracks}
+    keys = {"main": lambda tr: (body[tr.id], len(tr.frames)),
+            "longest": lambda tr: (len(tr.frames), size[tr.id]), "largest": lambda tr: (size[tr.id], len(tr.frames)),
             "confident": lambda tr: (score[tr.id], len(tr.frames))}
     if rule not in keys:
         raise ValueError(f"--track {rule!r}: use one of {TRACK_RULES} or a track id")
     best = max(tracks, key=keys[rule])
-    why = {"longest": f"seen in the most frames ({len(best.frames)})",
-           "largest": f"the largest face on average ({area[best.id]:.0f} px²)",
+    why = {"main": f"the most body over the clip (seen in {len(best.frames)} frames, radius {size[best.id]:.0f} px)",
+           "longest": f"seen in the most frames ({len(best.frames)})",
+           "largest": f"the largest body on average (radius {size[best.id]:.0f} px)",
            "confident": f"the most confident detections (mean {score[best.id]:.2f})"}[rule]
     return best, f"track {best.id} of {len(tracks)}: {why}"
 
 
-def join_pieces(chosen: Track, tracks: list[Track], reach: float = 4.0) -> tuple[Track, list[int]]:
-    """The chosen track with the other pieces of the same person added: a track that shares no frame
-    with it and, at the nearer end, starts (or ends) within ``reach`` face widths of where the chosen
-    track left off — a subject who turned away for longer than the linking gap comes back as a new
-    track. With one face per frame at most in the whole clip, every piece is the subject's. Pieces
-    are added nearest in time first; returns the joined track and the ids joined."""
-    one_person = all(len(set(a.frames) & set(b.frames)) == 0 for i, a in enumerate(tracks) for b in tracks[i + 1:])
-    joined = Track(chosen.id, list(chosen.frames), list(chosen.boxes), list(chosen.scores))
+def join_pieces(chosen: Track, tracks: list[Track], reach: float = 1.5) -> tuple[Track, list[int]]:
+    """The chosen track with later (or earlier) pieces of the same person added: a track that shares no frame
+    with it, starts (or ends) within ``reach`` body radii of where it left off and has its torso colours
+    (distance ≤ :data:`MAX_COLOUR`). Nearest in time first; returns the joined track and the ids joined."""
+    joined = Track(chosen.id, list(chosen.frames), list(chosen.dets))
     ids: list[int] = []
-    others = [tr for tr in tracks if tr.id != chosen.id]
     while True:
         best = None
         frames = set(joined.frames)
-        for tr in others:
-            if tr.id in ids or frames & set(tr.frames):
+        for tr in tracks:
+            if tr.id == chosen.id or tr.id in ids or frames & set(tr.frames):
                 continue
             if tr.frames[0] > joined.frames[-1]:
-                gap, mine, theirs = tr.frames[0] - joined.frames[-1], joined.boxes[-1], tr.boxes[0]
+                gap, mine, theirs = tr.frames[0] - joined.frames[-1], joined.dets[-1], tr.dets[0]
             elif tr.frames[-1] < joined.frames[0]:
-                gap, mine, theirs = joined.frames[0] - tr.frames[-1], joined.boxes[0], tr.boxes[-1]
+                gap, mine, theirs = joined.frames[0] - tr.frames[-1], joined.dets[0], tr.dets[-1]
             else:
                 continue  # interleaved with the chosen track in time: someone else
-            centre = np.hypot(mine[0] + mine[2] / 2 - theirs[0] - theirs[2] / 2, mine[1] + mine[3] / 2 - theirs[1] - theirs[3] / 2)
-            if (one_person or centre <= reach * max(mine[2], theirs[2])) and (best is None or gap < best[0]):
+            far = float(np.hypot(*(np.asarray(mine["hip"]) - np.asarray(theirs["hip"])))) / max(mine["radius"], theirs["radius"])
+            if far <= reach * (1 + gap / 30) and colour_distance(mine.get("colour"), theirs.get("colour")) <= MAX_COLOUR \
+                    and (best is None or gap < best[0]):
                 best = (gap, tr)
         if best is None:
             break
         tr = best[1]
         ids.append(tr.id)
-        order = np.argsort(joined.frames + tr.frames, kind="stable")
-        merged = [(joined.frames + tr.frames)[i] for i in order], [(joined.boxes + tr.boxes)[i] for i in order], \
-            [(joined.scores + tr.scores)[i] for i in order]
-        joined = Track(chosen.id, *merged)
+        pairs = sorted(zip(joined.frames + tr.frames, joined.dets + tr.dets), key=lambda p: p[0])
+        joined = Track(chosen.id, [p[0] for p in pairs], [p[1] for p in pairs])
     return joined, ids
 
 
-def subject_crops(track: Track, faces: list[list[list[float]]], width: int, height: int,
-                  smooth: int = 2) -> list[list[float] | None]:
-    """Per frame, the subject's body box ``[x0, y0, x1, y1]`` px grown from its face box (centre and
-    size averaged over the sightings within ``smooth`` frames, so the crop does not jitter with the
-    face detector), clipped to the image; the whole frame where no face at all was found; None where
-    the subject is not seen but someone else is (the subject is lost there)."""
-    n = len(faces)
-    seen = {t: np.asarray(b, dtype=np.float64) for t, b in zip(track.frames, track.boxes)}
-    crops: list[list[float] | None] = []
-    for t in range(n):
-        if t not in seen:
-            crops.append([0.0, 0.0, float(width), float(height)] if not faces[t] else None)
+def ambiguous_frames(track: Track, bodies: list[list[dict]], margin: float = 0.25) -> list[int]:
+    """Frames where the subject cannot be told from someone else: another detection there is about as good
+    a continuation of the subject (its :func:`link_cost` from the sightings before, within ``margin`` of the
+    linked detection's)."""
+    out = []
+    for k, (t, det) in enumerate(zip(track.frames, track.dets)):
+        if k < 1:
             continue
-        near = np.stack([seen[u] for u in range(t - smooth, t + smooth + 1) if u in seen])
-        x, y, w, h = near.mean(axis=0)
-        cx, side = x + w / 2, max(w, h)
-        crops.append([max(0.0, cx - BODY_HALF_WIDTH * side), max(0.0, y - BODY_TOP * side),
-                      min(float(width), cx + BODY_HALF_WIDTH * side), min(float(height), y + BODY_BOTTOM * side)])
-    return crops
+        before = Track(track.id, track.frames[:k], track.dets[:k])
+        own = link_cost(before, det, t)
+        for other in bodies[t]:
+            if other is det:
+                continue
+            c = link_cost(before, other, t)
+            if np.isfinite(c) and c - own < margin:
+                out.append(t)
+                break
+    return out
+
+
+def subject_crops(track: Track, bodies: list[list[dict]], width: int, height: int, smooth: int = 2,
+                  coast: int = 15) -> tuple[list[list[float] | None], dict[str, list[int]]]:
+    """Per frame, the square ``[x0, y0, x1, y1]`` px the pose model sees around the subject (hip centre and
+    radius averaged over the sightings within ``smooth`` frames), clipped to the image; and why frames have
+    none: ``{"ambiguous": [...], "occluded": [...], "unseen": [...]}`` (module docstring, step 4). In frames
+    where nobody at all is found in a clip that never holds two people, the whole frame."""
+    n = len(bodies)
+    seen = {t: d for t, d in zip(track.frames, track.dets)}
+    unsure = set(ambiguous_frames(track, bodies))
+    alone = max((len(f) for f in bodies), default=0) <= 1
+    crops: list[list[float] | None] = []
+    why: dict[str, list[int]] = {"ambiguous": [], "occluded": [], "unseen": []}
+
+    def square(hip, radius):
+        half = CROP_MARGIN * radius
+        return [max(0.0, hip[0] - half), max(0.0, hip[1] - half), min(float(width), hip[0] + half),
+                min(float(height), hip[1] + half)]
+
+    for t in range(n):
+        if t in unsure:
+            crops.append(None)
+            why["ambiguous"].append(t)
+            continue
+        if t in seen:
+            near = [seen[u] for u in range(t - smooth, t + smooth + 1) if u in seen]
+            hip = np.mean([d["hip"] for d in near], axis=0)
+            crops.append(square(hip, float(np.mean([d["radius"] for d in near]))))
+            continue
+        if not bodies[t] and alone:
+            crops.append([0.0, 0.0, float(width), float(height)])
+            continue
+        before = [u for u in track.frames if u < t]
+        after = [u for u in track.frames if u > t]
+        if not before or t - before[-1] > coast:
+            crops.append(None)
+            why["unseen"].append(t)
+            continue
+        piece = Track(track.id, [u for u in track.frames if u < t], [seen[u] for u in before])
+        hip, radius = piece.hip_at(t), piece.radius()
+        if after and after[0] - t <= coast:  # between two sightings: interpolate instead of extrapolating
+            a, b = before[-1], after[0]
+            w = (t - a) / (b - a)
+            hip = (1 - w) * np.asarray(seen[a]["hip"], float) + w * np.asarray(seen[b]["hip"], float)
+        crowd = [d for d in bodies[t] if np.hypot(*(np.asarray(d["hip"]) - hip)) < 1.0 * max(radius, d["radius"])]
+        if crowd:  # someone else where the subject should be, and the subject not seen: never pose them
+            crops.append(None)
+            why["occluded"].append(t)
+            continue
+        crops.append(square(hip, radius))
+    return crops, why
+
+
+def expected_hips(track: Track, n: int) -> np.ndarray:
+    """``(n, 2)`` the subject's hip centre per frame (px): seen, else interpolated between sightings, else held."""
+    frames = np.asarray(track.frames)
+    hips = np.asarray([d["hip"] for d in track.dets], float)
+    t = np.arange(n)
+    return np.stack([np.interp(t, frames, hips[:, 0]), np.interp(t, frames, hips[:, 1])], 1)
