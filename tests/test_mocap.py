@@ -24,6 +24,7 @@ from poseact.convert.wild import (
     in_view,
     random_camera,
     read_world_take,
+    reproportion,
     resample,
     roll_camera,
     upright_world,
@@ -302,6 +303,26 @@ def test_triangulated_motion_in_any_world_frame_becomes_upright_training_motion(
     np.savez(tmp_path / "bad.npz", pose3d=pose, fps=30.0)
     with pytest.raises(ConversionError, match="missing pose3d_world"):
         read_world_take(tmp_path / "bad.npz")
+
+
+def test_reproportion_changes_segment_lengths_and_keeps_their_directions():
+    world = detector_joints(read_bvh(BVH))
+    out = reproportion(world, {"hips": 1.3, "torso": 1.2, "forearm": 0.9})
+
+    def seg(p, a, b):
+        return p[:, J[b]] - p[:, J[a]]
+
+    for a, b, f in (("left_hip", "right_hip", 1.3), ("pelvis", "thorax", 1.2), ("left_elbow", "left_wrist", 0.9),
+                    ("left_knee", "left_ankle", 1.0), ("right_shoulder", "right_elbow", 1.0)):
+        np.testing.assert_allclose(seg(out, a, b), f * seg(world, a, b), atol=1e-9)
+    np.testing.assert_allclose(out[:, J["pelvis"]], 0.5 * (out[:, J["left_hip"]] + out[:, J["right_hip"]]), atol=1e-12)
+    np.testing.assert_allclose(out[:, J["spine"]], 0.5 * (out[:, J["pelvis"]] + out[:, J["thorax"]]), atol=1e-12)
+    floor = [np.percentile(np.minimum(p[:, J["left_ankle"], 2], p[:, J["right_ankle"], 2]), 5) for p in (world, out)]
+    assert floor[0] == pytest.approx(floor[1])
+    # the head rides on the longer torso: 20 % of the pelvis -> thorax distance higher
+    lift = out[:, J["head"], 2] - world[:, J["head"], 2]
+    np.testing.assert_allclose(lift, 0.2 * seg(world, "pelvis", "thorax")[:, 2] + out[0, J["pelvis"], 2]
+                               - world[0, J["pelvis"], 2], atol=1e-9)
 
 
 def test_long_takes_are_cut_into_chunks():

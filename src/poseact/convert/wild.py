@@ -26,7 +26,12 @@ takes (:mod:`poseact.convert.mocap_files`) and, beside them, the synthetic motio
 * **Triangulated real motion** (:class:`WorldTake`, :func:`upright_world`): takes already in the
   detector's joints (e.g. a calibrated multi-camera recording's 2-D triangulated), stood upright
   in their calibration frame, short gaps filled, then seen by the same cameras.
-* **Subject size**: each clip's body scaled by 0.85-1.15 about the floor point below it.
+* **Subject size and proportions**: each clip's segments lengthened or shortened group by group
+  (:func:`reproportion`: hip width 0.85-1.35, thighs 0.9-1.1, shins 0.88-1.08, torso 0.9-1.22,
+  shoulder width 0.9-1.25, upper arms 0.9-1.1, forearms 0.9-1.15, head points 0.8-1.2; measured on
+  pose2sim's Demo_Batch/Trial_1, MediaPipe's triangulated hips and shoulders are 5-15 % wider and
+  its torso ~20 % longer, relative to the legs, than mocap joint centres), then the whole body
+  scaled by 0.85-1.15 about the floor point below it.
 * **Frame rate**: each clip resampled to a rate drawn from 24-60 fps (footage is rarely 50 fps).
 * **Detector noise** (:func:`detector_like_noise`), in units of the body's height in the image:
   per-frame jitter (0.6 %, 1.0 % on knees/ankles/elbows/wrists, 1.2 % on hips), drift (1 %, 0.5 s),
@@ -307,6 +312,36 @@ def derive_torso(pose: np.ndarray) -> np.ndarray:
     return pose
 
 
+#: (parent, child) segments of the detector's joints, from the pelvis outwards (pelvis, spine and thorax
+#: are re-derived after rescaling); group names index :attr:`WildConfig.proportions`
+SEGMENTS: tuple[tuple[str, str, str], ...] = (
+    ("pelvis", "left_hip", "hips"), ("pelvis", "right_hip", "hips"),
+    ("left_hip", "left_knee", "thigh"), ("right_hip", "right_knee", "thigh"),
+    ("left_knee", "left_ankle", "shin"), ("right_knee", "right_ankle", "shin"),
+    ("pelvis", "thorax", "torso"),
+    ("thorax", "left_shoulder", "shoulders"), ("thorax", "right_shoulder", "shoulders"),
+    ("left_shoulder", "left_elbow", "upper_arm"), ("right_shoulder", "right_elbow", "upper_arm"),
+    ("left_elbow", "left_wrist", "forearm"), ("right_elbow", "right_wrist", "forearm"),
+    ("thorax", "neck", "head"), ("thorax", "head", "head"),
+)
+
+
+def reproportion(world: np.ndarray, factors: dict[str, float]) -> np.ndarray:
+    """``world (T, 17, 3)`` with each segment group of :data:`SEGMENTS` lengthened by its factor (1 when
+    absent), every segment keeping its direction in every frame; the pelvis stays, then pelvis, spine
+    and thorax are re-derived and the feet put back on the floor. Other bodies' proportions than the
+    few mocap subjects', and the detector's (MediaPipe's hips and shoulders sit wider and its
+    torso longer than mocap joint centres)."""
+    out = world.copy()
+    for parent, child, group in SEGMENTS:  # parents are placed before their children
+        f = factors.get(group, 1.0)
+        out[:, J[child]] = out[:, J[parent]] + f * (world[:, J[child]] - world[:, J[parent]])
+    derive_torso(out)
+    floor = lambda p: np.percentile(np.minimum(p[:, J["left_ankle"], 2], p[:, J["right_ankle"], 2]), 5)  # noqa: E731
+    out[..., 2] += floor(world) - floor(out)
+    return out
+
+
 def resample(world: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
     """Linear resampling of ``(T, ...)`` along time from ``fps_in`` to ``fps_out``."""
     t = len(world)
@@ -334,6 +369,10 @@ class WildConfig:
     roll_deg: float = 45.0
     min_in_view: float = 0.98  # share of frames with the whole body in the frame
     subject_scale: tuple[float, float] = (0.85, 1.15)
+    #: per clip, each segment group's length is multiplied by a factor drawn from its range
+    proportions: tuple[tuple[str, float, float], ...] = (
+        ("hips", 0.85, 1.35), ("thigh", 0.9, 1.1), ("shin", 0.88, 1.08), ("torso", 0.9, 1.22),
+        ("shoulders", 0.9, 1.25), ("upper_arm", 0.9, 1.1), ("forearm", 0.9, 1.15), ("head", 0.8, 1.2))
     fps: tuple[float, float] = (24.0, 60.0)
     jitter: float = 0.006
     jitter_extremities: float = 0.010
@@ -504,6 +543,8 @@ def _add_take(builder, cameras: list, subject: str, action: str, take: str, worl
             rng = keyed_rng(cfg.seed, subject, take, k, c) if len(parts) > 1 else keyed_rng(cfg.seed, subject, take, c)
             rate = rng.uniform(*cfg.fps)
             clip = resample(world[start:stop], fps, rate)
+            if cfg.proportions:
+                clip = reproportion(clip, {g: rng.uniform(lo, hi) for g, lo, hi in cfg.proportions})
             floor = np.array([*clip[:, J["pelvis"], :2].mean(axis=0), 0.0])
             clip = floor + (clip - floor) * rng.uniform(*cfg.subject_scale)
             for _ in range(20):  # a camera that sees the whole take in front of it
