@@ -55,7 +55,8 @@ Metrics: ``mpjpe_mm`` (root-relative), ``p_mpjpe_mm`` (per-frame similarity Proc
 :data:`BODY_JOINTS` (15: without the face points "neck" and "head", whose meaning differs most
 between training sets and MediaPipe); ``bone_ratio`` (per bone: median predicted length / the
 pseudo-ground truth's median, then averaged), ``bone_spread_cm`` (per bone standard deviation over
-frames, mean over bones; ``largest`` the worst bone), ``stature_m`` (:func:`poseact.bones.stature`,
+frames, mean over bones; ``largest`` the worst bone), ``per_joint_p_mpjpe_mm`` (after the per-frame
+Procrustes alignment), ``stature_m`` (:func:`poseact.bones.stature`,
 median over frames; the pseudo-ground truth's beside it).
 """
 
@@ -329,7 +330,7 @@ def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
     MPJPE / P-MPJPE / N-MPJPE (mm) on :data:`EVAL_JOINTS`, P-MPJPE on :data:`BODY_JOINTS`, bone
     ratios, frame-to-frame bone spread (cm), implied stature (m)."""
     from poseact.bones import bone_lengths
-    from poseact.metrics.pose import sequence_metrics
+    from poseact.metrics.pose import procrustes_align, sequence_metrics
     from poseact.skeleton import get_skeleton
 
     pred = pred - pred[:, :1]
@@ -342,11 +343,14 @@ def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
     ratio = np.median(lp, axis=0) / np.median(lt, axis=0)
     spread = lp.std(axis=0) * 100
     per_frame = np.linalg.norm(pred[:, ev] - truth[:, ev], axis=-1).mean(-1)
+    aligned = procrustes_align(pred[:, ev], truth[:, ev])
+    per_joint = np.linalg.norm(aligned - truth[:, ev], axis=-1).mean(0) * 1000
     return {"mpjpe_mm": _r(m["p1"] * 1000, 1), "p_mpjpe_mm": _r(m["p2"] * 1000, 1),
             "n_mpjpe_mm": _r(m["n_mpjpe"] * 1000, 1), "p_mpjpe_body15_mm": _r(p2_body * 1000, 1),
             "bone_ratio": _r(ratio.mean(), 3), "bone_ratio_min": _r(ratio.min(), 3), "bone_ratio_max": _r(ratio.max(), 3),
             "bone_spread_cm": _r(spread.mean(), 2), "bone_spread_largest_cm": _r(spread.max(), 2),
             "stature_m": _r(_stature(pred), 3), "frames": int(len(pred)),
+            "per_joint_p_mpjpe_mm": {sk.joint_names[j]: _r(e, 1) for j, e in zip(ev, per_joint)},
             "per_frame_mpjpe_mm": [round(float(e) * 1000, 1) for e in per_frame]}
 
 
