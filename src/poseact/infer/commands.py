@@ -86,6 +86,9 @@ def add_parsers(sub) -> None:
                    help="videos/GIFs with MediaPipe: follow one subject by the body: 'main' (default: the most "
                         "body over the clip, seen long and large), 'longest', 'largest', 'confident', a track id "
                         "(listed in the keypoint JSON), or 'none' (whole frames); --box names the subject instead")
+    i.add_argument("--clean-2d", action=argparse.BooleanOptionalAction, default=True,
+                   help="fix the detector's left/right swaps and remove joint jumps before lifting (default: on; "
+                        "counted in the summary and the JSON's 'cleaning')")
     i.add_argument("--joint-threshold", type=unit_interval, default=JOINT_THRESHOLD,
                    help=f"joints below this confidence (or outside the image) are unreliable (default {JOINT_THRESHOLD})")
     i.add_argument("--photos", action=argparse.BooleanOptionalAction, default=None,
@@ -153,15 +156,17 @@ def _infer(args) -> int:
                     render=None if args.render == "none" else args.render, render_limit=args.limit,
                     render_height=args.render_height,
                     height=None if args.model_scale else args.height, constant_bones=args.constant_bones,
-                    joint_threshold=args.joint_threshold, photos=args.photos, track_rule=args.track)
+                    joint_threshold=args.joint_threshold, photos=args.photos, track_rule=args.track,
+                    clean=args.clean_2d)
     for one in res.photos or [res]:
         print(f"{one.json.name.removesuffix('_3d.json')}: {one.frames} frame{'s' if one.frames != 1 else ''}")
         if one.npz is None:
             print(f"  {one.body}")
         else:
-            for label, text in (("person", one.person), ("2-D gaps", one.gaps), ("joints", one.joints),
-                                ("scale", one.body)):
-                print(f"  {label + ':':10s}{text}")
+            for label, text in (("person", one.person), ("2-D fixes", one.cleaning), ("2-D gaps", one.gaps),
+                                ("joints", one.joints), ("scale", one.body)):
+                if text:
+                    print(f"  {label + ':':11s}{text}")
         for p in (one.keypoints, one.npz, one.json, one.render):
             if p is not None:
                 print(f"  wrote {p}")

@@ -65,6 +65,7 @@ class InferResult:
     body: str = ""  # the scale and bone rule applied, one line
     joints: str = ""  # the unreliable joints, one line
     photos: list["InferResult"] = field(default_factory=list)  # a folder of unrelated photos: one each
+    cleaning: str = ""  # the 2-D fixes (left/right swaps, jumps), one line; empty when not cleaned
 
 
 def _name_of(path: Path) -> str:
@@ -81,7 +82,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
               crop: str = "centre", box: tuple[float, ...] | None = None,
               min_confidence: float | None = None, height: float | None = DEFAULT_HEIGHT_M,
               constant_bones: bool | None = None, joint_threshold: float = JOINT_THRESHOLD,
-              photos: bool | None = None, track_rule: str | None = "main") -> InferResult:
+              photos: bool | None = None, track_rule: str | None = "main", clean: bool = True) -> InferResult:
     """Run the whole pipeline; see the module docstring for the outputs.
 
     ``keypoint_layout`` checks the keypoint file's layout; ``input_layout`` overrides the 2-D
@@ -226,8 +227,10 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                             f"{detected['crop']['box']} = x0, y0, side px); frames with mean joint confidence "
                             f"< {detected['min_confidence']} count as no person")
         lost = np.zeros(track.num_frames, bool)
+        others = None  # the other people per frame, from the tracking stage
         if keypoint_model is None and frames_source is not None:
             tracking = json.loads(keypoint_file.read_text()).get("tracking")
+            others = (tracking or {}).get("others")
             if tracking and tracking.get("chosen") is not None:
                 lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
                 why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
@@ -256,6 +259,13 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
                 f"checkpoint {lifter.source!r} takes {get_skeleton(lifter.layout_2d).num_joints} joints "
                 f"({lifter.layout_2d}), but {where} holds {track.keypoints.shape[1]} ({track.layout}) and "
                 f"there is no conversion between them")
+        cleaning = None
+        if clean and track.num_frames >= 3:
+            from poseact.infer.clean2d import clean_2d
+
+            track.keypoints, track.confidence, unsure, cleaning = clean_2d(
+                track.keypoints, track.confidence, track.layout, others)
+            lost = lost | unsure
         kps, conf, flagged, report = fill_gaps(track.keypoints, track.confidence, max_gap, where=where)
         flagged = flagged | lost
         kps, conf = convert_layout(kps, conf, track.layout, lifter.layout_2d, where=where)
@@ -282,6 +292,7 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
             "trajectory": "root position in camera space, m" if trajectory is not None else None,
             "fps": fps, "width": int(width), "height": int(height_px), "frames": int(len(pose)),
             "flip_tta": tta, "body": body, "joints": joints,
+            "cleaning": {**cleaning.as_dict(), "summary": cleaning.summary()} if cleaning is not None else None,
         }
         arrays = {"pose3d": pose, "keypoints_2d": kps, "confidence": conf, "flagged": flagged,
                   "fps": np.float32(fps), "width": np.int32(width), "height": np.int32(height_px),
@@ -314,7 +325,8 @@ def run_infer(input_path: str | os.PathLike, checkpoint: str | os.PathLike, out_
     return InferResult(moved[f"{name}_3d.npz"], moved[f"{name}_3d.json"],
                        moved.get(render_name) if render_name else None, len(pose), track.person,
                        report.summary(), moved.get(keypoint_file.name) if keypoint_file != src else None,
-                       _body_line(body, len(pose)), joints["summary"])
+                       _body_line(body, len(pose)), joints["summary"],
+                       cleaning=cleaning.summary() if cleaning is not None else "")
 
 
 def _publish(tmp: Path, out: Path) -> dict[str, Path]:
