@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import poseact.convert as converters  # the converter is imported inside the error boundary
 
     return convert_and_describe(parser.prog, out, lambda: converters.convert_custom(
-        args.data_2d, out, subjects=split_subjects(args.subjects), fps=args.fps))
+        args.data_2d, out, subjects=split_subjects(args.subjects), fps=args.fps), inputs=[args.data_2d])
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return convert_and_describe(parser.prog, out, lambda: converters.convert_h36m_frames(
         args.pose_store, args.frames, out, layout=args.layout, pattern=args.pattern, frame_step=args.frame_step,
-        subjects=split_subjects(args.subjects), on_bad=args.on_bad))
+        subjects=split_subjects(args.subjects), on_bad=args.on_bad),
+        inputs=[args.pose_store])
 
 
 if __name__ == "__main__":

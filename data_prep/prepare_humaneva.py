@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     import poseact.convert as converters  # the converter is imported inside the error boundary
 
     return convert_and_describe(parser.prog, out, lambda: converters.convert_humaneva(
-        args.data_3d, args.data_2d, out, subjects=split_subjects(args.subjects)))
+        args.data_3d, args.data_2d, out, subjects=split_subjects(args.subjects)),
+        inputs=[args.data_3d, args.data_2d])
 
 
 if __name__ == "__main__":

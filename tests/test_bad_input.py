@@ -256,13 +256,97 @@ CASES = [
     Case("truncated store", _poseact(lambda w: w.fit(f"data.store={_truncated(w)}")), ("truncated.h5", "corrupt")),
     Case("17-joint 3-D to the H36M converter", _prepare("prepare_h36m.py", _h36m_17_joint_files),
          ("positions_3d", "(20, 17, 3)", "32-joint")),
+    # -- values with no meaning: refused, never a table ----------------------------------------------
+    Case("keypoints with a zero frame size", _poseact(lambda w: _infer(w, _keypoint_json(w, width=0))),
+         ("k.json", "width 0", "positive")),
+    Case("keypoints with a negative frame size", _poseact(lambda w: _infer(w, _keypoint_json(w, height=-5))),
+         ("k.json", "height -5", "positive")),
+    Case("keypoints all at (0, 0)", _poseact(lambda w: _infer(w, _keypoint_json(w, at_zero=True))),
+         ("k.json", "(0, 0)",)),
+    Case("keypoints with a text score", _poseact(lambda w: _infer(w, _keypoint_json(w, score="high"))),
+         ("k.json", "score 'high'", "not a number")),
+    Case("keypoints with a list as layout", _poseact(lambda w: _infer(w, _keypoint_json(w, layout=["coco17"]))),
+         ("k.json", "layout ['coco17']",)),
+    Case("npz keypoints with a zero frame size", _poseact(lambda w: _infer(w, _custom_npz(w, width=0))),
+         ("custom.npz", "width 0")),
+    Case("npz keypoints of the wrong type", _poseact(lambda w: _infer(w, _custom_npz(w, views="text"))),
+         ("custom.npz", "'v.mp4'", "per-camera")),
+    Case("VideoPose3D npz with a text joint count", _prepare("prepare_custom.py", lambda w: [
+        "--data-2d", str(_custom_npz(w, num_joints="seventeen")), "--out", str(w.tmp / "out/c.h5")]),
+        ("custom.npz", "num_joints 'seventeen'", "whole number")),
+    Case("VideoPose3D npz with a list as layout name", _prepare("prepare_custom.py", lambda w: [
+        "--data-2d", str(_custom_npz(w, layout_name=["coco"])), "--out", str(w.tmp / "out/c.h5")]),
+        ("custom.npz", "layout_name ['coco']")),
+    Case("export of NaN weights", _poseact(lambda w: [
+        "export", str(_nan_checkpoint(w)), str(w.tmp / "out.bin")], watch="out.bin"), ("model_pos", "non-finite")),
+    Case("converter --out is its 2-D input", _prepare("prepare_custom.py", lambda w: [
+        "--data-2d", str(_custom_npz(w)), "--out", str(w.tmp / "custom.npz")], watch="custom.npz"),
+        ("--out", "is the input", "custom.npz")),
+    Case("converter --out is its 3-D input", _prepare("prepare_h36m.py", lambda w: [
+        "--data-3d", str(w.file("data_3d.npz", b"PK")), "--data-2d", str(w.file("data_2d.npz", b"PK")),
+        "--out", str(w.tmp / "sub" / ".." / "data_3d.npz")], watch="data_3d.npz"), ("--out", "is the input")),
     # -- sweeps ------------------------------------------------------------------------------------
+    Case("sweep whose command passes no values", _poseact(lambda w: [
+        "sweep", str(_sweep_yaml(w, command=["${env}", "${interpreter}", "-m", "poseact", "fit", DEMO,
+                                             f"data.store={w.store}"])), "--dry-run"]),
+        ("sweep.yaml", "${args_no_hyphens}", "same configuration")),
     Case("random sweep without run_cap (dry run)", _poseact(lambda w: [
         "sweep", str(_sweep_yaml(w, method="random")), "--dry-run"], watch="run"), ("run_cap",)),
+    Case("sweep --storage malformed (dry run)", _poseact(lambda w: [
+        "sweep", str(_sweep_yaml(w)), "--storage", "not a url", "--dry-run"]), ("--storage", "not a database URL")),
+    Case("sweep --storage of an unknown kind (dry run)", _poseact(lambda w: [
+        "sweep", str(_sweep_yaml(w)), "--storage", "nosuchdb://h/x", "--dry-run"]), ("--storage", "'nosuchdb'")),
+    Case("sweep --storage whose driver is missing (dry run)", _poseact(lambda w: [
+        "sweep", str(_sweep_yaml(w)), "--storage", "mysql://u@h/db", "--dry-run"]), ("--storage", "not installed")),
+    Case("sweep --storage in a missing folder (dry run)", _poseact(lambda w: [
+        "sweep", str(_sweep_yaml(w)), "--storage", f"sqlite:///{w.tmp}/nowhere/s.db", "--dry-run"]),
+        ("--storage", "does not exist")),
     Case("sweep of an unknown key", _poseact(lambda w: [
         "sweep", str(_sweep_yaml(w, parameters={"optim.learning_rate": {"values": [1]}})), "--dry-run"]),
         ("sweep.yaml", "optim.learning_rate")),
 ]
+
+
+def _keypoint_json(w: World, width=640, height=480, at_zero=False, score=0.9, layout=None) -> Path:
+    """A poseact keypoint JSON of one COCO-17 person over 30 frames, with one field made bad."""
+    import json
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(30):
+        xy = np.zeros((17, 2)) if at_zero else rng.uniform(100, 400, (17, 2))
+        frames.append([{"keypoints": [v for x, y in xy for v in (float(x), float(y), 0.9)], "score": score}])
+    doc = {"width": width, "height": height, "fps": 25, "frames": frames}
+    if layout is not None:
+        doc["layout"] = layout
+    p = w.tmp / "k.json"
+    p.write_text(json.dumps(doc))
+    return p
+
+
+def _custom_npz(w: World, width=640, views=None, num_joints=17, layout_name="coco") -> Path:
+    """A VideoPose3D ``data_2d_custom`` file of one video (``views``: what stands for its camera list)."""
+    rng = np.random.default_rng(0)
+    arr = rng.uniform(100, 400, (30, 17, 2)).astype(np.float32)
+    p = w.tmp / "custom.npz"
+    np.savez(p, positions_2d={"v.mp4": {"custom": [arr] if views is None else views}},
+             metadata={"layout_name": layout_name, "num_joints": num_joints,
+                       "video_metadata": {"v.mp4": {"w": width, "h": 480}}})
+    return p
+
+
+def _infer(w: World, keypoints: Path) -> list[str]:
+    return ["infer", str(keypoints), "--checkpoint", str(w.lifter / "checkpoints/last.ckpt"),
+            "--out", str(w.tmp / "run"), "--render", "none"]
+
+
+def _nan_checkpoint(w: World) -> Path:
+    raw = torch.load(w.lifter / "checkpoints/last.ckpt", weights_only=True)
+    key = next(k for k in raw["state_dict"] if k.startswith("model.") and k.endswith("weight"))
+    raw["state_dict"][key] = torch.full_like(raw["state_dict"][key], float("nan"))
+    p = w.tmp / "nan.ckpt"
+    torch.save(raw, p)
+    return p
 
 
 def _resume_case(w: World, corrupt: bool) -> tuple[str, list[str], Path]:
@@ -300,7 +384,7 @@ def world(tmp_path, session_store, lifter_run, multitask_run, multitask_cache):
 
 
 def test_enough_cases():
-    assert len(CASES) >= 40 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) >= 50 and len({c.name for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -379,9 +463,56 @@ def test_a_loss_that_becomes_non_finite_stops_the_run_naming_step_and_lr(world, 
     assert not (out / "results").exists() and not list(out.rglob("*.ckpt"))  # no table of a broken model
 
 
+def test_a_loss_that_explodes_but_stays_finite_stops_the_run(world, capsys):
+    """lr 1e6: the loss grows to absurd, finite values (P1 ~1e16 mm once); the run stops naming step and lr."""
+    out = world.tmp / "exploded"
+    assert main(world.fit("optim.lr=1e6", out="exploded")) == 2
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if ": error:" in x]
+    assert len(line) == 1 and "exploded to" in line[0] and "at step" in line[0] and "lr 1e+06" in line[0], err[-2000:]
+    assert "Traceback" not in err
+    assert not (out / "results").exists() and not list(out.rglob("*.ckpt"))
+
+
 def test_a_run_that_would_train_no_step_says_so(world, capsys):
     assert main(world.fit("trainer.limit_train_batches=0.0001", out="nothing")) == 2
     err = capsys.readouterr().err
     line = [x for x in err.splitlines() if ": error:" in x]
     assert len(line) == 1 and "limit_train_batches" in line[0] and "Traceback" not in err, err[-2000:]
     assert not (world.tmp / "nothing/results").exists()
+
+
+# -- a full disk under every writer (a real tmpfs, filled) ---------------------------------------------
+
+@pytest.fixture
+def full_disk(world):
+    """A 1 MiB tmpfs with a filler file taking all but 4 kB of it."""
+    disk = world.tmp / "full"
+    if not _mount_tmpfs(disk, "size=1m"):
+        pytest.skip("this machine does not let the tests mount a small file system")
+    try:
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(b"\0" * max(free - 4096, 0))
+        yield disk
+    finally:
+        _umount(disk)
+
+
+FULL_DISK_WRITERS = {
+    "data synthetic": lambda w, d: ("poseact", ["data", "synthetic", f"data.synthetic.cache_dir={d}"]),
+    "converter (h5py)": lambda w, d: ("prepare_custom.py", ["--data-2d", str(_custom_npz(w)), "--out", str(d / "c.h5")]),
+    "predict": lambda w, d: ("poseact", ["predict", *lifter_run_args(w.store, w.lifter), "--out", str(d / "p.npz")]),
+    "export .bin": lambda w, d: ("poseact", ["export", str(w.lifter / "checkpoints/last.ckpt"), str(d / "o.bin")]),
+}
+
+
+@pytest.mark.parametrize("writer", FULL_DISK_WRITERS)
+def test_a_full_disk_is_one_line_and_leaves_nothing(writer, world, full_disk, capsys):
+    prog, argv = FULL_DISK_WRITERS[writer](world, full_disk)
+    capsys.readouterr()
+    code = _run(prog, argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if ": error:" in line]
+    assert code == 2 and "Traceback" not in err and len(errors) == 1, (code, err[-3000:])
+    assert "No space left on device" in errors[0], errors[0]
+    assert sorted(p.name for p in full_disk.rglob("*")) == ["filler"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -19,12 +19,14 @@ def default_output(data_2d: Path) -> Path:
     return data_2d.with_name(data_2d.stem.removeprefix("data_2d_") + ".h5")
 
 
-def convert_and_describe(prog: str, out: Path, convert: Callable[[], Path]) -> int:
+def convert_and_describe(prog: str, out: Path, convert: Callable[[], Path],
+                         inputs: Sequence[Path | str | None] = ()) -> int:
     """Run a conversion behind poseact's error boundary (:func:`poseact.errors.run_cli`): the output
     is checked writable before any work and temporary files a killed earlier run left beside it are
     removed; the converters' counted skips print as warnings, then the store's summary. Bad input is
     one line and exit 2, Ctrl-C exit 130, and neither leaves a partial store behind (stores are
-    written atomically)."""
+    written atomically). An ``--out`` that is one of the ``inputs`` is refused before any work, so
+    a conversion never overwrites what it reads."""
 
     def command() -> int:
         import warnings
@@ -32,6 +34,7 @@ def convert_and_describe(prog: str, out: Path, convert: Callable[[], Path]) -> i
         from poseact.atomic import check_writable, remove_stale_temps
         from poseact.store import describe, open_store
 
+        _not_an_input(out, inputs)
         check_writable(out, "--out")
         remove_stale_temps(Path(out).parent)
         with warnings.catch_warnings(record=True) as caught:
@@ -47,6 +50,27 @@ def convert_and_describe(prog: str, out: Path, convert: Callable[[], Path]) -> i
     from poseact.errors import run_cli
 
     return run_cli(prog, command)
+
+
+def _not_an_input(out: Path, inputs: Sequence[Path | str | None]) -> None:
+    """Refuse an output path that names one of the inputs (the same file by any path)."""
+    import os
+
+    from poseact.errors import UsageError
+
+    for given in inputs:
+        if given is None:
+            continue
+        src = Path(given)
+        same = Path(out).resolve() == src.resolve()
+        if not same and Path(out).exists() and src.exists():
+            try:
+                same = os.path.samefile(out, src)
+            except OSError:
+                same = False
+        if same:
+            raise UsageError(f"--out {str(out)!r} is the input {str(src)!r}: the conversion would overwrite "
+                             f"what it reads; choose another --out")
 
 
 def add_image_options(parser, layout: str, left_right: bool = True) -> None:

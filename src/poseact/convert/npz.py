@@ -137,9 +137,12 @@ class Layout2D:
         self.path = path
         if not isinstance(metadata, dict):
             raise ConversionError(f"{path}: 'metadata' is a {type(metadata).__name__}, expected a dict")
+        if "num_joints" in metadata and (isinstance(metadata["num_joints"], bool) or not isinstance(
+                metadata["num_joints"], (int, np.integer))):
+            raise ConversionError(f"{path}: metadata num_joints {metadata['num_joints']!r} is not a whole number")
         if "layout_name" in metadata:
             ref = metadata["layout_name"]
-            if ref not in REFERENCE_LAYOUT_NAMES:
+            if not isinstance(ref, str) or ref not in REFERENCE_LAYOUT_NAMES:
                 raise ConversionError(f"{path}: metadata layout_name {ref!r} is not supported; "
                                       f"supported: {sorted(REFERENCE_LAYOUT_NAMES)}")
             self.name, self.reason = REFERENCE_LAYOUT_NAMES[ref], f"metadata layout_name {ref!r}"

@@ -221,6 +221,16 @@ def save_videopose3d_checkpoint(
         "model_traj": None if traj is None else {k: v.detach().cpu() for k, v in traj.state_dict().items()},
         "random_state_semi": None,
     }
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        with atomic_output(path) as tmp:
+            torch.save(payload, tmp)
+    except RuntimeError as e:  # torch reports a failed write (a full disk) as a RuntimeError, no file named
+        import shutil
+
+        folder = Path(path).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        first = str(e).strip().splitlines()[0][:120]
+        raise CheckpointError(f"{str(path)!r} could not be written ({first}); {shutil.disk_usage(folder).free / 1e6:.1f} "
+                              f"MB free there — No space left on device?; nothing was left behind") from None
     return Path(path)

@@ -22,6 +22,7 @@ and the 2-D / 3-D layouts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
 import pytorch_lightning as pl
@@ -45,6 +46,9 @@ FAMILY = "lifting"
 
 #: on an accelerator, how often (steps) the non-finite-loss flag is read back from the device
 FINITE_CHECK_EVERY = 50
+
+#: a training loss above this (metres: no pose error is kilometres) has diverged: the run stops
+ABSURD_LOSS = 1.0e4
 
 #: Logged metrics are millimetres (metres x 1000) except these, kept in their own unit.
 UNIT_SCALE = {"reprojection_2d": 1.0}  # normalised screen units
@@ -185,21 +189,26 @@ class LiftingModule(pl.LightningModule):
         """Stop at a non-finite loss. On a CPU every step is checked; on an accelerator the flag is
         kept on the device and read every :data:`FINITE_CHECK_EVERY` steps, so training never
         waits for the device to report."""
-        finite = torch.isfinite(loss)
+        finite = torch.isfinite(loss) & (loss.detach().abs() < ABSURD_LOSS)
         if loss.device.type == "cpu":
             if not finite:
-                raise TrainingError(self._non_finite_message(terms))
+                raise TrainingError(self._non_finite_message(terms, loss=float(loss.detach())))
             return
         self._all_finite = finite if self._all_finite is None else self._all_finite & finite
         if self.global_step % FINITE_CHECK_EVERY == 0 and not bool(self._all_finite):
             raise TrainingError(self._non_finite_message(terms, since=self.global_step - FINITE_CHECK_EVERY))
 
-    def _non_finite_message(self, terms: dict[str, tuple[float, Tensor]], since: int | None = None) -> str:
+    def _non_finite_message(self, terms: dict[str, tuple[float, Tensor]], since: int | None = None,
+                            loss: float | None = None) -> str:
         bad = [name for name, (_, v) in terms.items() if not torch.isfinite(v)]
         lr = self.optimizers().param_groups[0]["lr"]
         when = f"at step {self.global_step}" if since is None else \
             f"between steps {max(since, 0)} and {self.global_step}"
-        return (f"the training loss became non-finite {when} (epoch {self.current_epoch}, "
+        if loss is not None and math.isfinite(loss):
+            return (f"the training loss exploded to {loss:.3g} (above {ABSURD_LOSS:g}, in metres) {when} (epoch "
+                    f"{self.current_epoch}, lr {lr:.3g}): the run diverged; lower optim.lr")
+        grew = "" if since is None else f" or above {ABSURD_LOSS:g} m"
+        return (f"the training loss became non-finite{grew} {when} (epoch {self.current_epoch}, "
                 f"lr {lr:.3g}; non-finite now: {', '.join(bad) or 'none'}): lower optim.lr, or check the inputs for outliers")
 
     # -- evaluation ----------------------------------------------------------------------------

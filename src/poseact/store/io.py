@@ -11,7 +11,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from poseact.atomic import atomic_output, remove_stale_temps
+from poseact.atomic import atomic_output, is_temp, remove_stale_temps
 from poseact.errors import StoreError
 from poseact.store.schema import SCHEMA, CameraTable, ClipTable, PoseStore
 
@@ -69,33 +69,87 @@ def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
     store.path = str(path)
     store.validate()
     remove_stale_temps(path.parent)  # what a killed earlier write left beside it
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update(schema=SCHEMA, layout_2d=store.layout_2d, layout_3d=store.layout_3d,
-                       fps=float(store.fps), units_2d="px", units_3d="m", source=store.source)
-        if store.partial:
-            f.attrs["partial"] = True
-        if store.notes:
-            f.attrs["notes"] = store.notes
-        frames = f.create_group("frames")
-        for name in ("keypoints", "confidence", "pose3d", "pose3d_world", "boxes", "head_size"):
-            arr = getattr(store, name)
-            if arr is not None:
-                _with_checksum(frames.create_dataset(name, data=arr), arr)
-        if store.images is not None:
-            _with_checksum(frames.create_dataset("images", data=store.images, chunks=(1, *store.images.shape[1:])),
-                           store.images)
-        if store.image_ref is not None:
-            frames.create_dataset("image_ref", data=store.image_ref.astype(STR))
-        clips = f.create_group("clips")
-        for col in fields(store.clips):
-            data = getattr(store.clips, col.name)
-            clips.create_dataset(col.name, data=data.astype(STR if data.dtype.kind in "UOS" else np.int64))
-        cams = f.create_group("cameras")
-        for col in fields(store.cameras):
-            data = getattr(store.cameras, col.name)
-            cams.create_dataset(col.name, data=data.astype(STR) if data.dtype.kind in "UOS" else data)
-        f.create_dataset("actions", data=np.asarray(store.actions, dtype=object).astype(STR))
+    _check_room(path, store)
+    try:
+        with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+            _write_contents(f, store)
+    except (OSError, RuntimeError) as e:  # h5py names the temporary file, or nothing: name the store
+        if isinstance(e, OSError) and e.filename is not None and not is_temp(e.filename):
+            raise
+        raise StoreError(f"store {str(path)!r} could not be written ({_disk_reason(e, path)}); "
+                         f"nothing was left behind") from None
     return path
+
+
+def _estimated_bytes(store: PoseStore) -> int:
+    """About how many bytes the HDF5 file of ``store`` takes (datasets are stored uncompressed)."""
+    total = 64 * 1024  # HDF5 structure, attributes, the small tables
+    for name in ("keypoints", "confidence", "pose3d", "pose3d_world", "boxes", "head_size", "images"):
+        arr = getattr(store, name)
+        total += 0 if arr is None else int(arr.nbytes)
+    if store.image_ref is not None:
+        total += sum(len(str(x)) + 16 for x in store.image_ref)
+    return total
+
+
+def _check_room(path: Path, store: PoseStore) -> None:
+    """Refuse before writing when the disk cannot hold the store: HDF5 meeting a full disk can leave
+    its library in a state where the next file it opens in this process crashes."""
+    import shutil
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    need, free = _estimated_bytes(store), shutil.disk_usage(folder).free
+    if need > free:
+        raise StoreError(f"store {str(path)!r} could not be written (No space left on device: it needs about "
+                         f"{need / 1e6:.1f} MB, {free / 1e6:.1f} MB free there); nothing was written")
+
+
+def _disk_reason(e: BaseException, path: Path) -> str:
+    """Why a write failed, in a few words: the OS reason, and the free space when the disk is full."""
+    import errno
+    import shutil
+
+    text = str(e)
+    code = getattr(e, "errno", None)
+    if code == errno.ENOSPC or "No space left" in text:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return f"No space left on device: {shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
+    if code is not None:
+        return os.strerror(code)
+    return text.strip().splitlines()[0][:160] if text.strip() else type(e).__name__
+
+
+def _write_contents(f, store: PoseStore) -> None:
+    """The groups, datasets and attributes of a store, into an open HDF5 file."""
+    f.attrs.update(schema=SCHEMA, layout_2d=store.layout_2d, layout_3d=store.layout_3d,
+                   fps=float(store.fps), units_2d="px", units_3d="m", source=store.source)
+    if store.partial:
+        f.attrs["partial"] = True
+    if store.notes:
+        f.attrs["notes"] = store.notes
+    frames = f.create_group("frames")
+    for name in ("keypoints", "confidence", "pose3d", "pose3d_world", "boxes", "head_size"):
+        arr = getattr(store, name)
+        if arr is not None:
+            _with_checksum(frames.create_dataset(name, data=arr), arr)
+    if store.images is not None:
+        _with_checksum(frames.create_dataset("images", data=store.images, chunks=(1, *store.images.shape[1:])),
+                       store.images)
+    if store.image_ref is not None:
+        frames.create_dataset("image_ref", data=store.image_ref.astype(STR))
+    clips = f.create_group("clips")
+    for col in fields(store.clips):
+        data = getattr(store.clips, col.name)
+        clips.create_dataset(col.name, data=data.astype(STR if data.dtype.kind in "UOS" else np.int64))
+    cams = f.create_group("cameras")
+    for col in fields(store.cameras):
+        data = getattr(store.cameras, col.name)
+        cams.create_dataset(col.name, data=data.astype(STR) if data.dtype.kind in "UOS" else data)
+    f.create_dataset("actions", data=np.asarray(store.actions, dtype=object).astype(STR))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -136,6 +136,10 @@ class SweepSpec:
                              f"(e.g. [${{env}}, ${{interpreter}}, -m, poseact, fit, configs/experiment/demo.yaml, "
                              f"${{args_no_hyphens}}]), got {cmd}")
         i = cmd.index("fit")
+        if "${args_no_hyphens}" not in cmd[i + 1:]:
+            raise SweepError(f"{self.where('command')} does not pass the trial's values: it needs "
+                             f"${{args_no_hyphens}} after `fit CONFIG` (the key=value overrides poseact reads); "
+                             f"without it every trial would train the same configuration. Got {cmd}")
         config = cmd[i + 1]
         fixed = [c for c in cmd[i + 2:] if not _MACRO.fullmatch(c)]
         return config, fixed
