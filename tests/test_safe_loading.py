@@ -76,7 +76,7 @@ def _one_line_refusal(code: int, err: str, marker: Path, *names: str) -> str:
 
 # -- every entry point ---------------------------------------------------------------------------
 
-ENTRY_POINTS = ["test", "predict", "render", "fit checkpoint=", "export", "infer --checkpoint",
+ENTRY_POINTS = ["test", "predict", "render", "fit checkpoint=", "fit init_checkpoint=", "export", "infer --checkpoint",
                 "detect --keypoint-checkpoint", "infer --keypoint-checkpoint"]
 
 
@@ -100,6 +100,7 @@ def test_a_crafted_checkpoint_runs_no_code_anywhere(entry, legacy, tmp_path, mar
         "render": ["render", *run, f"checkpoint={evil}", "--subject", "S9", "--take", "Walking 1",
                    "--camera", "54138969", "--out", str(tmp_path / "r.mp4")],
         "fit checkpoint=": ["fit", *run, f"checkpoint={evil}"],
+        "fit init_checkpoint=": ["fit", *run, f"init_checkpoint={evil}"],
         "export": ["export", str(evil), str(tmp_path / "out.bin")],
         "infer --checkpoint": ["infer", str(keypoints), "--checkpoint", str(evil), "--out", str(tmp_path / "o")],
         "detect --keypoint-checkpoint": ["detect", str(images), "--keypoint-checkpoint", str(evil),
