@@ -121,8 +121,34 @@ def test_two_rank_multitask_evaluation_equals_one_process(mt_checkpoint, mt_cach
     assert "MEMBER: 2/2" in run.stdout + run.stderr
     one, two = summaries["one"], summaries["two"]
     assert one.keys() == two.keys() and {"test/pckh", "test/mpjpe", "test/acc_clip", "test/acc_video"} <= one.keys()
-    for k in one:
+    assert one["metrics"].keys() == two["metrics"].keys()
+    for k, m in one["metrics"].items():
         assert two[k] == pytest.approx(one[k], rel=1e-5, abs=1e-6), k
+        assert two["metrics"][k]["value"] == pytest.approx(m["value"], rel=1e-5, abs=1e-6), k
+
+
+# -- results/summary.json: one shape -------------------------------------------------------------------
+
+SUMMARY_KEYS = {"family", "name", "stage", "seed", "commit", "dirty", "model", "checkpoint", "init_checkpoint",
+                "trained_on", "evaluated_on", "budget", "metrics"}
+
+
+def test_summary_json_has_one_shape_for_every_family(lifter_run, multitask_run):
+    lifter = json.loads((lifter_run / "results/summary.json").read_text())
+    mt = json.loads((multitask_run / "results/summary.json").read_text())
+    for s, family in ((lifter, "lifting"), (mt, "multitask")):
+        assert SUMMARY_KEYS <= s.keys() and s["family"] == family and s["stage"] == "fit" and s["seed"] == 0
+        assert {"store", "subjects", "actions", "sampling", "store_unlabeled", "subjects_unlabeled"} <= \
+            s["trained_on"].keys()
+        assert {"unit", "amount", "sample", "planned", "done"} <= s["budget"].keys()
+        assert all(set(m) == {"value", "unit"} and s[k] == m["value"] for k, m in s["metrics"].items())
+    assert lifter["metrics"]["p1"]["unit"] == "mm" and lifter["model"]["name"] == "temporal"
+    assert mt["metrics"]["test/mpjpe"]["unit"] == "mm" and mt["metrics"]["test/pckh"]["unit"] == "%"
+    assert mt["model"]["name"] == "multitask" and mt["trained_on"]["subjects"] == ["S1"]
+    # multitask_tiny: 1 epoch of 4 steps of 2 clips
+    assert mt["budget"]["planned"] == {"samples": 8, "steps": 4} and mt["budget"]["done"]["steps"] == 4
+    assert lifter["budget"]["done"] == {"samples": lifter["budget"]["planned"]["samples"],
+                                        "steps": lifter["budget"]["planned"]["steps"]}
 
 
 # -- sweeps work for every family -----------------------------------------------------------------

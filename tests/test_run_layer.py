@@ -124,8 +124,12 @@ def test_sync_batchnorm_on_cpu_processes_is_refused_in_one_line(tmp_path):
                              "trainer.strategy=ddp", "logger.wandb=false"])
     with pytest.raises(ConfigError, match="trainer.sync_batchnorm=true needs GPUs"):
         _trainer(cfg, tmp_path)
-    cfg = load_config(DEMO, ["trainer.sync_batchnorm=true", "logger.wandb=false"])
-    assert _trainer(cfg, tmp_path) is not None  # one process: nothing to synchronise, allowed
+    cfg = load_config(DEMO, ["trainer.sync_batchnorm=true", "trainer.accelerator=cpu", "trainer.strategy=ddp",
+                             "logger.wandb=false"])
+    with pytest.raises(ConfigError, match="trainer.sync_batchnorm=true needs GPUs"):
+        _trainer(cfg, tmp_path)  # one DDP process still gets SyncBatchNorm layers, which refuse CPU tensors
+    cfg = load_config(DEMO, ["trainer.sync_batchnorm=true", "trainer.accelerator=cpu", "logger.wandb=false"])
+    assert _trainer(cfg, tmp_path) is not None  # one plain process: nothing to synchronise, allowed
 
 
 def test_max_epochs_and_budget_never_silently_disagree():
@@ -307,3 +311,19 @@ def test_test_reads_the_runs_own_config(short_run, capsys):
     frames_ds2 = s["evaluated_on"]["frames"]
     assert main(["test", str(DEMO), f"checkpoint={ckpt}", "logger.wandb=false", "data.downsample=2"]) == 0
     assert json.loads((out / "results/summary.json").read_text())["evaluated_on"]["frames"] > frames_ds2
+
+
+def test_predict_reads_the_runs_own_config(short_run, tmp_path, capsys):
+    import numpy as np
+
+    from poseact.cli import main
+
+    out, _, _ = short_run
+    ckpt = out / "checkpoints" / "last.ckpt"
+    assert main(["predict", str(DEMO), f"checkpoint={ckpt}", "logger.wandb=false", "--out",
+                 str(tmp_path / "p.npz")]) == 0
+    assert str(out / "config.yaml") in capsys.readouterr().out
+    with np.load(tmp_path / "p.npz") as f:
+        poses = {k: f[k] for k in f.files}
+    assert poses and all(k.startswith("S9/") for k in poses)  # the run's test subjects, not the YAML's S9, S11
+    assert {v.shape[0] for v in poses.values()} == {15}  # 60 frames at the run's downsample 4 (the YAML's: 2)

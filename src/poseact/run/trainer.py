@@ -238,9 +238,11 @@ def build_trainer(cfg: RunConfig, folder: RunFolder, monitor: tuple[str, str] | 
         callbacks.append(validate_at_budget_end())
     limits = {k: _limit(v) for k, v in (("limit_train_batches", t.limit_train_batches),
                                          ("limit_val_batches", t.limit_val_batches)) if v != 1.0}
-    if t.sync_batchnorm and planned_world_size(t) > 1 and not _uses_gpu(t):
+    if t.sync_batchnorm and not _uses_gpu(t) and (planned_world_size(t) > 1 or "ddp" in str(t.strategy)):
+        # under DDP Lightning swaps in torch's SyncBatchNorm, whose training forward refuses CPU tensors
         raise ConfigError(f"trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm does not run on the CPU); "
-                          f"trainer.accelerator={t.accelerator!r} with {planned_world_size(t)} processes")
+                          f"trainer.accelerator={t.accelerator!r}, trainer.strategy={t.strategy!r} with "
+                          f"{planned_world_size(t)} process(es)")
     kwargs: dict[str, Any] = dict(
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         precision=t.precision, max_epochs=t.max_epochs if t.max_epochs is not None else -1, **limits,
