@@ -359,9 +359,8 @@ def load_config(path: str | os.PathLike | None, overrides: Iterable[str] | None 
             parts += _load_yaml(chosen[group])
     for file_path, part in parts:
         where_parts.append((f"config file {str(file_path)!r}", part))
-    for file_where, part in where_parts:
-        cfg = _merge(cfg, part, file_where)
-    for where, part in dotlists:
+    for where, part in [*where_parts, *dotlists]:
+        fam.check_part(part, where)  # what only the family knows before the parts are merged
         cfg = _merge(cfg, part, where)
     try:
         OmegaConf.resolve(cfg)

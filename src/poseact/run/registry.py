@@ -50,6 +50,10 @@ class Family:
     def validate(self, cfg: Any) -> None:
         """Check the family's sections for meaning; raise :class:`ConfigError` naming the key."""
 
+    def check_part(self, part: Any, where: str) -> None:
+        """Check one config file or override (an OmegaConf mapping) before it is merged, so that an
+        error can name ``where`` (e.g. keys of a section whose schema is decided only after merging)."""
+
     def monitor_for(self, cfg: Any) -> tuple[str, str]:
         """The checkpoint-selection metric of this run (default: :attr:`monitor`)."""
         return self.monitor
@@ -80,7 +84,7 @@ class Family:
             return {"unit": s.unit, "amount": float(s.total_units), "samples": int(s.total_samples),
                     "steps": int(clock.total_steps), "sample": sample}
         data = getattr(cfg, "data", None)
-        per_epoch, batch = getattr(data, "steps_per_epoch", None), getattr(data, "batch_size", None)
+        per_epoch, batch = getattr(data, "steps_per_epoch", None), global_batch(cfg)
         epochs = cfg.trainer.max_epochs
         if per_epoch and batch and epochs:
             steps = int(per_epoch) * int(epochs)
@@ -97,7 +101,7 @@ class Family:
         steps = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
         seen = getattr(module, "samples_seen", None)
         if not seen:
-            batch = getattr(getattr(cfg, "data", None), "batch_size", None)
+            batch = global_batch(cfg)
             seen = steps * int(batch) if batch else None
         planned = planned or {}
         return {"unit": planned.get("unit"), "amount": planned.get("amount"),
@@ -127,6 +131,17 @@ class Family:
 
     def sweep_checks(self, cfg: Any, where: str, cache: dict) -> None:
         """Checks of a sweep candidate beyond the schema (e.g. names that must exist in a store)."""
+
+
+def global_batch(cfg: Any) -> int | None:
+    """Samples per training step over all ranks: ``data.batch_frames`` (lifting), ``data.batch_clips``
+    (multitask), or the older ``data.batch_size``."""
+    data = getattr(cfg, "data", None)
+    for key in ("batch_frames", "batch_clips", "batch_size"):
+        value = getattr(data, key, None)
+        if value:
+            return int(value)
+    return None
 
 
 _cache: dict[str, Family] = {}
