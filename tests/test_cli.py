@@ -92,3 +92,16 @@ def test_original_checkpoint_sizes_the_model(projected_store, tmp_path, capsys):
                  f"checkpoint={path}", f"output_dir={tmp_path / 'out'}", "logger.wandb=false",
                  "trainer.enable_progress_bar=false"]) == 0
     assert (tmp_path / "out/results/test_per_action.csv").exists()
+
+
+def test_fit_with_a_model_group_and_a_lightning_option(session_store, tmp_path, capsys):
+    """``poseact fit demo.yaml model=mixste27 trainer.gradient_clip_val=1.0``: the architecture comes
+    from configs/lifting/model/mixste27.yaml (made small here), the clipping from Lightning."""
+    out = tmp_path / "run"
+    assert main(["fit", DEMO, "model=mixste27", "trainer.gradient_clip_val=1.0", "model.depth=1", "model.width=16",
+                 "model.heads=2", f"data.store={session_store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
+                 f"output_dir={out}", "trainer.max_epochs=1", "logger.wandb=false",
+                 "trainer.enable_progress_bar=false"]) == 0
+    saved = (out / "config.yaml").read_text()
+    assert "name: mixste" in saved and "frames: 27" in saved and "gradient_clip_val: 1.0" in saved
+    assert "poseact: budget 1 epochs" in capsys.readouterr().out
