@@ -147,7 +147,7 @@ def test_configs_of_the_paper_load():
         assert part.model.frames == frames and part.model.depth == 8 and part.model.width == 512
     cfg = load_config(REPO / "configs/experiment/h36m_cpn_mixste243.yaml")
     assert cfg.model.name == "mixste" and cfg.loss.weight_temporal == 0.5 and cfg.loss.weight_velocity == 2.0
-    assert cfg.optim.optimizer == "adamw" and cfg.optim.lr == 4e-5 and cfg.data.batch_size == 1024
+    assert cfg.optim.optimizer == "adamw" and cfg.optim.lr == 4e-5 and cfg.data.batch_frames == 1024
     from poseact.errors import ConfigError
 
     with pytest.raises(ConfigError, match="loss.weight_temporal"):

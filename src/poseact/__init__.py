@@ -7,12 +7,14 @@ The Python API (:mod:`poseact.api`, loaded on first use, no Lightning import)::
     pose, trajectory = poseact.lift(lifter, keypoints, image_size=(1920, 1080))
     poseact.infer_video("clip.mp4", "run/checkpoints/last.ckpt", out_dir="out")
     poseact.export("run/checkpoints/last.ckpt", "lifter.onnx", format="onnx")
+    model = poseact.load_multitask("mt_run/checkpoints/last.ckpt")  # the multi-task model
+    prediction = poseact.predict_multitask(model, crops)  # crops (T, S, S, 3) uint8 RGB
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["export", "infer_video", "lift", "load_lifter"]
+__all__ = ["export", "infer_video", "lift", "load_lifter", "load_multitask", "predict_multitask"]
 
 
 def __getattr__(name: str):

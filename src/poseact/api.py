@@ -1,4 +1,5 @@
-"""poseact from Python: load a lifter, lift keypoints, run a whole video, export. No Lightning import.
+"""poseact from Python: load a lifter, lift keypoints, run a whole video, export; load the multi-task
+model and predict pose and actions from image crops. No Lightning import.
 
     import poseact
 
@@ -7,7 +8,13 @@
     result = poseact.infer_video("clip.mp4", "outputs/demo/checkpoints/last.ckpt", out_dir="out")
     poseact.export("outputs/demo/checkpoints/last.ckpt", "lifter.onnx", format="onnx")
 
-Units: keypoints in pixels, 3-D in metres, camera space (x right, y down, z forward).
+    model = poseact.load_multitask("outputs/multitask_tiny/checkpoints/last.ckpt")
+    out = poseact.predict_multitask(model, crops)    # crops (T, S, S, 3) uint8 RGB, S = model.input_size
+    out.pose_2d, out.action_scores, out.top_actions(3)
+
+Units: lifter keypoints in pixels, 3-D in metres, camera space (x right, y down, z forward). The
+multi-task model: 2-D in pixels of the crop, depth in metres relative to the root, action scores as
+probabilities over ``model.action_names`` (:mod:`poseact.multitask.inference`).
 """
 
 from __future__ import annotations
@@ -24,8 +31,12 @@ from poseact.layouts import convert_layout
 from poseact.lifting.inference import LoadedLifter
 from poseact.lifting.inference import lift as lift_pixels
 from poseact.lifting.inference import load_lifter as _load_lifter
+from poseact.multitask.inference import MultitaskModel, MultitaskPrediction
+from poseact.multitask.inference import load_multitask as _load_multitask
+from poseact.multitask.inference import predict_multitask as _predict_multitask
 
-__all__ = ["InferResult", "LoadedLifter", "export", "infer_video", "lift", "load_lifter"]
+__all__ = ["InferResult", "LoadedLifter", "MultitaskModel", "MultitaskPrediction", "export", "infer_video", "lift",
+           "load_lifter", "load_multitask", "predict_multitask"]
 
 
 def load_lifter(checkpoint: str | os.PathLike, input_layout: str | None = None) -> LoadedLifter:
@@ -101,3 +112,24 @@ def export(checkpoint: str | os.PathLike, output: str | os.PathLike, format: str
     from poseact.lifting.export import export_checkpoint, format_of
 
     return export_checkpoint(checkpoint, check_writable(Path(output), "export"), format or format_of(output))
+
+
+def load_multitask(checkpoint: str | os.PathLike, config: str | os.PathLike | None = None) -> MultitaskModel:
+    """The multi-task model (deephar SPNet) of a ``poseact fit configs/experiment/multitask_*.yaml`` run's
+    ``.ckpt``, in eval mode. ``config`` (an experiment YAML or the run's ``config.yaml``) is needed only
+    for checkpoints that do not describe their network. The result says what it takes and gives:
+    ``input_size`` (square crop side, pixels), ``layout`` / ``joint_names``, ``dim`` (2 or 3),
+    ``action_names``."""
+    return _load_multitask(checkpoint, config)
+
+
+def predict_multitask(model: MultitaskModel, crops: np.ndarray) -> MultitaskPrediction:
+    """Pose and action of clips of person-centred square crops.
+
+    ``crops``: ``(T, S, S, 3)`` (one clip) or ``(B, T, S, S, 3)``, RGB, ``uint8`` in [0, 255] or floats
+    in [0, 1]; ``S`` = ``model.input_size`` (other sizes are resized); normalised as in training
+    (``2·pixel/255 − 1``). Returns ``pose_2d (B, T, J, 2)`` in **pixels of the crop**, ``confidence
+    (B, T, J)`` in [0, 1], ``depth (B, T, J)`` in **metres relative to the root** (3-D models, else
+    None), ``action_scores (B, A)`` probabilities over ``action_names`` (None without an action
+    head); ``top_actions(k)`` names the best ``k`` per clip."""
+    return _predict_multitask(model, crops)

@@ -57,7 +57,8 @@ class DataConfig:
     #: where training windows are assembled: host (numpy, then copied to the device), device (the
     #: training frames resident on the accelerator, batches gathered there), auto (device on a GPU)
     gather: str = "auto"
-    batch_size: int = 1024  # output frames per optimizer step, over all devices (the global batch)
+    batch_frames: int = 1024  # output frames per optimizer step, over all devices (the global batch)
+    batch_size: int | None = None  # deprecated spelling of batch_frames (one release)
     num_workers: int = 0
 
 
@@ -129,6 +130,16 @@ class LiftingConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self.model = model_section(self.model)
+        if self.data.batch_size is not None:  # the previous release's name
+            renamed("data.batch_size", "data.batch_frames (output frames per step; multitask: data.batch_clips)")
+            self.data.batch_frames, self.data.batch_size = self.data.batch_size, None
+
+
+def renamed(old: str, new: str) -> None:
+    """A key of the previous release, still read: one deprecation line per process."""
+    from poseact.lifting.models import _deprecated
+
+    _deprecated(f"{old} is deprecated, use {new}; it will be an error in the next release")
 
 
 def validate(cfg: LiftingConfig) -> None:
@@ -152,7 +163,7 @@ def validate(cfg: LiftingConfig) -> None:
          "loss.joint_weights", f"must be positive numbers, one per joint (or null), got {lo.joint_weights}"),
         (o.optimizer in ("adam", "adamw"), "optim.optimizer", f"must be adam or adamw, got {o.optimizer!r}"),
         (finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}"),
-        (d.batch_size > 0, "data.batch_size", f"must be positive, got {d.batch_size}"),
+        (d.batch_frames > 0, "data.batch_frames", f"must be positive, got {d.batch_frames}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
         (d.gather in GATHER_MODES, "data.gather", f"must be one of {list(GATHER_MODES)}, got {d.gather!r}"),
         (all(name in METRIC_NAMES for name in e.val_metrics) and "p1" in e.val_metrics, "eval.val_metrics",

@@ -124,9 +124,9 @@ class LiftingDataModule(pl.LightningDataModule):
 
     @property
     def examples_per_step(self) -> int:
-        """Training examples per optimizer step, over all ranks: ``data.batch_size`` counts output
-        frames, so a seq2seq lifter's step takes ``batch_size // frames_out`` clips (at least one)."""
-        return max(1, self.cfg.data.batch_size // self.window.frames_out)
+        """Training examples per optimizer step, over all ranks: ``data.batch_frames`` counts output
+        frames, so a seq2seq lifter's step takes ``batch_frames // frames_out`` clips (at least one)."""
+        return max(1, self.cfg.data.batch_frames // self.window.frames_out)
 
     def make_clock(self, world: int) -> TrainingClock:
         """The run's clock for ``world`` processes (built once; needs ``setup("fit")``)."""

@@ -40,6 +40,7 @@ from poseact.lifting.models import build_lifter
 from poseact.lifting.tta import predict_sequence
 from poseact.lifting.windows import Windowing
 from poseact.metrics import METRIC_NAMES, ActionwiseAccumulator, SequenceResult, mpjpe, sequence_metrics
+from poseact.metrics.table import metric_of
 from poseact.skeleton import get_skeleton
 
 FAMILY = "lifting"
@@ -50,13 +51,11 @@ FINITE_CHECK_EVERY = 50
 #: a training loss above this (metres: no pose error is kilometres) has diverged: the run stops
 ABSURD_LOSS = 1.0e4
 
-#: Logged metrics are millimetres (metres x 1000) except these, kept in their own unit.
-UNIT_SCALE = {"reprojection_2d": 1.0}  # normalised screen units
-
-
 def to_mm(name: str, value: float) -> float:
-    """A metric's logged value: millimetres, or its own unit (:data:`UNIT_SCALE`)."""
-    return value * UNIT_SCALE.get(name, 1000.0)
+    """A metric's logged value in its reported unit (the metric table's scale: metres → millimetres,
+    ``reprojection_2d`` kept in normalised screen units)."""
+    m = metric_of(name)
+    return value * (m.scale if m is not None else 1000.0)
 
 
 class LiftingModule(pl.LightningModule):
@@ -270,7 +269,7 @@ class LiftingModule(pl.LightningModule):
         for action, values in results.per_action().items():
             for name in ("p1", "p2"):
                 if name in values:
-                    metrics[f"{stage}/{name}/{action}"] = values[name] * 1000
+                    metrics[f"{stage}/{name}/{action}"] = to_mm(name, values[name])
         if stage == "val" and self.clock is not None:  # where in the budget this evaluation happened
             metrics["budget/samples"] = float(self.samples_seen)
             metrics[f"budget/{self.clock.schedule.unit}"] = self.samples_seen / self.clock.schedule.samples_per_unit

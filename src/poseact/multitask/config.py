@@ -41,7 +41,10 @@ class ImageDataConfig:
     clip_length: int = 8  # T
     subsample_train: list[int] = field(default_factory=lambda: [1, 2, 3])
     subsample_test: int = 2
-    batch_size: int = 4  # clips per step over all devices (pose pseudo-clips and action clips each): the global batch
+    batch_clips: int = 4  # clips per step over all devices (pose pseudo-clips and action clips each): the global batch
+    batch_size: int | None = None  # deprecated spelling of batch_clips (one release)
+    #: an epoch here is this many steps of clips sampled at random (not a pass over the data, as in
+    #: lifting): validation, checkpoints and the lr milestones count these epochs
     steps_per_epoch: int = 100
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     num_workers: int = 0
@@ -53,18 +56,34 @@ class ImageDataConfig:
 
 
 @dataclass
-class MultitaskTrainConfig:
-    mode: str = "multitask"  # multitask | pose | action (the sharing ablation)
+class MultitaskOptimConfig:
+    """The optimiser and its lr schedule (``optim.*``, as in the lifting family)."""
+
     optimizer: str = "rmsprop"  # rmsprop (Keras: alpha 0.9, eps 1e-7) | adam
     #: one optimizer state for the pose and the action steps (ablation); default: one each (the reference)
     shared_optimizer_state: bool = False
     lr: float = 1e-3
     lr_milestones: list[int] = field(default_factory=list)  # epochs after which lr ×= lr_gamma
     lr_gamma: float = 0.1
+
+
+#: keys of ``train`` that moved to ``optim`` (the previous release's spelling still read, one release)
+MOVED_TO_OPTIM = ("optimizer", "shared_optimizer_state", "lr", "lr_milestones", "lr_gamma")
+
+
+@dataclass
+class MultitaskTrainConfig:
+    mode: str = "multitask"  # multitask | pose | action (the sharing ablation)
     action_weight: float = 0.01  # per action output (Penn 0.01, NTU 0.1)
     vis_weight: float = 0.01
     freeze_pose_epochs: int = 0  # stage A of §5.3: only action layers train
     mask_missing_visibility: bool = False  # quirk 7 (default faithful: unmasked)
+    # deprecated spellings of optim.* (one release): null unless an old config sets them
+    optimizer: str | None = None
+    shared_optimizer_state: bool | None = None
+    lr: float | None = None
+    lr_milestones: list[int] | None = None
+    lr_gamma: float | None = None
 
 
 @dataclass
@@ -83,7 +102,37 @@ class MultitaskConfig(RunConfig):
     model: SPNetConfig = field(default_factory=lambda: SPNetConfig(num_joints=17, dim=3, input_size=64,
                                                                    num_pyramids=2, action_pyramids=[1, 2]))
     train: MultitaskTrainConfig = field(default_factory=MultitaskTrainConfig)
+    optim: MultitaskOptimConfig = field(default_factory=MultitaskOptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        """The previous release's spellings → today's keys, one deprecation line each."""
+        #: today's key → the spelling it was given in (error messages name what the user wrote)
+        self.given_as: dict[str, str] = {}
+        for key in MOVED_TO_OPTIM:
+            value = getattr(self.train, key)
+            if value is not None:
+                _renamed(f"train.{key}", f"optim.{key}")
+                setattr(self.optim, key, value)
+                setattr(self.train, key, None)
+                self.given_as[f"optim.{key}"] = f"train.{key}"
+        if self.data.batch_size is not None:
+            _renamed("data.batch_size", "data.batch_clips (clips per step; lifting: data.batch_frames)")
+            self.data.batch_clips, self.data.batch_size = self.data.batch_size, None
+            self.given_as["data.batch_clips"] = "data.batch_size"
+
+
+_warned: set[str] = set()
+
+
+def _renamed(old: str, new: str) -> None:
+    """A key of the previous release, still read: one deprecation line per process."""
+    import logging
+
+    message = f"{old} is deprecated, use {new}; it will be an error in the next release"
+    if message not in _warned:
+        _warned.add(message)
+        logging.getLogger("poseact").warning(message)
 
 
 def validate(cfg: MultitaskConfig) -> None:
@@ -92,19 +141,25 @@ def validate(cfg: MultitaskConfig) -> None:
         cfg.model.validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    d, t = cfg.data, cfg.train
+    d, t, o = cfg.data, cfg.train, cfg.optim
+    given = getattr(cfg, "given_as", {})
+
+    def key(name: str) -> str:  # today's key, and the old spelling when the config used it
+        return f"{name} (given as {given[name]})" if name in given else name
+
     checks = [
         (t.mode in ("multitask", "pose", "action"), "train.mode", f"must be multitask, pose or action, got {t.mode!r}"),
-        (t.optimizer in ("rmsprop", "adam"), "train.optimizer", f"must be rmsprop or adam, got {t.optimizer!r}"),
-        (positive(t.lr), "train.lr", f"must be positive and finite, got {t.lr}"),
-        (positive(t.lr_gamma), "train.lr_gamma", f"must be positive and finite, got {t.lr_gamma}"),
-        (all(m >= 1 for m in t.lr_milestones), "train.lr_milestones", f"must be epochs >= 1, got {t.lr_milestones}"),
+        (o.optimizer in ("rmsprop", "adam"), key("optim.optimizer"), f"must be rmsprop or adam, got {o.optimizer!r}"),
+        (positive(o.lr), key("optim.lr"), f"must be positive and finite, got {o.lr}"),
+        (positive(o.lr_gamma), key("optim.lr_gamma"), f"must be positive and finite, got {o.lr_gamma}"),
+        (all(m >= 1 for m in o.lr_milestones), key("optim.lr_milestones"),
+         f"must be epochs >= 1, got {o.lr_milestones}"),
         (positive(t.action_weight) or t.action_weight == 0, "train.action_weight",
          f"must be finite and >= 0, got {t.action_weight}"),
         (positive(t.vis_weight) or t.vis_weight == 0, "train.vis_weight", f"must be finite and >= 0, got {t.vis_weight}"),
         (t.freeze_pose_epochs >= 0, "train.freeze_pose_epochs", f"must be >= 0, got {t.freeze_pose_epochs}"),
         (d.clip_length >= 1, "data.clip_length", f"must be >= 1, got {d.clip_length}"),
-        (d.batch_size >= 1, "data.batch_size", f"must be >= 1, got {d.batch_size}"),
+        (d.batch_clips >= 1, key("data.batch_clips"), f"must be >= 1, got {d.batch_clips}"),
         (d.steps_per_epoch >= 1, "data.steps_per_epoch", f"must be >= 1, got {d.steps_per_epoch}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
         (d.render_size >= 8, "data.render_size", f"must be >= 8 pixels, got {d.render_size}"),

@@ -178,7 +178,7 @@ class ImageClipDataModule(pl.LightningDataModule):
     def train_dataloader(self):
         d = self.cfg.data
         pose, action = self.training_sources()
-        n = d.steps_per_epoch * d.batch_size
+        n = d.steps_per_epoch * d.batch_clips
         common = dict(t=d.clip_length, subsample=list(d.subsample_train), augment=d.augment,
                       size=self.cfg.model.input_size)
         if d.pose_sources:  # source 0 keeps the seed of the single-store pseudo-clips, the others their own
@@ -192,7 +192,7 @@ class ImageClipDataModule(pl.LightningDataModule):
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         pairs.pose.epoch = pairs.action.epoch = epoch
         rank, world = self._rank_world()
-        steps = ShardedBatchSampler.global_batch(EpochPermutation(len(pairs), shuffle=False), d.batch_size, rank, world,
+        steps = ShardedBatchSampler.global_batch(EpochPermutation(len(pairs), shuffle=False), d.batch_clips, rank, world,
                                                  min_per_rank=1)
         return DataLoader(pairs, batch_sampler=steps, num_workers=d.num_workers,
                           generator=torch.Generator().manual_seed(self.cfg.seed))
@@ -204,7 +204,7 @@ class ImageClipDataModule(pl.LightningDataModule):
     def _sharded(self, ds: ClipDataset) -> DataLoader:
         """Evaluation clips: each DDP rank a disjoint share (the module gathers the totals)."""
         rank, world = self._rank_world()
-        return DataLoader(ds, batch_size=self.cfg.data.batch_size, num_workers=self.cfg.data.num_workers,
+        return DataLoader(ds, batch_size=self.cfg.data.batch_clips, num_workers=self.cfg.data.num_workers,
                           sampler=round_robin(np.arange(len(ds)), rank, world))
 
     def _centred(self):

@@ -14,6 +14,9 @@ from poseact.multitask.checkpoint import is_multitask_checkpoint, load_module_st
 from poseact.multitask.config import MultitaskConfig, validate
 from poseact.run.registry import Family
 
+#: what one training sample is (a budget's samples count these)
+SAMPLE = "clip (pose pseudo-clips and action clips each count)"
+
 #: Lightning strategy names whose DDP must tolerate parameters a step does not reach (the pose step
 #: skips the action stream)
 _DDP_UNUSED = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true",
@@ -41,7 +44,7 @@ class MultitaskFamily(Family):
         if stage == "fit":
             datamodule.training_sources()  # open and check the sources before anything trains
         store = datamodule.load()
-        module = MultitaskModule(cfg, store.layout_2d)
+        module = MultitaskModule(cfg, store.layout_2d, action_names(cfg, datamodule, store, stage))
         if cfg.checkpoint:
             load_module_state(module, read_multitask_checkpoint(cfg.checkpoint))
         elif cfg.model.pose_replica:
@@ -55,6 +58,24 @@ class MultitaskFamily(Family):
             options["strategy"] = _DDP_UNUSED[cfg.trainer.strategy]
         return options
 
+    def planned_budget(self, cfg: MultitaskConfig, datamodule, world_size: int) -> dict[str, Any] | None:
+        """``data.steps_per_epoch`` steps of ``data.batch_clips`` clips per epoch (an epoch here is a
+        number of steps, not a pass over the data)."""
+        epochs = cfg.trainer.max_epochs
+        if not epochs:
+            return None
+        steps = int(cfg.data.steps_per_epoch) * int(epochs)
+        return {"unit": "epochs", "amount": float(epochs), "samples": steps * int(cfg.data.batch_clips),
+                "steps": steps, "sample": SAMPLE}
+
+    def budget_done(self, cfg: MultitaskConfig, module, trainer, planned: dict[str, Any] | None) -> dict[str, Any]:
+        """Steps run (Lightning's count of batches that stepped) × ``data.batch_clips`` clips."""
+        steps = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+        planned = planned or {}
+        return {"unit": planned.get("unit"), "amount": planned.get("amount"), "sample": SAMPLE,
+                "planned": {"samples": planned["samples"], "steps": planned["steps"]} if planned else None,
+                "done": {"samples": steps * int(cfg.data.batch_clips), "steps": steps}}
+
     def report(self, cfg: MultitaskConfig, module, folder, global_zero: bool) -> dict[str, float]:
         results = dict(module.last_results)
         if global_zero and results:
@@ -64,27 +85,43 @@ class MultitaskFamily(Family):
         return results
 
     def predict(self, cfg: MultitaskConfig, output: Path) -> Path:
-        """Last pose output (normalised crop ``x, y, (z), confidence``) and action probabilities of every
-        centred test clip → one ``.npz`` (``pose (K, T, J, dim+1)``, ``action (K, A)``, ``video (K,)``)."""
+        """The last pose and action outputs of every centred test clip → one ``.npz``, in units
+        (:data:`poseact.multitask.inference.OUTPUT_UNITS`, also written into the file as ``units``):
+        ``pose_2d (K, T, J, 2)`` crop pixels, ``confidence (K, T, J)``, ``depth (K, T, J)`` metres
+        relative to the root (3-D models), ``action_scores (K, A)`` probabilities with
+        ``action_names (A,)``, ``joint_names (J,)``, ``video (K,)``."""
+        import json
+
         import torch
 
         from poseact.atomic import write_npz
+        from poseact.multitask.inference import OUTPUT_UNITS, MultitaskModel, interpret
 
         module, datamodule = self.build(cfg, "predict")
         module.eval()
-        poses, probs, videos = [], [], []
+        names = module.action_names or [f"action_{i}" for i in range(cfg.model.num_actions[0] if
+                                                                    cfg.model.num_actions else 0)]
+        wrapped = MultitaskModel(module.model, module.layout, names, str(cfg.checkpoint))
+        parts, videos = [], []
         with torch.no_grad():
             for batch in datamodule.val_dataloader():
-                p, a = module.model(batch["frames"], with_action=bool(cfg.model.action_pyramids))
-                poses.append(p[-1].numpy())
+                p, a = module.model(batch["frames"], with_action=wrapped.has_actions)
+                parts.append(interpret(wrapped, p[-1], a[-1][0] if a else None))
                 videos.append(batch["video"].numpy())
-                if a:
-                    probs.append(torch.softmax(a[-1][0], -1).numpy())
-        arrays = {"pose": np.concatenate(poses), "video": np.concatenate(videos)}
-        if probs:
-            arrays["action"] = np.concatenate(probs)
+        arrays = {"pose_2d": np.concatenate([q.pose_2d for q in parts]),
+                  "confidence": np.concatenate([q.confidence for q in parts]),
+                  "joint_names": np.array(wrapped.joint_names), "video": np.concatenate(videos)}
+        if parts[0].depth is not None:
+            arrays["depth"] = np.concatenate([q.depth for q in parts])
+        if parts[0].action_scores is not None:
+            arrays["action_scores"] = np.concatenate([q.action_scores for q in parts])
+            arrays["action_names"] = np.array(names)
+        arrays["units"] = np.array(json.dumps({k: v for k, v in OUTPUT_UNITS.items() if k in arrays}))
         write_npz(output, arrays)
-        print(f"wrote {len(arrays['pose'])} clips to {output}", file=sys.stderr)
+        print(f"wrote {len(arrays['pose_2d'])} clips to {output}: pose_2d in crop pixels "
+              f"({wrapped.input_size} px crops){', depth in metres' if 'depth' in arrays else ''}"
+              f"{', action_scores over ' + str(len(names)) + ' named classes' if 'action_scores' in arrays else ''}",
+              file=sys.stderr)
         return output
 
     def owns_checkpoint(self, raw: dict) -> bool:
@@ -110,6 +147,16 @@ class MultitaskFamily(Family):
         for p in paths:
             if p is not None and not Path(p).exists():
                 raise SweepError(f"{where}: store {p!r} not found")
+
+
+def action_names(cfg: MultitaskConfig, datamodule, store, stage: str) -> list[str]:
+    """The class names of the action head: the action source's table when training from one, else
+    the store's; none for a model without action heads (or a table of another size)."""
+    if not cfg.model.num_actions:
+        return []
+    source = datamodule.training_sources()[1].store if stage == "fit" and cfg.data.action_source else store
+    names = [str(a) for a in (source.actions or [])]
+    return names if len(names) == cfg.model.num_actions[0] else []
 
 
 FAMILY = MultitaskFamily()

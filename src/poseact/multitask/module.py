@@ -87,12 +87,16 @@ class EvalSums:
 
 
 class MultitaskModule(pl.LightningModule):
-    def __init__(self, cfg, layout: str = "h36m17") -> None:
+    def __init__(self, cfg, layout: str = "h36m17", action_names: list[str] | tuple[str, ...] = ()) -> None:
         super().__init__()
         self.cfg = cfg
         self.model = SPNet(cfg.model)
         self.layout = layout
-        self.save_hyperparameters({"family": FAMILY, "layout": layout, "model": asdict(cfg.model)})
+        # the class names of the action head (the store's action table), so a checkpoint says what its
+        # scores mean (poseact.load_multitask, poseact predict)
+        self.action_names = [str(a) for a in action_names]
+        self.save_hyperparameters({"family": FAMILY, "layout": layout, "model": asdict(cfg.model),
+                                   "action_names": self.action_names})
         self.automatic_optimization = False
         skip = PCKH_SKIP.get(layout, ())
         self.register_buffer("pckh_joints", torch.tensor([j not in skip for j in range(cfg.model.num_joints)]),
@@ -102,7 +106,7 @@ class MultitaskModule(pl.LightningModule):
 
     # ----------------------------------------------------------------------------- training
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        t = self.cfg.train
+        t = self.cfg.optim
         if t.optimizer == "rmsprop":
             return torch.optim.RMSprop(self.parameters(), lr=t.lr, alpha=0.9, eps=1e-7)
         return torch.optim.Adam(self.parameters(), lr=t.lr)
@@ -111,11 +115,11 @@ class MultitaskModule(pl.LightningModule):
         """Two optimizers over all parameters, ``[pose, action]``, each with its own state and the same
         lr schedule; one when ``train.shared_optimizer_state`` or when ``train.mode`` keeps one step.
         A parameter a step does not reach has no gradient and is left alone by that step's optimizer."""
-        t = self.cfg.train
-        two = t.mode == "multitask" and not t.shared_optimizer_state
+        t, o = self.cfg.train, self.cfg.optim
+        two = t.mode == "multitask" and not o.shared_optimizer_state
         opts = [self._make_optimizer(), self._make_optimizer()] if two else [self._make_optimizer()]
-        scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(t.lr_milestones), gamma=t.lr_gamma)
-                  for o in opts]
+        scheds = [torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(o.lr_milestones), gamma=o.lr_gamma)
+                  for opt in opts]
         return opts, scheds
 
     def _pose_loss(self, poses, batch) -> torch.Tensor:
@@ -130,7 +134,7 @@ class MultitaskModule(pl.LightningModule):
     def _step(self, loss: torch.Tensor, opt, what: str) -> None:
         if not torch.isfinite(loss):
             raise TrainingError(f"the {what} loss became non-finite at step {self.global_step} (epoch "
-                                f"{self.current_epoch}, lr {opt.param_groups[0]['lr']:.3g}): lower train.lr, "
+                                f"{self.current_epoch}, lr {opt.param_groups[0]['lr']:.3g}): lower optim.lr, "
                                 f"or check the data")
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
