@@ -155,7 +155,7 @@ def test_a_third_lifter_is_one_module_and_one_registration(toy_registered, sessi
     config.write_text("task: lifting\nname: toy\nmodel:\n  name: toy\n  hidden: 8\n")
     out = tmp_path / "run"
     common = [f"data.store={session_store}", f"output_dir={out}", "data.subjects_train=[S1]",
-              "data.subjects_test=[S9]", "data.batch_size=64", *QUIET]
+              "data.subjects_test=[S9]", "data.batch_frames=64", *QUIET]
     cfg = load_config(config, common)
     assert cfg.model == ToyConfig(hidden=8)
     with pytest.raises(ConfigError, match="model.hidden must be >= 1"):

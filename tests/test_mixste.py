@@ -161,7 +161,7 @@ def test_configs_of_the_paper_load():
 def _run(store, out, *extra) -> list[str]:
     return [str(MIXSTE), f"data.store={store}", f"output_dir={out}", "data.subjects_train=[S1]",
             "data.subjects_test=[S9]", "data.downsample=1", "model.frames=9", "model.width=32", "model.heads=4",
-            "data.batch_size=180", *QUIET, *extra]
+            "data.batch_frames=180", *QUIET, *extra]
 
 
 @pytest.mark.slow
@@ -194,7 +194,7 @@ def test_semi_supervised_mixste_with_a_second_model_for_the_trajectory(projected
 
     cfg = load_config(MIXSTE, [f"data.store={projected_store}", f"output_dir={tmp_path / 's'}", "data.subjects_train=[S1]",
                                "data.subjects_test=[S9]", "data.subjects_unlabeled=[S9]", "data.downsample=1",
-                               "model.frames=9", "model.width=32", "model.heads=4", "data.batch_size=90",
+                               "model.frames=9", "model.width=32", "model.heads=4", "data.batch_frames=90",
                                "semi.warmup_epochs=1", "trainer.max_epochs=2", *QUIET])
     module, _ = family("lifting").build(cfg, "fit")
     assert isinstance(module.trajectory_model, M) and module.trajectory_model.num_joints_out == 1

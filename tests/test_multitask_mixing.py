@@ -51,7 +51,7 @@ def mixed_cfg(stores, *overrides: str, mpii_weight: float = 1.0, rendered_weight
     MPII (2-D) + rendered (3-D), action steps on Penn."""
     return load_config(TINY, [
         f"data.store={stores['rendered']}", "data.subjects_train=[S1]", "data.subjects_test=[S1]",
-        "data.clip_length=4", "data.batch_size=2", "data.steps_per_epoch=8", "model.num_actions=[15]",
+        "data.clip_length=4", "data.batch_clips=2", "data.steps_per_epoch=8", "model.num_actions=[15]",
         f"data.pose_sources=[{{store: '{stores['mpii']}', subjects: [train], weight: {mpii_weight}}}, "
         f"{{store: '{stores['rendered']}', subjects: [S1], weight: {rendered_weight}}}]",
         f"data.action_source={{store: '{stores['penn']}', subjects: [train]}}", *overrides])

@@ -74,15 +74,15 @@ def test_training_lowers_pose_and_action_error(tmp_path, tmp_path_factory, one_t
                                                      ("pose", False, 1), ("action", False, 1)])
 def test_pose_and_action_steps_have_their_own_optimizer_state(mode, shared, count, one_thread):
     """Multi-task training has two optimizers over all parameters (one with
-    ``train.shared_optimizer_state``, one for a single-task mode), each with the lr schedule; a
+    ``optim.shared_optimizer_state``, one for a single-task mode), each with the lr schedule; a
     pose step leaves the action optimizer's state untouched."""
     import torch
 
     from poseact.run.config import load_config
     from poseact.multitask.module import MultitaskModule
 
-    cfg = load_config(TINY, [f"train.mode={mode}", f"train.shared_optimizer_state={str(shared).lower()}",
-                             "train.lr_milestones=[1]"])
+    cfg = load_config(TINY, [f"train.mode={mode}", f"optim.shared_optimizer_state={str(shared).lower()}",
+                             "optim.lr_milestones=[1]"])
     task = MultitaskModule(cfg)
     opts, scheds = task.configure_optimizers()
     assert len(opts) == len(scheds) == count
