@@ -179,7 +179,10 @@ def test_a_third_lifter_is_one_module_and_one_registration(toy_registered, sessi
     assert err.startswith("poseact: error: output_dir") and "hidden=8" in err and "hidden=4" in err
     assert len(err.splitlines()) == 1
 
+    capsys.readouterr()
     assert main(["test", str(config), *common, f"checkpoint={out / 'checkpoints/last.ckpt'}"]) == 0
+    # the table's header says what was evaluated (not the config's subject list alone)
+    assert "subjects S9; actions Sitting, Walking; 8 sequences" in capsys.readouterr().out
     summary = json.loads((out / "results/summary.json").read_text())
     assert np.isfinite(summary["p1"])
     predictions = tmp_path / "toy.npz"

@@ -138,8 +138,11 @@ class LiftingFamily(Family):
             from poseact.atomic import write_text
 
             write_text(md_path, results.to_markdown() + "\n")
-            print(f"\nFinal evaluation ({'flip TTA' if cfg.eval.test_time_flip else 'no TTA'}), "
-                  f"{', '.join(cfg.data.subjects_test)}:\n")
+            subjects = sorted({r.subject for r in results.results})
+            actions = sorted({r.action for r in results.results})
+            print(f"\nFinal evaluation ({'flip TTA' if cfg.eval.test_time_flip else 'no TTA'}) of what was "
+                  f"evaluated: subjects {', '.join(subjects)}; actions {', '.join(actions)}; "
+                  f"{len(results.results)} sequences, {sum(r.num_frames for r in results.results)} frames:\n")
             print(results.to_markdown())
             print(f"\nwritten: {csv_path}, {md_path}")
         return module.summary()
