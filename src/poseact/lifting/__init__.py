@@ -3,7 +3,7 @@ training recipes: supervised, semi-supervised back-projection, per-action sampli
 
 Map: :mod:`.config` (schema), :mod:`.datasets` / :mod:`.windows` / :mod:`.sampling` (data),
 :mod:`.clock` (budgets and schedules), :mod:`.datamodule`, :mod:`.losses`, :mod:`.module`
-(LightningModule), :mod:`.models` (architectures by ``model.name``), :mod:`.checkpoint` (``.ckpt``
-and VideoPose3D ``.bin``), :mod:`.tta` and :mod:`.inference` (lifting a clip without Lightning),
+(LightningModule), :mod:`.models` (lifter classes that declare themselves, by ``model.name``),
+:mod:`.checkpoint` (``.ckpt`` and VideoPose3D ``.bin``), :mod:`.tta` and :mod:`.inference` (lifting a clip without Lightning),
 :mod:`.family` (what the run layer calls).
 """

@@ -16,8 +16,8 @@ losses on the labeled part, and on the unlabeled part the 2-D error of the proje
 trajectory against the input's output-aligned frame, plus bone-length consistency.
 
 The checkpoint's hyper-parameters say everything that rebuilds the model alone: the family, the
-architecture (``model``: name, widths, channels, causal, dense, ...), the input joints and features
-and the 2-D / 3-D layouts.
+architecture (``model``: the architecture's own section, e.g. name, widths, channels, causal, dense),
+the input joints and features and the 2-D / 3-D layouts.
 """
 
 from __future__ import annotations
