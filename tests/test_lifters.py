@@ -111,7 +111,9 @@ def test_a_previous_release_run_config_loads(caplog):
         mixste = load_config(folder / "mixste.yaml").model
     assert temporal == TemporalConfig(channels=8, trajectory=True)
     assert mixste == MixSTEConfig(frames=9, depth=1, width=8, heads=2, train_stride=9)
+    assert load_config(folder / "temporal.yaml").data.batch_frames == 64  # its data.batch_size, renamed
     assert [r.getMessage().split(";")[0] for r in caplog.records] == [
+        "data.batch_size is deprecated, use data.batch_frames (output frames per step",
         "model: dropout=0.0 is not a key of model.name=mixste"]
 
 
