@@ -12,7 +12,7 @@ def test_demo_config_composes_defaults_and_overrides():
     assert cfg.name == "demo" and cfg.output_dir == "outputs/demo"
     assert cfg.model.filter_widths == [3, 3, 3] and cfg.model.channels == 256  # lifter27 + the demo's own
     assert cfg.optim.lr == 0.002 and cfg.data.subjects_test == ["S9"]
-    assert cfg.optim.amsgrad and cfg.data.batch_size == 1024 and cfg.model.dropout == 0.25  # reference defaults
+    assert cfg.optim.amsgrad and cfg.data.batch_frames == 1024 and cfg.model.dropout == 0.25  # reference defaults
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs/experiment").glob("*.yaml")), ids=lambda p: p.name)
