@@ -42,6 +42,14 @@ def check_clone(folder: Path) -> Path:
     return folder
 
 
+def clone_commit(folder: Path) -> str:
+    """The clone's commit (``git rev-parse HEAD``), or a note that it is not a git checkout."""
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "unknown commit (not a git checkout)"
+
+
 def reference_cameras(folder: Path) -> tuple[list[dict], dict[str, list[dict]]]:
     """(intrinsic list, subject -> extrinsic list) as written in ``common/h36m_dataset.py``."""
     tree = ast.parse((folder / "common/h36m_dataset.py").read_text())

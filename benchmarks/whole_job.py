@@ -221,6 +221,7 @@ def main() -> None:
     worst = videopose3d.check_cameras(clone, SUBJECTS)
     store, overrides = ensure_store(args.cache / ("synthetic-quick" if args.quick else "synthetic"), args.quick)
     data = videopose3d.export_store(store, store.with_suffix(".videopose3d"))
+    print(f"VideoPose3D {clone} at {videopose3d.clone_commit(clone)}; python {sys.version.split()[0]}")
     print(f"store {store} ({store.stat().st_size / 1e6:.0f} MB) and as VideoPose3D's files in {data}; "
           f"Human3.6M cameras of VideoPose3D and poseact agree to {worst:.1e}; {os.cpu_count()} CPUs", flush=True)
     programs: dict[str, Path | None] = {RUN_PY: None, "poseact": args.poseact}
