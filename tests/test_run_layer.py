@@ -175,9 +175,9 @@ def test_second_fit_into_a_running_folder_is_refused(tmp_path):
             fit(cfg)
     assert "\n" not in str(e.value) and "in use by another poseact fit" in str(e.value)
     assert f"pid {os.getpid()}" in str(e.value)
-    with RunFolder(tmp_path / "new").lock():
+    with RunFolder(tmp_path / "new" / "deeper").lock():
         pass
-    assert not (tmp_path / "new").exists()  # a folder made only for the lock is removed again
+    assert not (tmp_path / "new").exists()  # folders made only for the lock are removed again
 
 
 def test_a_killed_runs_lock_does_not_block(tmp_path):

@@ -120,21 +120,29 @@ class RunFolder:
         """Make sure the folder can be written, before any work starts, and remove temporary files
         that a killed earlier run left in it. Creates nothing: a command that fails on bad input
         leaves no new folder behind."""
+        self.check()
+        for sub in (self.root, self.checkpoints, self.results):
+            remove_stale_temps(sub)
+
+    def check(self) -> None:
+        """Refuse, in one line, a folder that cannot be written (a file, under a file, read-only)."""
         if self.root.exists() and not self.root.is_dir():
             raise RunFolderError(f"output_dir {str(self.root)!r} is a file, not a folder")
         try:
             check_writable(self.root / CONFIG, "output_dir")
         except RunFolderError as e:
             raise RunFolderError(f"{e}; set output_dir=... to a writable folder") from None
-        for sub in (self.root, self.checkpoints, self.results):
-            remove_stale_temps(sub)
 
     @contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the folder for one ``fit``: a second ``fit`` into it is refused (one line) while this
         one runs. The lock is the kernel's (``flock``), so a killed run leaves no lock behind; a
         folder this call had to create is removed again if nothing else was written into it."""
+        self.check()
         created = not self.root.exists()
+        top = self.root  # the outermost folder this call creates
+        while created and not top.parent.exists():
+            top = top.parent
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fh = open(self.lock_path, "a+")
@@ -159,7 +167,15 @@ class RunFolder:
             fh.close()  # releases the flock
             if created and [p.name for p in self.root.iterdir()] == [LOCK]:
                 self.lock_path.unlink(missing_ok=True)
-                self.root.rmdir()
+                folder = self.root
+                while True:
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+                    if folder == top:
+                        break
+                    folder = folder.parent
 
     def write_wandb_id(self, run_id: str) -> Path:
         return write_text(self.wandb_id_path, run_id + "\n")
