@@ -31,6 +31,13 @@ def _keys(section) -> set[str]:
     return {f.name for f in fields(section)}
 
 
+@pytest.fixture
+def toy_registered(monkeypatch):
+    monkeypatch.setattr(models, "LIFTERS", dict(models.LIFTERS))
+    models.register_lifter(ToyLifter)
+    return ToyLifter
+
+
 # -- sections of their own --------------------------------------------------------------------------
 
 def test_each_architecture_has_its_own_config_section():
@@ -60,12 +67,15 @@ def test_seq2seq_comes_from_the_class():
     assert load_config(MIXSTE, ["loss.weight_temporal=0.5"]).loss.weight_temporal == 0.5
 
 
-def test_keys_of_a_section_are_checked_with_one_line_errors():
-    with pytest.raises(ConfigError, match=r"^model.widths is not a key of model.name=temporal"):
+def test_keys_of_a_section_are_checked_with_one_line_errors(toy_registered):
+    with pytest.raises(ConfigError, match=r"^override 'model.widths=3': key 'model.widths' is not a key of any "
+                                          r"lifter's model section. Did you mean model.width\?"):
         load_config(DEMO, ["model.widths=3"])
+    with pytest.raises(ConfigError, match=r"^model.hidden is not a key of model.name=temporal \(its keys: causal, "):
+        load_config(DEMO, ["model.hidden=3"])  # another lifter's key
     with pytest.raises(ConfigError, match=r"^model.channels: .*abc"):
         load_config(DEMO, ["model.channels=abc"])
-    with pytest.raises(ConfigError, match=r"^model.name must be one of \['mixste', 'temporal'\]"):
+    with pytest.raises(ConfigError, match=r"^model.name must be one of \['mixste', 'temporal', 'toy'\], got 'lstm'"):
         load_config(DEMO, ["model.name=lstm"])
     with pytest.raises(ConfigError, match=r"^model.causal is not available for model.name=mixste"):
         load_config(MIXSTE, ["model.causal=true"])
@@ -82,8 +92,7 @@ def test_a_key_no_lifter_has_is_refused_naming_its_file():
     with pytest.raises(ConfigError, match=r"^config file 'bad.yaml': key 'model.chanels' .*Did you mean model.channels\?"):
         FAMILY.check_part(OmegaConf.create({"model": {"chanels": 12}}), "config file 'bad.yaml'")
     FAMILY.check_part(OmegaConf.create({"model": {"depth": 2}, "data": {}}), "x")  # some lifter's key: later
-    with pytest.raises(ConfigError, match=r"model.chanels is not a key of model.name=temporal.*Did you mean "
-                                          r"model.channels\?"):
+    with pytest.raises(ConfigError, match=r"^override 'model.chanels=2': .*Did you mean model.channels\?"):
         load_config(DEMO, ["model.chanels=2"])
 
 
@@ -142,13 +151,6 @@ def test_a_checkpoint_with_a_flat_model_section_builds(tmp_path, projected_store
 
 
 # -- a third lifter: one module, one registration -----------------------------------------------------
-
-@pytest.fixture
-def toy_registered(monkeypatch):
-    monkeypatch.setattr(models, "LIFTERS", dict(models.LIFTERS))
-    models.register_lifter(ToyLifter)
-    return ToyLifter
-
 
 def test_a_third_lifter_is_one_module_and_one_registration(toy_registered, session_store, tmp_path, capsys):
     """The toy lifter (tests/helpers/toy_lifter.py) is fitted, resumed, refused another architecture,
