@@ -327,3 +327,16 @@ def test_predict_reads_the_runs_own_config(short_run, tmp_path, capsys):
         poses = {k: f[k] for k in f.files}
     assert poses and all(k.startswith("S9/") for k in poses)  # the run's test subjects, not the YAML's S9, S11
     assert {v.shape[0] for v in poses.values()} == {15}  # 60 frames at the run's downsample 4 (the YAML's: 2)
+
+
+def test_wandb_run_id_is_kept_per_folder_and_an_agents_id_wins(tmp_path, monkeypatch):
+    from poseact.run.folder import RunFolder
+    from poseact.run.trainer import wandb_run_id
+
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    folder = RunFolder(tmp_path)
+    first = wandb_run_id(folder, new_run=True)
+    assert wandb_run_id(folder, new_run=False) == first  # a resume
+    assert wandb_run_id(folder, new_run=True) != first  # resume=false: a new W&B run
+    monkeypatch.setenv("WANDB_RUN_ID", "sweeptrial1")  # `wandb agent` decides the id of its trials
+    assert wandb_run_id(folder, new_run=True) == "sweeptrial1" == folder.read_wandb_id()

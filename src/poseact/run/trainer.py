@@ -59,10 +59,16 @@ def _rank_zero_process() -> bool:
 
 
 def wandb_run_id(folder: RunFolder, new_run: bool) -> str:
-    """The W&B run id of this run folder: the stored one (a resume, a test of the run, or a DDP
-    process other than the first), else a fresh one, stored (``wandb_run_id`` in the folder) so
-    that a resumed run continues the same W&B run and ``wandb sync`` sees one run."""
+    """The W&B run id of this run folder: ``WANDB_RUN_ID`` when a W&B agent sets it, else the stored
+    one (a resume, a test of the run, or a DDP process other than the first), else a fresh one,
+    stored (``wandb_run_id`` in the folder) so that a resumed run continues the same W&B run and
+    ``wandb sync`` sees one run."""
+    agent = os.environ.get("WANDB_RUN_ID")  # a `wandb agent` names the run of each sweep trial itself
     stored = folder.read_wandb_id()
+    if agent:
+        if stored != agent and _rank_zero_process():
+            folder.write_wandb_id(agent)
+        return agent
     if stored and (not new_run or not _rank_zero_process()):
         return stored
     if not _rank_zero_process():  # the first process writes the id before launching the others
