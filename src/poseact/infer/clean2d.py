@@ -27,10 +27,14 @@ summarised on the console).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from poseact.skeleton import get_skeleton
+
+if TYPE_CHECKING:
+    from poseact.infer.gaps import GapReport
 
 #: the cost of exchanging a frame's labels, in torso lengths: the detector's labels stand unless exchanging
 #: them saves more movement than this over the stretch
@@ -233,3 +237,31 @@ def clean_2d(keypoints: np.ndarray, confidence: np.ndarray, layout: str,
     kps[bad] = np.nan
     conf[bad] = 0.0
     return kps, conf, flagged, report
+
+
+@dataclass
+class Clean2D:
+    """The clean-2-D stage's result: the subject's ``keypoints (T, J, 2)`` px with every gap filled,
+    ``confidence (T, J)`` (0 where filled or removed), ``flagged (T,)`` (lost, unsure swaps, long gaps),
+    the gap report and the cleaning report (None when cleaning was off or the clip too short)."""
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    flagged: np.ndarray
+    gaps: "GapReport"
+    cleaning: CleanReport | None
+
+
+def clean_stage(keypoints: np.ndarray, confidence: np.ndarray, layout: str, lost: np.ndarray,
+                others: list | None, max_gap: int, clean: bool = True, where: str = "keypoints") -> Clean2D:
+    """The clean-2-D stage: :func:`clean_2d` (when ``clean`` and the clip has 3 frames or more), then every
+    gap filled over time (:func:`poseact.infer.gaps.fill_gaps`); ``lost`` frames (the subject not seen)
+    stay flagged."""
+    from poseact.infer.gaps import fill_gaps
+
+    cleaning = None
+    if clean and len(keypoints) >= 3:
+        keypoints, confidence, unsure, cleaning = clean_2d(keypoints, confidence, layout, others)
+        lost = lost | unsure
+    kps, conf, flagged, report = fill_gaps(keypoints, confidence, max_gap, where=where)
+    return Clean2D(kps, conf, flagged | lost, report, cleaning)

@@ -35,14 +35,12 @@ def _crop_args(p: argparse.ArgumentParser) -> None:
 
 
 def box_option(box: list[float] | None) -> tuple[float, ...] | None:
-    """``--box``: 4 numbers (x0 y0 w h) or 3 (x0 y0 side, a square), width/height/side > 0."""
-    from poseact.errors import UsageError
+    """``--box``: 4 numbers (x0 y0 w h) or 3 (x0 y0 side, a square), sizes > 0 (:func:`check_box`)."""
+    from poseact.infer.options import check_box
 
     if box is None:
         return None
-    if len(box) not in (3, 4) or min(box[2:]) <= 0:
-        raise UsageError(f"--box {' '.join(f'{v:g}' for v in box)}: give X0 Y0 W H in pixels (or X0 Y0 SIDE), "
-                         f"with W, H, SIDE > 0")
+    check_box(tuple(box))
     return tuple(box)
 
 
@@ -142,22 +140,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _infer(args) -> int:
-    from poseact.infer.pipeline import run_infer
+    from poseact.infer.options import InferOptions
+    from poseact.infer.pipeline import run
 
     t0 = time.perf_counter()
     detector = args.keypoints if args.keypoints in DETECTORS else None
     layout = args.keypoints if args.keypoints in KEYPOINT_LAYOUTS else None
-    res = run_infer(args.input, args.checkpoint, args.out, keypoint_layout=layout, detector=detector,
-                    keypoint_checkpoint=args.keypoint_checkpoint, keypoint_config=args.keypoint_config,
-                    crop=args.crop, box=box_option(args.box), min_confidence=args.min_confidence,
-                    input_layout=args.input_layout, fps=args.fps,
-                    image_size=tuple(args.image_size) if args.image_size else None, video=args.video,
-                    person=args.person, clip=args.clip, max_gap=args.max_gap, tta=not args.no_tta,
-                    render=None if args.render == "none" else args.render, render_limit=args.limit,
-                    render_height=args.render_height,
-                    height=None if args.model_scale else args.height, constant_bones=args.constant_bones,
-                    joint_threshold=args.joint_threshold, photos=args.photos, track_rule=args.track,
-                    clean=args.clean_2d)
+    res = run(InferOptions(
+        args.input, args.checkpoint, args.out, keypoint_layout=layout, detector=detector,
+        keypoint_checkpoint=args.keypoint_checkpoint, keypoint_config=args.keypoint_config, crop=args.crop,
+        box=box_option(args.box), min_confidence=args.min_confidence, input_layout=args.input_layout, fps=args.fps,
+        image_size=tuple(args.image_size) if args.image_size else None, video=args.video, person=args.person,
+        clip=args.clip, max_gap=args.max_gap, tta=not args.no_tta, render=None if args.render == "none" else args.render,
+        render_limit=args.limit, render_height=args.render_height, height=None if args.model_scale else args.height,
+        constant_bones=args.constant_bones, joint_threshold=args.joint_threshold, photos=args.photos,
+        track_rule=args.track, clean=args.clean_2d))
     for one in res.photos or [res]:
         print(f"{one.json.name.removesuffix('_3d.json')}: {one.frames} frame{'s' if one.frames != 1 else ''}")
         if one.npz is None:
@@ -175,8 +172,7 @@ def _infer(args) -> int:
 
 
 def _detect(args) -> int:
-    from poseact.errors import UsageError
-    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, detect, env_dir, env_state, setup_env
+    from poseact.infer.detect import MEDIAPIPE_REQUIREMENTS, env_dir, env_state, setup_env
 
     if args.input == "setup":
         t0 = time.perf_counter()
@@ -191,31 +187,18 @@ def _detect(args) -> int:
         return 0
     from pathlib import Path
 
+    from poseact.errors import MissingFileError
+    from poseact.infer.detectors import make_detector
+
     src = Path(args.input)
     out = args.out or str(src.with_name((src.name if src.is_dir() else src.stem) + "_keypoints.json"))
-    multitask = args.keypoints == "multitask" or (args.keypoints is None and args.keypoint_checkpoint is not None)
-    if multitask:
-        from poseact.infer.multitask_keypoints import DEFAULT_MIN_CONFIDENCE, crop_box, detect_multitask, square_box
-
-        if args.keypoint_checkpoint is None:
-            raise UsageError(f"input {args.input!r}: --keypoints multitask needs --keypoint-checkpoint CKPT")
-        if args.env is not None:
-            raise UsageError("--env is the MediaPipe environment; the multi-task model runs in poseact's")
-        box = square_box(box_option(args.box))
-        try:
-            crop_box(1, 1, args.crop, box)
-        except ValueError as e:
-            raise UsageError(f"input {args.input!r}: {e}") from None
-        print(detect_multitask(src, out, args.keypoint_checkpoint, args.keypoint_config, crop=args.crop, box=box,
-                               min_confidence=DEFAULT_MIN_CONFIDENCE if args.min_confidence is None
-                               else args.min_confidence))
-        return 0
-    if args.keypoint_checkpoint or args.keypoint_config or args.min_confidence is not None \
-            or args.crop != "centre":
-        raise UsageError(f"input {args.input!r}: --keypoint-checkpoint/--keypoint-config/--crop/"
-                             f"--min-confidence belong to --keypoints multitask")
-    print(detect(src, out, env=args.env, person=None if args.track == "none" else args.track,
-                 box=box_option(args.box)))
+    if not src.exists():
+        raise MissingFileError(f"input {args.input!r} not found")
+    detector = make_detector(src, True, args.keypoints, None, args.keypoint_checkpoint, args.keypoint_config,
+                             args.crop, box_option(args.box), args.min_confidence,
+                             None if args.track == "none" else args.track, env=args.env)
+    detector.prepare(src, None)
+    print(detector.detect(src, Path(out)))
     return 0
 
 
