@@ -227,3 +227,13 @@ def test_render_size_follows_the_input_and_each_frame_is_drawn_afresh():
     assert np.abs(panel[0] - panel[1]).sum() > 0 and np.array_equal(panel[0], panel[2])
     left = [f[:, :400].astype(int) for f in frames]
     assert np.abs(left[0] - left[1]).sum() > 0  # the 2-D skeleton and the frame counter moved
+
+
+def test_one_frame_reports_no_bone_spread(tmp_path, capsys):
+    """One frame has no frame-to-frame spread: the summary says so instead of 'vary by up to 0.0 cm'."""
+    kp = _frames_json(tmp_path / "photo.json", T=1, gaps=())
+    assert main(["infer", str(kp), "--checkpoint", str(_bin(tmp_path / "tiny_coco.bin")), "--out",
+                 str(tmp_path / "out"), "--render", "none", "--joint-threshold", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "one frame: bone lengths as lifted" in out and "vary by up to" not in out
+    assert "2-D fixes" not in out  # nothing to clean in one frame

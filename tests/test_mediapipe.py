@@ -192,3 +192,10 @@ def test_a_person_walking_in_front_never_takes_over(mediapipe_env, tmp_path, mon
         assert abs(nose_x[t] - a) < 45, (t, nose_x[t], a)
         if b is not None and abs(a - b) > 150:
             assert abs(nose_x[t] - b) > 100, (t, nose_x[t], b)
+
+
+def test_setup_of_a_ready_environment_says_so(mediapipe_env, capsys):
+    """`poseact detect setup` on an environment that exists (and holds everything) creates nothing."""
+    assert main(["detect", "setup", "--env", str(mediapipe_env)]) == 0
+    captured = capsys.readouterr()
+    assert "already set up" in captured.out and "creating" not in captured.err + captured.out
