@@ -6,9 +6,10 @@
     python benchmarks/profile_phases.py vp3d.txt poseact.txt
 
 Samples are wall-clock ticks of a thread that was not idle (py-spy's default; a thread waiting
-for a CPU counts as busy), so seconds are samples / rate; the main thread's are its wall time less
-its idle waits, other threads (progress bar, W&B) are listed apart. A sample counts once, in the first phase its stack
-matches (the order of ``PHASES`` / ``RUN_PY_LINES``).
+for a CPU counts as busy), so seconds are samples / rate: the main thread's are its wall time less
+its idle waits; other threads (progress bar, W&B) are listed apart, and a child process's samples
+(``--subprocesses``: W&B's service) fall in "W&B" or "other". A sample counts once, in the first
+phase its stack matches (the order of ``PHASES`` / ``RUN_PY_LINES``).
 """
 
 from __future__ import annotations
