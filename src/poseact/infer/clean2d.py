@@ -72,15 +72,21 @@ class CleanReport:
                 "jumps_removed": self.jumps, "joints_on_another_person_removed": self.teleports}
 
     def summary(self) -> str:
+        """One line for the console: what was fixed, flagged and removed (or that nothing was)."""
+        parts = []
         stretches = sum(len(r) for r in self.swapped.values())
-        s = (f"{stretches} left/right swap{'s' if stretches != 1 else ''} fixed "
-             f"({self.swapped_frames} frame{'s' if self.swapped_frames != 1 else ''})")
+        if stretches:
+            parts.append(f"{stretches} left/right swap{'s' if stretches != 1 else ''} fixed "
+                         f"({self.swapped_frames} frame{'s' if self.swapped_frames != 1 else ''})")
         if self.unsure_frames:
-            s += (f"; {len(self.unsure_frames)} frame{'s' if len(self.unsure_frames) != 1 else ''} flagged as possibly "
-                  f"swapped (a swap cut by the clip's end, or too long to tell which labelling is right)")
-        s += f"; {self.jumps} joint jump{'s' if self.jumps != 1 else ''} removed"
-        s += f"; {self.teleports} joint{'s' if self.teleports != 1 else ''} on another person removed"
-        return s
+            n = len(self.unsure_frames)
+            parts.append(f"{n} frame{'s' if n != 1 else ''} flagged as possibly swapped (a swap cut by the clip's "
+                         f"end, or too long to tell which labelling is right)")
+        if self.jumps:
+            parts.append(f"{self.jumps} joint jump{'s' if self.jumps != 1 else ''} removed")
+        if self.teleports:
+            parts.append(f"{self.teleports} joint{'s' if self.teleports != 1 else ''} on another person removed")
+        return "; ".join(parts) if parts else "none needed (no left/right swap, no joint jump)"
 
 
 def pairs(layout: str) -> dict[str, list[tuple[int, int]]]:

@@ -101,9 +101,10 @@ class MediaPipeDetector(Detector):
         if tracking and tracking.get("chosen") is not None:
             lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
             why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
-            track.person = (f"followed by the body: {tracking['why']}; the subject is lost in {int(lost.sum())} "
-                            f"frame{'s' if lost.sum() != 1 else ''}" + (f" ({why})" if why else "")
-                            + " (flagged, never filled from another person)")
+            n = int(lost.sum())
+            track.person = f"followed by the body: {tracking['why']}; " + (
+                f"the subject is lost in {n} frame{'s' if n != 1 else ''}" + (f" ({why})" if why else "")
+                + " (flagged, never filled from another person)" if n else "the subject is found in every frame")
         else:
             track.person = ("one person per frame (MediaPipe Pose is single-person: the most prominent one)"
                             + (f"; {tracking['why']}" if tracking else ""))
