@@ -143,6 +143,7 @@ def plot_training_curves(series: Mapping[str, list[tuple[float, float, float]]],
         if all(v > 0 for v in values):
             lr_ax.set_yscale("log")
     lr_ax.set_xlabel("epoch")
+    _integer_ticks(lr_ax)
     lr_ax.set_ylabel("learning rate")
     lr_ax.set_title("learning rate")
     if title:
