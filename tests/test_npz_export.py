@@ -144,3 +144,43 @@ def test_benchmark_reads_run_pys_table():
     assert out["epoch_minutes"] == [0.52, 0.48] and out["val_p1"] == [160.25, 98.5]
     with pytest.raises(KeyError, match="Protocol #2"):
         videopose3d.parse_output(RUN_PY_TAIL.replace("Protocol #2", "P2"))
+
+
+def _fake_clone(folder: Path, shift_mm: float = 0.0) -> Path:
+    """A folder laid out as a VideoPose3D clone whose common/h36m_dataset.py holds poseact's H36M table
+    (translation of S9's first camera moved by ``shift_mm``), written as the reference writes it."""
+    from poseact.geometry import h36m_cameras
+
+    table = h36m_cameras()
+    intrinsic = [{"id": c.id, "center": [float(v) for v in c.center], "focal_length": [float(v) for v in c.focal_length],
+                  "radial_distortion": [float(v) for v in c.radial_distortion],
+                  "tangential_distortion": [float(v) for v in c.tangential_distortion],
+                  "res_w": int(c.res_w), "res_h": int(c.res_h), "azimuth": float(c.azimuth)} for c in table["S1"]]
+    extrinsic = {s: [{"orientation": [float(v) for v in c.orientation], "translation": [1000 * float(v) for v in c.translation]}
+                     for c in cams] for s, cams in table.items() if all(c.has_extrinsics for c in cams)}
+    extrinsic["S9"][0]["translation"][0] += shift_mm
+    (folder / "common").mkdir(parents=True)
+    (folder / "run.py").write_text("raise SystemExit('not run by the test')\n")
+    (folder / "common/generators.py").write_text("")
+    (folder / "common/h36m_dataset.py").write_text(
+        "import numpy as np\nfrom common.skeleton import Skeleton\n\n"
+        f"h36m_cameras_intrinsic_params = {intrinsic!r}\n\nh36m_cameras_extrinsic_params = {extrinsic!r}\n\n"
+        "class Human36mDataset:\n    pass\n")
+    return folder
+
+
+def test_benchmark_checks_the_clones_camera_table(tmp_path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import videopose3d
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    subjects = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]
+    same = videopose3d.check_clone(_fake_clone(tmp_path / "same"))
+    assert videopose3d.check_cameras(same, subjects) < 1e-9
+    moved = videopose3d.check_clone(_fake_clone(tmp_path / "moved", shift_mm=5.0))
+    with pytest.raises(SystemExit, match="differ from VideoPose3D's by 5"):
+        videopose3d.check_cameras(moved, subjects)
+    assert videopose3d.check_cameras(moved, ["S1", "S11"]) < 1e-9  # S9 not used: not checked
+    with pytest.raises(SystemExit, match="not a VideoPose3D clone .missing run.py"):
+        videopose3d.check_clone(tmp_path / "empty")
