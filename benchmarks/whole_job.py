@@ -205,10 +205,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", type=Path, required=True,
                     help="a clone of https://github.com/facebookresearch/VideoPose3D (its run.py is the baseline)")
-    ap.add_argument("--jobs", nargs="+", default=["reference", "subset", "semi"], choices=["reference", "subset", "semi"])
+    names = ["reference", "subset", "semi"]
+    ap.add_argument("--jobs", nargs="+", default=names, choices=names)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each program per job (figures: the median)")
     ap.add_argument("--poseact", type=Path, default=REPO, help="the poseact source tree to time (default: this one)")
-    ap.add_argument("--before", type=Path, help="also run poseact from this source tree (a checkout of an older commit)")
+    ap.add_argument("--before", type=Path,
+                    help="also run poseact from this source tree (a checkout of an older commit)")
     ap.add_argument("--style", action="store_true",
                     help="also time benchmarks/reference_style.py (a re-implementation of run.py's procedure)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poseact-whole-job")
@@ -260,10 +262,12 @@ def main() -> None:
         rows = [("wall", lambda m: f"{m.wall_s:.1f} s", new.wall_s / base.wall_s),
                 ("peak RSS (largest process)", lambda m: f"{m.peak_rss_gb:.3f} GB", new.peak_rss_gb / base.peak_rss_gb),
                 ("peak RSS (process tree)", lambda m: f"{m.tree_rss_gb:.3f} GB", new.tree_rss_gb / base.tree_rss_gb),
-                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}", new.metrics["p1"] / base.metrics["p1"])]
+                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}",
+                 new.metrics["p1"] / base.metrics["p1"])]
         for i, (what, fmt, ratio) in enumerate(rows):
             label = job.what if i == 0 else ""
-            print(f"| {label} | {what} | {fmt(base)} | " + " | ".join(fmt(med[p]) for p in others) + f" | {ratio:.2f}× |")
+            cells = " | ".join(fmt(med[p]) for p in others)
+            print(f"| {label} | {what} | {fmt(base)} | {cells} | {ratio:.2f}× |")
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
 

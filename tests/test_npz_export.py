@@ -152,11 +152,14 @@ def _fake_clone(folder: Path, shift_mm: float = 0.0) -> Path:
     from poseact.geometry import h36m_cameras
 
     table = h36m_cameras()
-    intrinsic = [{"id": c.id, "center": [float(v) for v in c.center], "focal_length": [float(v) for v in c.focal_length],
-                  "radial_distortion": [float(v) for v in c.radial_distortion],
-                  "tangential_distortion": [float(v) for v in c.tangential_distortion],
+    def floats(values) -> list[float]:
+        return [float(v) for v in values]
+
+    intrinsic = [{"id": c.id, "center": floats(c.center), "focal_length": floats(c.focal_length),
+                  "radial_distortion": floats(c.radial_distortion),
+                  "tangential_distortion": floats(c.tangential_distortion),
                   "res_w": int(c.res_w), "res_h": int(c.res_h), "azimuth": float(c.azimuth)} for c in table["S1"]]
-    extrinsic = {s: [{"orientation": [float(v) for v in c.orientation], "translation": [1000 * float(v) for v in c.translation]}
+    extrinsic = {s: [{"orientation": floats(c.orientation), "translation": [1000 * v for v in floats(c.translation)]}
                      for c in cams] for s, cams in table.items() if all(c.has_extrinsics for c in cams)}
     extrinsic["S9"][0]["translation"][0] += shift_mm
     (folder / "common").mkdir(parents=True)
