@@ -2,9 +2,13 @@
 
 Runs *inside the MediaPipe environment* (``poseact detect setup``), never imported by poseact:
 it needs mediapipe 0.10.21, numpy<2 and protobuf<5, which the main environment cannot hold.
-Standalone on purpose (stdlib + numpy + cv2 + mediapipe only).
+Standalone on purpose (stdlib + numpy + cv2 + mediapipe, and ai_edge_litert for ``bodies.py`` beside it).
 
     python mediapipe_worker.py INPUT OUT.json [--complexity 1] [--min-confidence 0.5] [--temporal --fps F]
+                               [--bodies | --crops CROPS.json]
+
+``--bodies``: every person's body per frame (``"bodies"``, :mod:`bodies`) instead of poses; ``--crops``:
+pose on each frame's crop only (a JSON list of ``[x0, y0, x1, y1]`` px or null: no pose there).
 
 INPUT: a video, one image, or a folder of images (each detected on its own, static mode, unless
 ``--temporal``: a folder of a clip's frames, e.g. a GIF poseact decoded). Output: ``{"format":
@@ -88,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-confidence", type=float, default=0.5)
     p.add_argument("--temporal", action="store_true", help="a folder of one clip's frames (tracking mode)")
     p.add_argument("--fps", type=float, default=None, help="the frame rate of a --temporal folder")
-    p.add_argument("--faces", action="store_true",
-                   help="find every face in each frame (the bundled full-range face detector): 'faces' per frame")
     p.add_argument("--bodies", action="store_true",
                    help="find every body in each frame (the bundled BlazePose detector, bodies.py): 'bodies' per frame")
     p.add_argument("--crops", default=None,
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     width, height, fps, count, files = next(frames)
     static = files is not None and not args.temporal
     fps = args.fps or fps
-    out_frames, sizes, faces = [], [], []
+    out_frames, sizes, people = [], [], []
     crops = None
     if args.crops:
         with open(args.crops) as f:
@@ -116,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 
         body_detector = bodies.BodyDetector()
         detector = contextlib.nullcontext()
-    elif args.faces:
-        detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
     else:
         detector = mp.solutions.pose.Pose(static_image_mode=static, model_complexity=args.complexity,
                                           min_detection_confidence=args.min_confidence)
@@ -129,15 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 found = body_detector.detect(img)
                 for d in found:
                     d["colour"] = bodies.torso_histogram(img, d["hip"], d["shoulder"])
-                faces.append(found)
-                out_frames.append([])
-            elif args.faces:
-                res = detector.process(img)
-                found = []
-                for d in res.detections or []:
-                    b = d.location_data.relative_bounding_box
-                    found.append([b.xmin * w, b.ymin * h, b.width * w, b.height * h, float(d.score[0])])
-                faces.append(found)
+                people.append(found)
                 out_frames.append([])
             else:
                 view, (x0, y0) = (img, (0, 0)) if crops is None else _crop(img, crops[i] if i < len(crops) else None)
@@ -159,17 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     if files is not None:
         doc["files"] = files
     if args.bodies:
-        doc["bodies"] = faces
+        doc["bodies"] = people
         doc["detector"] = f"mediapipe {mp.__version__} BlazePose body detector (pose_detection.tflite), tiled"
-    elif args.faces:
-        doc["faces"] = faces
-        doc["detector"] = f"mediapipe {mp.__version__} face detection (full range)"
     tmp = args.output + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f)
     os.replace(tmp, args.output)
-    found = sum(bool(fr) for fr in (faces if args.faces or args.bodies else out_frames))
-    what = "bodies" if args.bodies else "faces" if args.faces else "person"
+    found = sum(bool(fr) for fr in (people if args.bodies else out_frames))
+    what = "bodies" if args.bodies else "person"
     print(f"{args.output}: {what} found in {found} of {len(out_frames)} frames",
           file=sys.stderr)
     return 0
