@@ -82,3 +82,8 @@ def test_multitask_optimiser_and_budget_read_the_new_keys(multitask_cache):
     assert list(scheds[0].milestones) == [1]
     assert FAMILY.planned_budget(cfg, None, 1) == {"unit": "epochs", "amount": 1.0, "samples": 12, "steps": 4,
                                                    "sample": "clip (pose pseudo-clips and action clips each count)"}
+
+
+def test_a_lifting_batch_error_names_the_spelling_used():
+    with pytest.raises(ConfigError, match=r"^data.batch_frames \(given as data.batch_size\) must be positive"):
+        load_config(DEMO, ["data.batch_size=0"])

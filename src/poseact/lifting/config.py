@@ -130,9 +130,12 @@ class LiftingConfig(RunConfig):
 
     def __post_init__(self) -> None:
         self.model = model_section(self.model)
+        #: today's key → the spelling it was given in (error messages name what the user wrote)
+        self.given_as: dict[str, str] = {}
         if self.data.batch_size is not None:  # the previous release's name
             renamed("data.batch_size", "data.batch_frames (output frames per step; multitask: data.batch_clips)")
             self.data.batch_frames, self.data.batch_size = self.data.batch_size, None
+            self.given_as["data.batch_frames"] = "data.batch_size"
 
 
 def renamed(old: str, new: str) -> None:
@@ -151,6 +154,8 @@ def validate(cfg: LiftingConfig) -> None:
     lifter = lifter_class(m.name)
     unlabeled_overlap = sorted(set(d.subjects_unlabeled) & set(d.subjects_train))
     seq2seq = lifter.seq2seq
+    given = getattr(cfg, "given_as", {}).get("data.batch_frames")
+    batch_key = f"data.batch_frames (given as {given})" if given else "data.batch_frames"
     check(lifter.config_checks(m))
     check([
         (seq2seq or (lo.weight_temporal == 0 and lo.weight_velocity == 0), "loss.weight_temporal",
@@ -163,7 +168,7 @@ def validate(cfg: LiftingConfig) -> None:
          "loss.joint_weights", f"must be positive numbers, one per joint (or null), got {lo.joint_weights}"),
         (o.optimizer in ("adam", "adamw"), "optim.optimizer", f"must be adam or adamw, got {o.optimizer!r}"),
         (finite(o.weight_decay) and o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}"),
-        (d.batch_frames > 0, "data.batch_frames", f"must be positive, got {d.batch_frames}"),
+        (d.batch_frames > 0, batch_key, f"must be positive, got {d.batch_frames}"),
         (d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}"),
         (d.gather in GATHER_MODES, "data.gather", f"must be one of {list(GATHER_MODES)}, got {d.gather!r}"),
         (all(name in METRIC_NAMES for name in e.val_metrics) and "p1" in e.val_metrics, "eval.val_metrics",
