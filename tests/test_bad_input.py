@@ -267,6 +267,8 @@ CASES = [
          ("k.json", "score 'high'", "not a number")),
     Case("keypoints with a list as layout", _poseact(lambda w: _infer(w, _keypoint_json(w, layout=["coco17"]))),
          ("k.json", "layout ['coco17']",)),
+    Case("COCO results with a list as image_id", _poseact(lambda w: _infer(w, w.file(
+        "coco.json", b'[{"image_id": [1], "keypoints": [1, 2, 1], "score": 0.9}]'))), ("coco.json", "image_id [1]")),
     Case("npz keypoints with a zero frame size", _poseact(lambda w: _infer(w, _custom_npz(w, width=0))),
          ("custom.npz", "width 0")),
     Case("npz keypoints of the wrong type", _poseact(lambda w: _infer(w, _custom_npz(w, views="text"))),

@@ -197,7 +197,10 @@ def _read_json(path: Path, person: str) -> Track2D:
         meta, frames_raw = data, data["frames"]
     elif isinstance(data, list) and data and all(isinstance(d, dict) and "image_id" in d for d in data):
         by_image: dict = {}
-        for d in data:
+        for i, d in enumerate(data):
+            if isinstance(d["image_id"], bool) or not isinstance(d["image_id"], (int, float, str)):
+                raise KeypointFileError(f"keypoint file {str(path)!r}: entry {i} has image_id {d['image_id']!r}; "
+                                        f"expected a number or a file name")
             by_image.setdefault(d["image_id"], []).append(d)
         frames_raw = [by_image[k] for k in sorted(by_image, key=_natural_key)]
     elif isinstance(data, list):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def load_checkpoint_file(path: str | os.PathLike, what: str = "checkpoint") -> d
         raw = load_torch_file(p, what, CheckpointError)
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, AttributeError,
+    except (pickle.UnpicklingError, struct.error, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, AttributeError,
             ImportError, ModuleNotFoundError, UnicodeDecodeError, OSError, TypeError, KeyError, IndexError) as e:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{what} {str(p)!r} is unreadable: not a PyTorch checkpoint, or truncated "
