@@ -14,7 +14,7 @@ from pathlib import Path
 
 from poseact.run.checkpoints import load_checkpoint_file
 from poseact.atomic import check_writable
-from poseact.errors import ConfigError, TrainingError
+from poseact.errors import CheckpointError, ConfigError, TrainingError
 from poseact.run.folder import RunFolder
 from poseact.run.registry import family, family_of_checkpoint
 from poseact.run.trainer import build_trainer, finish_wandb, lightning_says_no, planned_world_size
@@ -121,11 +121,12 @@ def evaluation_config(path, overrides=None, stage: str = "test"):
     if run is None:
         print(f"poseact {stage}: checkpoint {checkpoint} (settings from {path}: it lies in no run folder)")
         return cfg
+    task = str((run.read_config() or {}).get("task", "lifting"))
+    if task != cfg.task:  # the words of registry.not_of_family, before any weights are read
+        raise CheckpointError(f"checkpoint {str(checkpoint)!r} is a {task} checkpoint, not a {cfg.task} one "
+                              f"(its run: {run.config_path}): this needs {family(cfg.task).checkpoint_hint}")
     run_cfg = load_config(run.config_path, [f"output_dir={run.root}", *overrides, f"checkpoint={checkpoint}"],
                           saved_run=True)
-    if run_cfg.task != cfg.task:
-        raise ConfigError(f"checkpoint {str(checkpoint)!r} belongs to a {run_cfg.task} run ({run.config_path}), "
-                          f"but {path} is a {cfg.task} config")
     print(f"poseact {stage}: checkpoint {checkpoint}, settings from its run's {run.config_path}"
           + (f" + {' '.join(overrides)}" if overrides else ""))
     return run_cfg
