@@ -9,6 +9,7 @@ Usage::
     poseact export CKPT OUT.pt --format torchscript   (or OUT.onnx --format onnx)
     poseact data describe STORE              what a store holds
     poseact data synthetic [key=value ...]   generate (or find) the synthetic store
+    poseact data from-videos CLIPS --out U.h5  clips -> an unlabeled store (data.store_unlabeled)
     poseact sweep SWEEP.yaml [--workers N]   run a W&B sweep YAML offline (Optuna; resumable)
     poseact infer INPUT --checkpoint CKPT    3-D from a video, frames or a keypoint file
     poseact detect setup | INPUT --out K     2-D keypoints: MediaPipe (own environment) or multi-task model
@@ -54,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     desc.add_argument("store")
     syn = dsub.add_parser("synthetic", help="generate the synthetic store (cached)")
     syn.add_argument("overrides", nargs="*", help="data.synthetic.* overrides, e.g. data.synthetic.seed=1")
+    from poseact.infer.unlabeled_store import add_parser as add_from_videos
+
+    add_from_videos(dsub)  # data from-videos
     sw = sub.add_parser("sweep", help="run a W&B sweep YAML offline (no W&B server; resumable)")
     sw.add_argument("sweep", help="sweep YAML, e.g. sweeps/schedules.yaml")
     sw.add_argument("--workers", type=positive_int, default=None, help="parallel trials (default: one per visible GPU, else 1)")
@@ -105,6 +109,10 @@ def _run(args) -> int:
 
         check_writable(args.output, "export")  # a folder in the way is the first thing to say
         print(export(args.checkpoint, args.output, args.format or format_of(args.output)))
+    elif args.command == "data" and args.data_command == "from-videos":
+        from poseact.infer.unlabeled_store import run_command
+
+        return run_command(args)
     elif args.command == "data":
         from poseact.store import describe, open_store
 
