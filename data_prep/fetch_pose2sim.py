@@ -90,7 +90,8 @@ def fetch(folder: Path, names: list[str] | None = None) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):  # -h / --help (or no folder): the usage, nothing made
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     for rec, path in fetch(Path(sys.argv[1]), sys.argv[2:]).items():
         print(f"{rec}: {path}")
