@@ -50,14 +50,20 @@ def _quiet(*_):
 def test_fov_and_focal_give_the_stated_focal_in_pixels(tmp_path):
     k = _write_keypoints(tmp_path / "a.json", _clip_2d())
     default = open_store(from_videos([k], tmp_path / "d.h5", cache=tmp_path / "c", log=_quiet).store)
-    f60 = (W / 2) / math.tan(math.radians(DEFAULT_FOV_DEG / 2))
+    f60 = (H / 2) / math.tan(math.radians(DEFAULT_FOV_DEG / 2))  # across the longer side (H here)
     assert default.cameras.intrinsics[0, :4] == pytest.approx([f60, f60, W / 2, H / 2])
     assert np.all(default.cameras.intrinsics[0, 4:] == 0)  # no distortion
     wide = open_store(from_videos([k], tmp_path / "w.h5", fov=90, cache=tmp_path / "c", log=_quiet).store)
-    assert wide.cameras.intrinsics[0, 0] == pytest.approx(W / 2)  # tan(45°) = 1
+    assert wide.cameras.intrinsics[0, 0] == pytest.approx(H / 2)  # tan(45°) = 1
     given = open_store(from_videos([k], tmp_path / "f.h5", focal=1234.5, cache=tmp_path / "c", log=_quiet).store)
     assert given.cameras.intrinsics[0, :4] == pytest.approx([1234.5, 1234.5, W / 2, H / 2])
     assert focal_from_fov(1920, 60) == pytest.approx(960 * math.sqrt(3))
+    # a portrait clip: the field of view is across its height (pose2sim's 1080x1920 cameras: 1681 px, 59.5°)
+    d = json.loads(k.read_text())
+    d["width"], d["height"] = 1080, 1920
+    k.write_text(json.dumps(d))
+    portrait = open_store(from_videos([k], tmp_path / "p.h5", cache=tmp_path / "c", log=_quiet).store)
+    assert portrait.cameras.intrinsics[0, :4] == pytest.approx([960 * math.sqrt(3)] * 2 + [540, 960])
 
 
 def test_qualisys_calibration_feeds_each_clip_its_camera(tmp_path):

@@ -7,9 +7,9 @@ converted to the store's 2-D layout and written as unlabeled clips (no 3-D) with
 * **intrinsics** from a calibration file (``calibration``: Qualisys ``.qca.txt``, Pose2Sim/OpenCV ``.toml``,
   poseact's simple ``.yaml``; :func:`poseact.geometry.calibration.read_calibration`), the clip matched to a
   camera by file name (:func:`match_camera`: ``cam01.mp4`` ↔ ``cam01`` / ``cam_01`` / ``cam1``; a name that
-  ends with one camera's name, ``trial3_cam01.mp4``, also matches); else a pinhole camera from a horizontal
-  field of view ``fov`` degrees (default :data:`DEFAULT_FOV_DEG`) or a ``focal`` length in pixels,
-  principal point at the image centre, no distortion;
+  ends with one camera's name, ``trial3_cam01.mp4``, also matches); else a pinhole camera from a field of
+  view ``fov`` degrees across the image's longer side (landscape: horizontal; portrait: vertical; default
+  :data:`DEFAULT_FOV_DEG`) or a ``focal`` length in pixels, principal point at the image centre, no distortion;
 * **flagged frames kept out**: frames where the subject was lost, a left/right swap was unsure or a gap
   was too long to fill split the clip; every stretch of at least ``min_frames`` unflagged frames becomes
   one store clip (take ``<clip>`` or ``<clip>#<k>``), shorter stretches are dropped (counted in the report);
@@ -36,8 +36,8 @@ import numpy as np
 
 from poseact.errors import CalibrationError, MissingFileError, UsageError
 
-#: Horizontal field of view assumed when neither a calibration, ``--fov`` nor ``--focal`` is given: a
-#: typical phone main camera in video mode (≈ 26-28 mm equivalent) is 60-70°.
+#: Field of view across the image's longer side assumed when neither a calibration, ``--fov`` nor ``--focal``
+#: is given: a phone's main camera in 16:9 video mode is ~60-70°; pose2sim's calibrated lab cameras 59.5°.
 DEFAULT_FOV_DEG = 60.0
 DEFAULT_LAYOUT = "h36m17"
 DEFAULT_SUBJECT = "videos"
@@ -155,17 +155,17 @@ def match_camera(name: str, cameras: list, calibration: str | os.PathLike):
 
 # -- cameras ---------------------------------------------------------------------------------------
 
-def focal_from_fov(width: int, fov_deg: float) -> float:
-    """Focal length in pixels of a pinhole camera ``width`` pixels wide with horizontal field of view
-    ``fov_deg`` degrees: ``f = (width / 2) / tan(fov / 2)``."""
+def focal_from_fov(side: int, fov_deg: float) -> float:
+    """Focal length in pixels of a pinhole camera whose image is ``side`` pixels across the direction of
+    the field of view ``fov_deg`` degrees: ``f = (side / 2) / tan(fov / 2)``."""
     if not 0 < fov_deg < 180:
-        raise UsageError(f"--fov {fov_deg:g}: a horizontal field of view is between 0 and 180 degrees")
-    return (width / 2) / math.tan(math.radians(fov_deg) / 2)
+        raise UsageError(f"--fov {fov_deg:g}: a field of view is between 0 and 180 degrees")
+    return (side / 2) / math.tan(math.radians(fov_deg) / 2)
 
 
 def guessed_camera(name: str, width: int, height: int, fov: float | None = None, focal: float | None = None):
     """A pinhole :class:`~poseact.geometry.tables.CameraCalibration` (focal from ``focal`` px or ``fov``
-    degrees, default :data:`DEFAULT_FOV_DEG`; principal point at the image centre; no distortion) and a
+    degrees across the longer side, default :data:`DEFAULT_FOV_DEG`; principal point at the image centre; no distortion) and a
     line saying which."""
     from poseact.geometry.tables import CameraCalibration
 
@@ -175,8 +175,9 @@ def guessed_camera(name: str, width: int, height: int, fov: float | None = None,
         f, how = float(focal), f"focal {focal:g} px (given)"
     else:
         deg = DEFAULT_FOV_DEG if fov is None else fov
-        f = focal_from_fov(width, deg)
-        how = f"focal {f:.1f} px from a {deg:g}° horizontal field of view" + (" (default)" if fov is None else "")
+        f = focal_from_fov(max(width, height), deg)
+        how = f"focal {f:.1f} px from a {deg:g}° field of view across the longer side" + (
+            " (default)" if fov is None else "")
     cam = CameraCalibration(id=name, res_w=width, res_h=height, azimuth=70.0, focal_length=(f, f),
                             center=(width / 2, height / 2), radial_distortion=(0.0, 0.0, 0.0),
                             tangential_distortion=(0.0, 0.0))
@@ -373,8 +374,8 @@ def add_parser(data_subparsers) -> None:
                      help="camera file (Qualisys .qca.txt, Pose2Sim/OpenCV .toml, poseact .yaml); each clip is "
                           "matched to a camera by file name (cam01.mp4 = cam01 / cam_01 / cam1)")
     cam.add_argument("--fov", type=float, default=None,
-                     help=f"horizontal field of view in degrees (default {DEFAULT_FOV_DEG:g}, a phone's main camera); "
-                          f"principal point at the image centre, no distortion")
+                     help=f"field of view in degrees across the image's longer side (default {DEFAULT_FOV_DEG:g}: "
+                          f"a phone's main camera in video mode); principal point at the image centre, no distortion")
     cam.add_argument("--focal", type=float, default=None, help="focal length in pixels (instead of --fov)")
     p.add_argument("--layout", default=DEFAULT_LAYOUT,
                    help=f"the store's 2-D layout, the labeled store's (default {DEFAULT_LAYOUT})")
