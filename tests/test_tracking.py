@@ -115,3 +115,16 @@ def test_a_subject_who_is_missed_for_long_is_one_track_again():
     tr = link_tracks(other)
     assert join_pieces(tr[0], tr)[1] == []
     assert np.isfinite(colour_distance(None, RED))
+
+
+def test_other_people_are_greyed_out_but_never_over_the_subject():
+    from poseact.infer.tracking import other_people_masks, torso_box
+
+    bodies = [[_body(300, 300, 100, RED), _body(700, 300, 100, BLUE)],  # apart: the other's whole torso box
+              [_body(300, 300, 100, RED), _body(330, 300, 100, BLUE)]]  # overlapping: cut back to the subject's edge
+    a = link_tracks(bodies)[0]
+    crops, _ = subject_crops(a, bodies, 1200, 800)
+    masks = other_people_masks(a, bodies, crops)
+    assert masks[0] == [[round(v, 1) for v in torso_box(bodies[0][1])]]
+    mine = torso_box(bodies[1][0])
+    assert all(m[0] >= mine[2] or m[2] <= mine[0] or m[1] >= mine[3] or m[3] <= mine[1] for m in masks[1])

@@ -182,9 +182,12 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
             else:
                 tracking, crops, found = _track(bodies_file, person or "main", str(input_path), box)
                 if crops is not None:
-                    crops_file = Path(tmp) / "crops.json"
+                    from poseact.infer.tracking import other_people_masks
+
+                    crops_file, masks_file = Path(tmp) / "crops.json", Path(tmp) / "masks.json"
                     crops_file.write_text(json.dumps(crops))
-                    cmd += ["--crops", str(crops_file)]
+                    masks_file.write_text(json.dumps(other_people_masks(found[0], found[1], crops)))
+                    cmd += ["--crops", str(crops_file), "--masks", str(masks_file)]
         if not rc:
             poses = Path(tmp) / "keypoints.json"
             rc, stderr = _run_with_progress([str(poses) if c == "{out}" else c for c in cmd],

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=None, help="the frame rate of a --temporal folder")
     p.add_argument("--bodies", action="store_true",
                    help="find every body in each frame (the bundled BlazePose detector, bodies.py): 'bodies' per frame")
+    p.add_argument("--masks", default=None,
+                   help="JSON list, per frame, of boxes [x0, y0, x1, y1] px painted grey before the crop (other people)")
     p.add_argument("--crops", default=None,
                    help="JSON list, per frame, of the subject's box [x0, y0, x1, y1] px or null: pose on that crop only")
     args = p.parse_args(argv)
@@ -106,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     static = files is not None and not args.temporal
     fps = args.fps or fps
     out_frames, sizes, people = [], [], []
-    crops = None
+    crops, masks = None, None
+    if args.masks:
+        with open(args.masks) as f:
+            masks = json.load(f)
     if args.crops:
         with open(args.crops) as f:
             crops = json.load(f)
@@ -132,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                 people.append(found)
                 out_frames.append([])
             else:
+                if masks is not None and i < len(masks) and masks[i]:
+                    img = img.copy()
+                    for mx0, my0, mx1, my1 in masks[i]:
+                        img[max(0, int(my0)):max(0, int(my1)), max(0, int(mx0)):max(0, int(mx1))] = 127
                 view, (x0, y0) = (img, (0, 0)) if crops is None else _crop(img, crops[i] if i < len(crops) else None)
                 res = detector.process(view) if view is not None else None
                 if res is None or res.pose_landmarks is None:  # no pose, or the subject not seen: never another's

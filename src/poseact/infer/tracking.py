@@ -293,3 +293,39 @@ def expected_hips(track: Track, n: int) -> np.ndarray:
     hips = np.asarray([d["hip"] for d in track.dets], float)
     t = np.arange(n)
     return np.stack([np.interp(t, frames, hips[:, 0]), np.interp(t, frames, hips[:, 1])], 1)
+
+
+def torso_box(det: dict) -> list[float]:
+    """The head and torso of a detection ``[x0, y0, x1, y1]`` px, from its shoulder and hip centres."""
+    hip, sh = np.asarray(det["hip"], float), np.asarray(det["shoulder"], float)
+    length = max(float(np.hypot(*(hip - sh))), 1.0)
+    cx = (hip[0] + sh[0]) / 2
+    return [cx - 0.6 * length, min(sh[1], hip[1]) - 0.8 * length, cx + 0.6 * length, max(sh[1], hip[1]) + 0.2 * length]
+
+
+def other_people_masks(track: Track, bodies: list[list[dict]], crops: list) -> list[list[list[float]]]:
+    """Per frame, the heads and torsos of the other people (:func:`torso_box`), cut back where they would cover
+    the subject's own: painted grey before the pose model sees the subject's crop, so it cannot choose a more
+    prominent person there (the identity check of the poses still stands behind it). Only where the subject
+    is seen; a box cut to a sliver is left out."""
+    seen = {t: d for t, d in zip(track.frames, track.dets)}
+    out: list[list[list[float]]] = []
+    for t, found in enumerate(bodies):
+        boxes: list[list[float]] = []
+        if t in seen and crops[t] is not None:
+            mine = torso_box(seen[t])
+            for d in found:
+                if d is seen[t]:
+                    continue
+                b = torso_box(d)
+                # cut the other's box back to the subject's edge, along the axis that parts them most
+                dx = (b[0] + b[2]) / 2 - (mine[0] + mine[2]) / 2
+                dy = (b[1] + b[3]) / 2 - (mine[1] + mine[3]) / 2
+                if abs(dx) / (mine[2] - mine[0]) >= abs(dy) / (mine[3] - mine[1]):
+                    b = [max(b[0], mine[2]), b[1], b[2], b[3]] if dx > 0 else [b[0], b[1], min(b[2], mine[0]), b[3]]
+                else:
+                    b = [b[0], max(b[1], mine[3]), b[2], b[3]] if dy > 0 else [b[0], b[1], b[2], min(b[3], mine[1])]
+                if b[2] - b[0] > 0.3 * (mine[2] - mine[0]) and b[3] - b[1] > 0.3 * (mine[3] - mine[1]):
+                    boxes.append([round(v, 1) for v in b])
+        out.append(boxes)
+    return out
