@@ -295,6 +295,10 @@ def from_videos(inputs: list[str | os.PathLike], out: str | os.PathLike, calibra
     if min_frames < 1:
         raise UsageError(f"--min-frames {min_frames}: at least 1")
     get_skeleton(layout)  # an unknown layout fails before anything is detected
+    if track not in ("none",):
+        from poseact.infer.detect import check_track_rule
+
+        check_track_rule(track)
     out = Path(out)
     check_writable(out, "--out")
     files = list_inputs(inputs)
@@ -322,7 +326,8 @@ def from_videos(inputs: list[str | os.PathLike], out: str | os.PathLike, calibra
         cached = read_cache(cache_dir / f"{name}.npz", key)
         detected = cached is None
         if detected:
-            log(f"[{i + 1}/{len(files)}] {name}: detecting ({path})")
+            verb = "reading" if path.suffix.lower() in KEYPOINT_SUFFIXES else "detecting and tracking"
+            log(f"[{i + 1}/{len(files)}] {name}: {verb} {path}")
             cached = {**detect_clip(path, options, env), "key": np.array(key), "source": np.array(str(path))}
             write_npz(cache_dir / f"{name}.npz", cached)
         else:
@@ -383,7 +388,8 @@ def add_parser(data_subparsers) -> None:
     p.add_argument("--min-frames", type=positive_int, default=DEFAULT_MIN_FRAMES,
                    help=f"shortest unflagged stretch kept (default {DEFAULT_MIN_FRAMES})")
     p.add_argument("--cache", default=None, help="per-clip 2-D cache folder (default: OUT's name + .cache)")
-    p.add_argument("--track", default="main", help="the subject: main|longest|largest|confident (as poseact infer)")
+    p.add_argument("--track", default="main",
+                   help="the subject: main|longest|largest|confident|none (as poseact infer; default main)")
     p.add_argument("--fps", type=float, default=None, help="frame rate recorded in the store (default: the clips')")
     p.add_argument("--env", default=None, help="the MediaPipe environment (default: poseact detect setup's)")
 
