@@ -30,7 +30,7 @@ class InferOptions:
     detector). Keypoint files: ``keypoint_layout``, ``person``, ``clip``, ``image_size = (w, h)``, ``fps``,
     ``video``. 2-D: ``clean``, ``max_gap``, ``joint_threshold``. Lifting: ``input_layout``, ``tta``,
     ``height`` (m; None: the model's scale), ``constant_bones``. Outputs: ``render`` (``"mp4"``/``"gif"``/
-    None), ``render_limit``, ``render_height``, ``azimuth``; ``photos`` (a folder of unrelated photos)."""
+    None), ``render_limit``, ``render_height``, ``view_turn`` (degrees from the camera's view); ``photos`` (a folder of unrelated photos)."""
 
     input_path: str | os.PathLike
     checkpoint: str | os.PathLike
@@ -47,7 +47,7 @@ class InferOptions:
     render: str | None = "mp4"
     render_limit: int | None = None
     render_height: int | None = None
-    azimuth: float | None = None
+    view_turn: float | None = None
     detector: str | None = None
     keypoint_checkpoint: str | os.PathLike | None = None
     keypoint_config: str | os.PathLike | None = None

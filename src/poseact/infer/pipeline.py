@@ -70,7 +70,7 @@ def run_infer(input_path, checkpoint, out_dir=".", keypoint_layout: str | None =
               input_layout: str | None = None, fps: float | None = None,
               image_size: tuple[int, int] | None = None, video=None, person: str = "largest",
               clip: str | None = None, max_gap: int = 10, tta: bool = True, render: str | None = "mp4",
-              render_limit: int | None = None, render_height: int | None = None, azimuth: float | None = None,
+              render_limit: int | None = None, render_height: int | None = None, view_turn: float | None = None,
               detector: str | None = None, keypoint_checkpoint=None, keypoint_config=None, crop: str = "centre",
               box: tuple[float, ...] | None = None, min_confidence: float | None = None,
               height: float | None = DEFAULT_HEIGHT_M, constant_bones: bool | None = None,
@@ -107,7 +107,7 @@ def run_infer(input_path, checkpoint, out_dir=".", keypoint_layout: str | None =
     return run(InferOptions(
         input_path, checkpoint, out_dir, keypoint_layout=keypoint_layout, input_layout=input_layout, fps=fps,
         image_size=image_size, video=video, person=person, clip=clip, max_gap=max_gap, tta=tta, render=render,
-        render_limit=render_limit, render_height=render_height, azimuth=azimuth, detector=detector,
+        render_limit=render_limit, render_height=render_height, view_turn=view_turn, detector=detector,
         keypoint_checkpoint=keypoint_checkpoint, keypoint_config=keypoint_config, crop=crop, box=box,
         min_confidence=min_confidence, height=height, constant_bones=constant_bones,
         joint_threshold=joint_threshold, photos=photos, track_rule=track_rule, clean=clean))
@@ -201,7 +201,7 @@ def run(o: InferOptions) -> InferResult:
         render_name = None
         if render is not None:
             render_name = write_render(tmp, name, render, lifted, lifter.layout_2d, lifter.layout_3d,
-                                       (width, height_px), fps, frames_source, o.render_height, o.azimuth,
+                                       (width, height_px), fps, frames_source, o.render_height, o.view_turn,
                                        o.render_limit)
         moved = publish(tmp, out)
     finally:

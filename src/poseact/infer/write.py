@@ -28,7 +28,7 @@ def write_pose(tmp: Path, name: str, meta: dict, lifted, fps: float, width: int,
 
 def write_render(tmp: Path, name: str, render: str, lifted, layout_2d: str, layout_3d: str,
                  size: tuple[int, int], fps: float, frames_source: Path | None, render_height: int | None,
-                 azimuth: float | None, limit: int | None) -> str:
+                 view_turn: float | None, limit: int | None) -> str:
     """``<name>.<render>``: the input 2-D (over the video's frames when there are any) beside the 3-D."""
     from poseact.viz.render import render_video
     from poseact.viz.video import iter_frames
@@ -39,7 +39,7 @@ def write_render(tmp: Path, name: str, render: str, lifted, layout_2d: str, layo
                                               if trajectory is not None else 0)}
     background = iter_frames(frames_source) if frames_source is not None else None
     render_video(tmp / out, lifted.keypoints_2d, layout_2d, poses, layout_3d, size, fps, background=background,
-                 height=render_height, azimuth=azimuth, limit=limit, flagged=lifted.flagged)
+                 height=render_height, view_turn=view_turn, limit=limit, flagged=lifted.flagged)
     return out
 
 

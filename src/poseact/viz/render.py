@@ -192,7 +192,7 @@ class Panels3D:
 def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.ndarray], layout_3d: str,
                   viewport: tuple[int, int], background: Iterable[np.ndarray] | None = None,
                   height: int | None = None, view_turn: float | None = None,
-                  flagged: np.ndarray | None = None, azimuth: float | None = None) -> Iterator[np.ndarray]:
+                  flagged: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Yield ``(H, W, 3)`` uint8 frames, one per time step.
 
     ``keypoints_2d (T, J2, 2)`` pixels; ``poses[name] (T, J3, 3)`` metres, camera space;
@@ -201,9 +201,8 @@ def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.
     :func:`output_height`); ``flagged (T,)`` marks frames whose 2-D is not to be trusted (filled over a long gap, the subject
     lost, too few reliable joints); ``view_turn`` degrees turns the 3-D view about the vertical from
     the camera's viewpoint (default :data:`VIEW_TURN`; 0 = exactly as the camera sees it).
-    ``azimuth`` is the old name of ``view_turn``.
     """
-    turn = VIEW_TURN if view_turn is None and azimuth is None else float(view_turn if view_turn is not None else azimuth)
+    turn = VIEW_TURN if view_turn is None else float(view_turn)
     sk3 = get_skeleton(layout_3d)
     T = keypoints_2d.shape[0]
     plot = {k: camera_to_plot(np.asarray(v, dtype=np.float32)) for k, v in poses.items()}
@@ -236,8 +235,7 @@ def render_video(output: str | os.PathLike, keypoints_2d: np.ndarray, layout_2d:
                  poses: dict[str, np.ndarray], layout_3d: str, viewport: tuple[int, int], fps: float,
                  background: Iterable[np.ndarray] | None = None, height: int | None = None,
                  view_turn: float | None = None, limit: int | None = None,
-                 flagged: np.ndarray | None = None, progress: bool = True,
-                 azimuth: float | None = None) -> Path:
+                 flagged: np.ndarray | None = None, progress: bool = True) -> Path:
     """Render to ``.mp4`` or ``.gif`` (atomic), with a progress bar on stderr when ``progress``.
     ``limit`` keeps the first frames only."""
     from poseact.viz.progress import progress_bar
@@ -248,8 +246,7 @@ def render_video(output: str | os.PathLike, keypoints_2d: np.ndarray, layout_2d:
         poses = {k: v[:limit] for k, v in poses.items()}
         flagged = flagged[:limit] if flagged is not None else None
     frames = render_frames(keypoints_2d, layout_2d, poses, layout_3d, viewport, background,
-                           height=height, view_turn=view_turn if view_turn is not None else azimuth,
-                           flagged=flagged)
+                           height=height, view_turn=view_turn, flagged=flagged)
     if progress:
         frames = progress_bar(frames, total=len(keypoints_2d), what=f"rendering {Path(output).name}")
     return write_video(frames, output, fps)
