@@ -73,9 +73,9 @@ def write_store(path: str | os.PathLike, store: PoseStore) -> Path:
     try:
         with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
             _write_contents(f, store)
-    except (OSError, RuntimeError) as e:  # h5py names the temporary file, or nothing: name the store
-        if isinstance(e, OSError) and e.filename is not None and not is_temp(e.filename):
-            raise
+    except OSError as e:  # h5py names the temporary file, or nothing: name the store
+        if e.errno is None or (e.filename is not None and not is_temp(e.filename)):
+            raise  # not an operating-system error of the file being written: as it came
         raise StoreError(f"store {str(path)!r} could not be written ({_disk_reason(e, path)}); "
                          f"nothing was left behind") from None
     return path
