@@ -72,6 +72,12 @@ def test_malformed_override():
         load_config(None, ["model.channels"])
 
 
+def test_unparseable_override_value_is_a_config_error():
+    """An unclosed YAML list used to escape as yaml's ParserError (a traceback, exit 1)."""
+    with pytest.raises(ConfigError, match="cannot be parsed"):
+        load_config(None, ["model.channels=[1,"])
+
+
 def test_unknown_task_is_named():
     with pytest.raises(ConfigError, match="task 'dancing' is unknown"):
         load_config(None, ["task=dancing"])

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -285,7 +286,7 @@ def _parse_dotlist(items: list[str]) -> list[tuple[str, DictConfig]]:
     for item in items:
         try:
             out.append((f"override {item!r}", _open_trainer(OmegaConf.from_dotlist([item]))))
-        except OmegaConfBaseException as e:
+        except (OmegaConfBaseException, yaml.YAMLError) as e:  # e.g. model.channels=[1, (unclosed YAML)
             raise ConfigError(f"override {item!r} cannot be parsed: {str(e).splitlines()[0]}") from None
     return out
 
