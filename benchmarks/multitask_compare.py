@@ -37,11 +37,11 @@ BASE = [
     # 5 training subjects, 2 held out; 1 take of ~4 s per action, 4 cameras, 10 fps
     "data.synthetic.takes_per_action=1", "data.synthetic.seconds_per_take=4.0", "data.render_cameras=[0,1,2,3]",
     "data.subjects_train=[S1,S5,S6,S7,S8]", "data.subjects_test=[S9,S11]",
-    "data.clip_length=8", "data.batch_size=4", "data.subsample_train=[1,2]", "data.subsample_test=1",
+    "data.clip_length=8", "data.batch_clips=4", "data.subsample_train=[1,2]", "data.subsample_test=1",
     # the tiny SPNet (0.26 M parameters; 2 pyramids, 3 levels, action stream in both)
     "model.growth=16", "model.stem_channels=16", "model.pose_features=32", "model.visual_features=32",
     "model.bn_momentum=0.1",  # running statistics that have caught up after a few hundred steps
-    "train.optimizer=adam", "train.lr=0.002",
+    "optim.optimizer=adam", "optim.lr=0.002",
     "logger.wandb=false", "logger.csv=false", "trainer.enable_progress_bar=false",
 ]
 

@@ -78,7 +78,7 @@ def jobs(quick: bool) -> dict[str, Job]:
               "eval.validate_every_n_epochs=1"]
     vp3d = ["-arc", "3,3,3", "-ch", "256"]
     ref = ["--channels", "256", "--widths", "3,3,3"]
-    subset = ["data.subjects_train=[S1]", "data.subset=0.1", "data.batch_size=64"]
+    subset = ["data.subjects_train=[S1]", "data.subset=0.1", "data.batch_frames=64"]
     return {
         "reference": Job("reference", f"27 frames, 256 channels, {e(4)} epochs, batch 1024, per-epoch evaluation",
                          ["configs/experiment/demo.yaml", *common, f"trainer.max_epochs={e(4)}"],

@@ -69,7 +69,7 @@ def session_store(tmp_path_factory) -> Path:
 def lifter_run_args(store, out, *extra) -> list[str]:
     """``poseact fit`` arguments of a seconds-long lifter run on ``store`` (8 channels, one epoch)."""
     return [str(REPO / "configs/experiment/demo.yaml"), f"data.store={store}", f"output_dir={out}",
-            "data.subjects_train=[S1]", "data.subjects_test=[S9]", "model.channels=8", "data.batch_size=64",
+            "data.subjects_train=[S1]", "data.subjects_test=[S9]", "model.channels=8", "data.batch_frames=64",
             "trainer.max_epochs=1", "logger.wandb=false", "trainer.enable_progress_bar=false", *extra]
 
 
