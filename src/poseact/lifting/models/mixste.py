@@ -174,19 +174,8 @@ class MixSTE(Lifter):
         return self.frames
 
     @property
-    def pad(self) -> int:
-        return 0
-
-    @property
-    def causal_shift(self) -> int:
-        return 0
-
-    @property
     def causal(self) -> bool:
         return False
-
-    def set_bn_momentum(self, momentum: float) -> None:
-        """No BatchNorm here (LayerNorm only): the momentum schedule does not apply."""
 
     # -- forward passes ----------------------------------------------------------------------------
 
