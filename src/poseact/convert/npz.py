@@ -1,10 +1,9 @@
 """Reading VideoPose3D ``.npz`` files: pickled nested dicts, their shapes, and 2-D layouts.
 
 Every file of the VideoPose3D data contract stores pickled Python dicts as 0-d object arrays
-(``np.load(path, allow_pickle=True)[key].item()``). The helpers here load them with
-:func:`poseact.safe_load.load_npz_objects` (plain data and numpy arrays only; a pickle that would
-run code is refused) and check the
-nesting ``{subject: {take: value}}`` entry by entry, so that an error names the file, the
+(VideoPose3D itself unpickles them with numpy's pickle switch on and calls ``.item()``). The
+helpers here load them with :func:`poseact.safe_load.load_npz_objects` instead (plain data and numpy
+arrays only; a pickle that would run code is refused) and check the nesting ``{subject: {take: value}}`` entry by entry, so that an error names the file, the
 subject, the take and the camera, and says what was found against what was expected.
 """
 
