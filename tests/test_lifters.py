@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from conftest import REPO
+from helpers.previous_release import write_previous_release_checkpoint
 from helpers.toy_lifter import ToyConfig, ToyLifter
 from poseact.cli import main
 from poseact.errors import ConfigError
@@ -136,11 +137,10 @@ def test_the_flat_model_config_class_still_builds_sections():
 
 def test_a_checkpoint_with_a_flat_model_section_builds(tmp_path, projected_store):
     """Checkpoints of the previous release saved the whole flat section: the reader keeps its
-    architecture's keys (real files of that release, tiny runs: tests/data/previous_release/*.ckpt)."""
+    architecture's keys (files in that release's format: tests/helpers/previous_release.py)."""
     from poseact.lifting.checkpoint import read_lifter_checkpoint
 
-    paths = sorted((REPO / "tests/data/previous_release").glob("*.ckpt"))
-    assert [p.stem for p in paths] == ["mixste", "temporal"]
+    paths = [write_previous_release_checkpoint(tmp_path, name) for name in ("mixste", "temporal")]
     for path in paths:
         ckpt = read_lifter_checkpoint(path)
         assert set(LEGACY_MODEL_DEFAULTS) <= set(ckpt.model)  # the flat section, as saved

@@ -35,15 +35,16 @@ def test_load_multitask_is_public_and_lazy():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
-def test_a_checkpoint_says_what_its_outputs_mean(multitask_run, rendered):
+def test_a_checkpoint_says_what_its_outputs_mean(multitask_run, rendered, tmp_path):
     import poseact
+    from helpers.previous_release import write_previous_release_checkpoint
 
     store, cfg = rendered
     model = poseact.load_multitask(multitask_run / "checkpoints/last.ckpt")
     assert model.input_size == 64 and model.dim == 3 and model.layout == "h36m17" and len(model.joint_names) == 17
     assert model.action_names == [str(a) for a in store.actions] and len(model.action_names) == 10
     with pytest.raises(Exception, match="lifting"):  # a lifter checkpoint is refused, in one line
-        poseact.load_multitask(REPO / "tests/data/previous_release/temporal.ckpt")
+        poseact.load_multitask(write_previous_release_checkpoint(tmp_path, "temporal"))
 
 
 def test_predict_multitask_units_and_layout(multitask_run, rendered):
