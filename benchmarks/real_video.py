@@ -358,31 +358,34 @@ def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
 # the lifter on one view
 
 
-def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cache: Path) -> dict:
+def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cache: Path,
+                  upright: bool = True) -> dict:
     """``poseact infer`` (raw: ``--model-scale --no-constant-bones``) on the view's video or its
     cached keypoints; cached per checkpoint (path, size, mtime) and source. The npz's arrays."""
     st = checkpoint.stat()
     tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     name = ALIASES.get(recording, recording).replace("/", "_")
-    out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}"
+    out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}_{'upright' if upright else 'as_seen'}"
     found = sorted(out.glob("*_3d.npz"))
     if not found:
         src = (recording_folder(recording) / "videos" / f"{view}.mp4" if source == "video"
                else detection_file(recording, view, cache))
         _poseact("infer", str(src), "--checkpoint", str(checkpoint), "--out", str(out), "--model-scale",
-                 "--no-constant-bones", "--render", "none")
+                 "--no-constant-bones", "--render", "none", "--upright" if upright else "--no-upright")
         found = sorted(out.glob("*_3d.npz"))
     with np.load(found[0]) as a:
         return {k: a[k] for k in a.files}
 
 
 def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1", *, source: str = "video",
-             views: tuple[str, ...] = VIEWS, cache: str | os.PathLike = CACHE, tta: bool = True) -> dict:
+             views: tuple[str, ...] = VIEWS, cache: str | os.PathLike = CACHE, tta: bool = True,
+             upright: bool = True) -> dict:
     """One lifter checkpoint on one recording, per view: ``detector`` (``poseact infer``, raw),
     ``detector_default`` (infer's default body rules on it), ``clean`` (projected pseudo-ground
     truth, raw), ``static`` (the mean pose), each a :func:`pose_metrics` dict; and ``summary``:
     each's metrics averaged over the views. ``source``: ``"video"`` (infer runs MediaPipe again),
-    ``"keypoints"`` (infer on the cached detections) or ``"none"`` (no detector path)."""
+    ``"keypoints"`` (infer on the cached detections) or ``"none"`` (no detector path). ``upright``:
+    both lift the clip uprighted and turned back, as ``poseact infer`` does by default."""
     import poseact
     from poseact.bones import DEFAULT_HEIGHT_M, apply_body_rules
 
@@ -395,7 +398,7 @@ def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1
     if lifter.layout_3d != "h36m17":
         raise SystemExit(f"{ckpt}: predicts {lifter.layout_3d}; the benchmark compares H36M-17")
     evaluated = gt.valid[:, list(EVAL_JOINTS)].all(1)
-    result: dict = {"checkpoint": str(ckpt), "recording": recording, "source": source, "tta": tta,
+    result: dict = {"checkpoint": str(ckpt), "recording": recording, "source": source, "tta": tta, "upright": upright,
                     "pseudo_gt": {k: v for k, v in gt.report.items() if k != "key"},
                     "frames_evaluated": int(evaluated.sum()), "views": {}}
     for v, view in enumerate(VIEWS):
@@ -408,10 +411,10 @@ def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1
         static = np.broadcast_to((truth - truth[:, :1]).mean(0), truth.shape)
         row["static"] = pose_metrics(static, truth)
         clean_2d = _clean_2d(gt, v)
-        pose, _ = poseact.lift(lifter, clean_2d, gt.sizes[v], layout=SOURCE_LAYOUT, tta=tta)
+        pose, _ = poseact.lift(lifter, clean_2d, gt.sizes[v], layout=SOURCE_LAYOUT, tta=tta, upright=upright)
         row["clean"] = pose_metrics(pose[evaluated], truth)
         if source != "none":
-            out = _infer_output(ckpt, recording, view, source, cache)
+            out = _infer_output(ckpt, recording, view, source, cache, upright)
             raw = out["pose3d"].astype(np.float64)
             idx = gt.frames[v]
             if idx.max() >= len(raw):
@@ -467,6 +470,7 @@ def table(result: dict) -> str:
     """A Markdown table of one :func:`evaluate` result: one row per view and kind."""
     gt = result["pseudo_gt"]
     lines = [f"### {Path(result['checkpoint']).name} on {result['recording']} (source: {result['source']}; "
+             f"{'upright' if result.get('upright', True) else 'as seen'}; "
              f"{result['frames_evaluated']} of {gt['frames']} frames evaluated)", "",
              "pseudo-ground truth: offsets " + ", ".join(f"{v} {o:+d}" for v, o in gt["offsets"].items())
              + "; detector swaps " + ", ".join(f"{v} {n}" for v, n in gt["swaps"].items())
@@ -501,11 +505,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="poseact infer on the video (default), on the cached detections, or not at all")
     parser.add_argument("--json", type=Path, default=CACHE / "results.json")
     parser.add_argument("--no-tta", action="store_true")
+    parser.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
+                        help="lift uprighted and turn back, as poseact infer does by default (--no-upright: as seen)")
     args = parser.parse_args(argv)
     results = []
     for rec in args.recording or [RECORDINGS[0]]:
         for ckpt in args.checkpoint:
-            r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta)
+            r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta, upright=args.upright)
             print(table(r), end="\n\n", flush=True)
             results.append(r)
     from poseact.atomic import write_json

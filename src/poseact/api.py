@@ -49,7 +49,8 @@ def load_lifter(checkpoint: str | os.PathLike, input_layout: str | None = None) 
 
 def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int],
          confidence: np.ndarray | None = None, layout: str | None = None, tta: bool = True,
-         height: float | None = None, steady_bones: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+         height: float | None = None, steady_bones: bool = False,
+         upright: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """2-D keypoints of one person → 3-D.
 
     ``keypoints``: ``(T, J, 2)`` pixels (or ``(J, 2)``, one frame) in ``layout`` (default: the
@@ -62,7 +63,9 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
     ``height`` (metres) rescales to that stature by :func:`poseact.bones.scale_to_height`
     (default: the model's own scale); ``steady_bones`` gives each bone its median length over the
     frames (:func:`poseact.bones.constant_bones`); both as ``poseact infer`` applies them
-    (:func:`poseact.bones.apply_body_rules`)."""
+    (:func:`poseact.bones.apply_body_rules`). ``upright`` lifts the clip as seen by a camera rolled so
+    the body stands upright and turns the 3-D back (exact for a centred pinhole camera;
+    :func:`poseact.lifting.inference.lift`), as ``poseact infer`` does by default."""
     kps = np.asarray(keypoints, dtype=np.float32)
     single = kps.ndim == 2
     if single:
@@ -85,7 +88,7 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
     if height is not None and lifter.layout_3d not in STANDING_CHAINS:
         raise UsageError(f"height={height}: the stature rule knows {sorted(STANDING_CHAINS)}, this lifter "
                          f"predicts {lifter.layout_3d}; leave height=None")
-    pose, trajectory = lift_pixels(lifter, kps, conf, width, height_px, tta=tta)
+    pose, trajectory = lift_pixels(lifter, kps, conf, width, height_px, tta=tta, upright=upright)
     try:
         pose, trajectory, _ = apply_body_rules(pose, trajectory, lifter.layout_3d, None, height, steady_bones)
     except ValueError as e:

@@ -76,6 +76,9 @@ def add_parsers(sub) -> None:
     i.add_argument("--clip", default=None, help="video name inside a data_2d_custom npz")
     i.add_argument("--max-gap", type=non_negative_int, default=10, help="longest gap (frames) interpolated without a flag")
     i.add_argument("--no-tta", action="store_true", help="no flip test-time augmentation")
+    i.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
+                   help="lift the clip as a camera rolled so the body stands upright would see it, then turn the 3-D "
+                        "back (exact for a centred pinhole camera; default: on — tilted phones and leaning bodies)")
     i.add_argument("--height", type=positive_float, default=DEFAULT_HEIGHT_M,
                    help=f"the subject's stature in metres: the output's scale (default {DEFAULT_HEIGHT_M}, "
                         f"an average adult)")
@@ -154,7 +157,7 @@ def _infer(args) -> int:
         clip=args.clip, max_gap=args.max_gap, tta=not args.no_tta, render=None if args.render == "none" else args.render,
         render_limit=args.limit, render_height=args.render_height, height=None if args.model_scale else args.height,
         constant_bones=args.constant_bones, joint_threshold=args.joint_threshold, photos=args.photos,
-        track_rule=args.track, clean=args.clean_2d))
+        track_rule=args.track, clean=args.clean_2d, upright=args.upright))
     for one in res.photos or [res]:
         print(f"{one.json.name.removesuffix('_3d.json')}: {one.frames} frame{'s' if one.frames != 1 else ''}")
         if one.npz is None:

@@ -39,14 +39,14 @@ class Lifted:
 def lift_stage(lifter, keypoints: np.ndarray, confidence: np.ndarray, layout: str, flagged: np.ndarray,
                width: int, height_px: int, where: str, tta: bool = True, height: float | None = None,
                constant_bones: bool | None = None, joint_threshold: float = 0.3,
-               single_image: bool = False) -> Lifted:
+               single_image: bool = False, upright: bool = False) -> Lifted:
     """Convert, check the joints, lift and apply the body rules (module docstring)."""
     kps, conf = convert_layout(keypoints, confidence, layout, lifter.layout_2d, where=where)
     joints, too_few = joint_report(kps, conf, width, height_px, lifter.layout_2d, joint_threshold)
     flagged = flagged | too_few
     if single_image and too_few.any():
         return Lifted(kps, conf, flagged, None, None, {}, joints)
-    pose, trajectory = lift(lifter, kps, conf, width, height_px, tta=tta)
+    pose, trajectory = lift(lifter, kps, conf, width, height_px, tta=tta, upright=upright)
     try:
         pose, trajectory, body = bones.apply_body_rules(
             pose, trajectory, lifter.layout_3d, ~flagged, height,

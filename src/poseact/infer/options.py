@@ -44,6 +44,7 @@ class InferOptions:
     clip: str | None = None
     max_gap: int = 10
     tta: bool = True
+    upright: bool = True  # lift as a camera rolled to the body's upright would see it, then turn back
     render: str | None = "mp4"
     render_limit: int | None = None
     render_height: int | None = None

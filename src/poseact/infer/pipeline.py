@@ -75,7 +75,7 @@ def run_infer(input_path, checkpoint, out_dir=".", keypoint_layout: str | None =
               box: tuple[float, ...] | None = None, min_confidence: float | None = None,
               height: float | None = DEFAULT_HEIGHT_M, constant_bones: bool | None = None,
               joint_threshold: float = JOINT_THRESHOLD, photos: bool | None = None,
-              track_rule: str | None = "main", clean: bool = True) -> InferResult:
+              track_rule: str | None = "main", clean: bool = True, upright: bool = True) -> InferResult:
     """Run the whole pipeline; see the module docstring for the outputs.
 
     ``keypoint_layout`` checks the keypoint file's layout; ``input_layout`` overrides the 2-D
@@ -102,7 +102,8 @@ def run_infer(input_path, checkpoint, out_dir=".", keypoint_layout: str | None =
 
     ``track_rule`` (MediaPipe on clips): one subject through the clip (:mod:`poseact.infer.tracking`) —
     ``"main"`` (default), ``"longest"``, ``"largest"``, ``"confident"`` or a track id; ``box = (x0, y0, w, h)`` px names the subject instead (any detector); ``None`` / ``"none"``:
-    whole frames.
+    whole frames. ``upright`` (default on): lift each clip as a camera rolled to the body's upright
+    would see it and turn the 3-D back (:func:`poseact.lifting.inference.lift`).
     """
     return run(InferOptions(
         input_path, checkpoint, out_dir, keypoint_layout=keypoint_layout, input_layout=input_layout, fps=fps,
@@ -110,7 +111,7 @@ def run_infer(input_path, checkpoint, out_dir=".", keypoint_layout: str | None =
         render_limit=render_limit, render_height=render_height, view_turn=view_turn, detector=detector,
         keypoint_checkpoint=keypoint_checkpoint, keypoint_config=keypoint_config, crop=crop, box=box,
         min_confidence=min_confidence, height=height, constant_bones=constant_bones,
-        joint_threshold=joint_threshold, photos=photos, track_rule=track_rule, clean=clean))
+        joint_threshold=joint_threshold, photos=photos, track_rule=track_rule, clean=clean, upright=upright))
 
 
 def run(o: InferOptions) -> InferResult:
@@ -175,7 +176,8 @@ def run(o: InferOptions) -> InferResult:
                             o.max_gap, o.clean, where)
         # 4. lift
         lifted = lift_stage(lifter, clean.keypoints, clean.confidence, track.layout, clean.flagged, width,
-                            height_px, where, o.tta, o.height, o.constant_bones, o.joint_threshold, single_image)
+                            height_px, where, o.tta, o.height, o.constant_bones, o.joint_threshold, single_image,
+                            o.upright)
         if lifted.pose is None:  # a photo with too few reliable joints: reported, not lifted
             reason = write_unlifted(tmp, src, name, lifted.joints, track.person)
             moved = publish(tmp, out)

@@ -76,12 +76,61 @@ def load_lifter(path: str | os.PathLike, input_layout: str | None = None, causal
     return LoadedLifter(pose, trajectory, layout_2d, layout_3d, str(ckpt.path))
 
 
+def body_roll(keypoints: np.ndarray, layout: str) -> float:
+    """The clip's body tilt in the image, radians: the median angle of the mid-hips → mid-shoulders
+    axis from image-up (positive: the shoulders lean towards +x), over frames where the four joints
+    are finite. 0 when the layout lacks hips or shoulders, or no frame has them.
+    ``keypoints (T, J, 2)`` pixels in ``layout``."""
+    names = get_skeleton(layout).joint_names
+    need = ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
+    if not all(n in names for n in need):
+        return 0.0
+    lh, rh, ls, rs = (keypoints[:, names.index(n)] for n in need)
+    axis = (ls + rs) / 2 - (lh + rh) / 2  # (T, 2) pixels, y down
+    ok = np.isfinite(axis).all(-1) & (np.linalg.norm(axis, axis=-1) > 0)
+    if not ok.any():
+        return 0.0
+    angles = np.arctan2(axis[ok, 0], -axis[ok, 1])
+    mean = np.arctan2(np.sin(angles).mean(), np.cos(angles).mean())  # circular: no wrap at ±180°
+    return float(mean + np.median(np.angle(np.exp(1j * (angles - mean)))))
+
+
+def _rotate_xy(points: np.ndarray, angle: float, centre: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """``points (..., >=2)`` with their first two coordinates (x right, y down) turned by ``angle``
+    radians about ``centre`` (positive: +x towards +y, i.e. clockwise on screen)."""
+    c, s = np.cos(angle), np.sin(angle)
+    out = points.copy()
+    x, y = points[..., 0] - centre[0], points[..., 1] - centre[1]
+    out[..., 0] = c * x - s * y + centre[0]
+    out[..., 1] = s * x + c * y + centre[1]
+    return out
+
+
 def lift(lifter: LoadedLifter, keypoints: np.ndarray, confidence: np.ndarray, width: int, height: int,
-         tta: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+         tta: bool = True, upright: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """``keypoints (T, J, 2)`` pixels in ``lifter.layout_2d`` → ``pose (T, J3, 3)`` metres, camera
     space, root-relative (joint 0 = 0), and ``trajectory (T, 3)`` metres (root in camera space)
     when the checkpoint has a trajectory model, else None. ``tta``: average with the mirrored input.
+
+    ``upright``: lift the clip as a camera rolled so the body stands upright would see it, then turn
+    the 3-D back. The 2-D is turned about the image centre by the clip's :func:`body_roll` and the
+    lifted pose and trajectory about the camera's optical axis by the same angle the other way:
+    exact for a pinhole camera whose principal point is the image centre (a roll of the camera
+    about its axis moves the image exactly so), so only what the lifter sees changes — a body
+    upright, as in most training data.
     """
+    roll = body_roll(keypoints, lifter.layout_2d) if upright else 0.0
+    if roll:
+        keypoints = _rotate_xy(keypoints, -roll, (width / 2, height / 2))
+    pose, trajectory = _lift(lifter, keypoints, confidence, width, height, tta)
+    if roll:
+        pose = _rotate_xy(pose, roll)
+        trajectory = _rotate_xy(trajectory, roll) if trajectory is not None else None
+    return pose, trajectory
+
+
+def _lift(lifter: LoadedLifter, keypoints: np.ndarray, confidence: np.ndarray, width: int, height: int,
+          tta: bool) -> tuple[np.ndarray, np.ndarray | None]:
     x = normalize_screen_coordinates(keypoints.astype(np.float32), w=width, h=height)
     if lifter.in_features == 3:
         x = np.concatenate([x, confidence[..., None].astype(np.float32)], axis=-1)
