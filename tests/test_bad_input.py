@@ -505,7 +505,21 @@ FULL_DISK_WRITERS = {
     "converter (h5py)": lambda w, d: ("prepare_custom.py", ["--data-2d", str(_custom_npz(w)), "--out", str(d / "c.h5")]),
     "predict": lambda w, d: ("poseact", ["predict", *lifter_run_args(w.store, w.lifter), "--out", str(d / "p.npz")]),
     "export .bin": lambda w, d: ("poseact", ["export", str(w.lifter / "checkpoints/last.ckpt"), str(d / "o.bin")]),
+    "export TorchScript": lambda w, d: ("poseact", ["export", str(w.lifter / "checkpoints/last.ckpt"), str(d / "o.pt")]),
 }
+
+
+def test_a_full_disk_under_the_video_writer_is_one_error_and_leaves_nothing(full_disk):
+    """ffmpeg dies when the disk fills (its pipe breaks under the writer): one VideoError naming the
+    output, not a broken-pipe exit, and no half-written video."""
+    from poseact.errors import PoseactError
+    from poseact.viz.video import write_video
+
+    frames = (np.random.default_rng(i).integers(0, 255, (240, 320, 3), dtype=np.uint8) for i in range(60))
+    with pytest.raises(PoseactError, match=r"a\.mp4.*(encoder|disk)") as e:
+        write_video(frames, full_disk / "a.mp4", 25)
+    assert "\n" not in str(e.value)
+    assert sorted(p.name for p in full_disk.rglob("*")) == ["filler"]
 
 
 @pytest.mark.parametrize("writer", FULL_DISK_WRITERS)

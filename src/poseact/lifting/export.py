@@ -156,7 +156,12 @@ def _write_torchscript(module: nn.Module, trace_input: Tensor, check_input: Tens
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the input checks, true for any valid input
         traced = torch.jit.trace(module, trace_input, check_trace=False)
-    torch.jit.save(traced, str(tmp), _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
+    buffer = io.BytesIO()  # serialised in memory, written by Python: a full disk is an OSError, not
+    torch.jit.save(traced, buffer, _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})  # a C++ abort
+    with open(tmp, "wb") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
     loaded = torch.jit.load(str(tmp))
     with torch.no_grad():
         return _outputs(loaded(check_input))

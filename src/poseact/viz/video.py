@@ -179,16 +179,45 @@ def write_video(frames: Iterable[np.ndarray], output: str | os.PathLike, fps: fl
             import imageio.v2 as iio2
 
             n = 0
-            # veryfast: ~2x quicker to encode than x264's default preset at the same quality setting
-            with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
-                                 macro_block_size=2, pixelformat="yuv420p", output_params=["-preset", "veryfast"],
-                                 ffmpeg_log_level="error") as w:
-                for f in frames:
-                    w.append_data(_even(f))
-                    n += 1
+            try:
+                # veryfast: ~2x quicker to encode than x264's default preset at the same quality setting
+                with iio2.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", quality=7,
+                                     macro_block_size=2, pixelformat="yuv420p", output_params=["-preset", "veryfast"],
+                                     ffmpeg_log_level="quiet") as w:  # its failures become one line below
+                    for f in frames:
+                        w.append_data(_even(f))
+                        n += 1
+            except (OSError, RuntimeError) as e:  # ffmpeg died (a full disk): its pipe broke under us
+                raise VideoError(f"output {str(out)!r}: the encoder stopped: {_encoder_reason(e)}") from None
             if n == 0:
                 raise VideoError(f"output {str(out)!r}: no frames to write")
+            _check_written(tmp, n, out)
     return out
+
+
+def _encoder_reason(e: Exception) -> str:
+    """The line of ffmpeg's message that says why (e.g. "No space left on device"), else the first."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for ln in lines:
+        if "No space left" in ln or "Permission denied" in ln or "Read-only" in ln:
+            return ln.split("] ")[-1]
+    if isinstance(e, BrokenPipeError) or "Broken pipe" in str(e):
+        return "ffmpeg stopped taking frames (is the disk full, or the folder not writable?)"
+    return lines[0] if lines else type(e).__name__
+
+
+def _check_written(tmp: Path, frames: int, out: Path) -> None:
+    """ffmpeg may end without an error the writer sees (a full disk): the file must decode to every
+    frame written, else the output is refused (and its temporary removed by ``atomic_output``)."""
+    import imageio_ffmpeg
+
+    try:
+        found, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+    except (RuntimeError, OSError) as e:
+        raise VideoError(f"output {str(out)!r}: the encoder's file does not decode ({_first_line(e)}); "
+                         f"is the disk full?") from None
+    if found != frames:
+        raise VideoError(f"output {str(out)!r}: the encoder wrote {found} of {frames} frames; is the disk full?")
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
