@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     return convert_and_describe(parser.prog, args.out, lambda: convert_mocap(
         args.inputs, args.out, held_out=args.held_out, synthetic_frames=args.synthetic_frames,
         cfg=WildConfig(cameras=args.cameras, seed=args.seed), units=args.units, amc_fps=args.amc_fps,
-        triangulated=args.triangulated))
+        triangulated=args.triangulated), inputs=[*args.inputs, *args.triangulated])
 
 
 if __name__ == "__main__":

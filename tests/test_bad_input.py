@@ -287,6 +287,9 @@ CASES = [
     Case("converter --out is its 3-D input", _prepare("prepare_h36m.py", lambda w: [
         "--data-3d", str(w.file("data_3d.npz", b"PK")), "--data-2d", str(w.file("data_2d.npz", b"PK")),
         "--out", str(w.tmp / "sub" / ".." / "data_3d.npz")], watch="data_3d.npz"), ("--out", "is the input")),
+    Case("converter --out is a file inside its input folder", _prepare("prepare_mocap.py", lambda w: [
+        str(_mocap_folder(w)), "--out", str(_mocap_folder(w) / "take.bvh")], watch="mocap/take.bvh"),
+        ("--out", "take.bvh", "not an HDF5 store")),
     # -- sweeps ------------------------------------------------------------------------------------
     Case("sweep whose command passes no values", _poseact(lambda w: [
         "sweep", str(_sweep_yaml(w, command=["${env}", "${interpreter}", "-m", "poseact", "fit", DEMO,
@@ -485,6 +488,14 @@ def test_a_run_that_would_train_no_step_says_so(world, capsys):
 
 
 # -- a full disk under every writer (a real tmpfs, filled) ---------------------------------------------
+
+def _mocap_folder(w) -> Path:
+    """A folder holding one real BVH excerpt (tests/data/mocap), copied as ``take.bvh``."""
+    folder = w.tmp / "mocap"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(REPO / "tests/data/mocap/bvhtools_test2_excerpt.bvh", folder / "take.bvh")
+    return folder
+
 
 @pytest.fixture
 def full_disk(world):

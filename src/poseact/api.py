@@ -39,12 +39,19 @@ __all__ = ["InferResult", "LoadedLifter", "MultitaskModel", "MultitaskPrediction
            "load_lifter", "load_multitask", "predict_multitask"]
 
 
+def _path(value, name: str, function: str) -> Path:
+    """``value`` as a path, or a one-line UsageError naming the argument (not a TypeError traceback)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise UsageError(f"poseact.{function}: {name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    return Path(value)
+
+
 def load_lifter(checkpoint: str | os.PathLike, input_layout: str | None = None) -> LoadedLifter:
     """A lifter in eval mode from a poseact ``.ckpt`` or a VideoPose3D ``.bin``.
 
     ``input_layout`` names the 2-D layout a ``.bin`` takes (it does not record it); a ``.ckpt`` says
     itself. The result's ``layout_2d`` / ``layout_3d`` say what :func:`lift` takes and returns."""
-    return _load_lifter(checkpoint, input_layout)
+    return _load_lifter(_path(checkpoint, "checkpoint", "load_lifter"), input_layout)
 
 
 def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int],
@@ -66,7 +73,19 @@ def lift(lifter: LoadedLifter, keypoints: np.ndarray, image_size: tuple[int, int
     (:func:`poseact.bones.apply_body_rules`). ``upright`` lifts the clip as seen by a camera rolled so
     the body stands upright and turns the 3-D back (exact for a centred pinhole camera;
     :func:`poseact.lifting.inference.lift`), as ``poseact infer`` does by default."""
-    kps = np.asarray(keypoints, dtype=np.float32)
+    if not isinstance(lifter, LoadedLifter):
+        raise UsageError(f"poseact.lift: lifter must come from poseact.load_lifter, got {type(lifter).__name__}")
+    try:
+        image_size = tuple(int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise UsageError(f"poseact.lift: image_size must be (width, height) in pixels, got {image_size!r}") from None
+    if len(image_size) != 2:
+        raise UsageError(f"poseact.lift: image_size must be (width, height) in pixels, got {image_size!r}")
+    try:
+        kps = np.asarray(keypoints, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise UsageError(f"poseact.lift: keypoints must be an array of numbers (T, J, 2) pixels, "
+                         f"got {type(keypoints).__name__}") from None
     single = kps.ndim == 2
     if single:
         kps = kps[None]
@@ -103,7 +122,8 @@ def infer_video(input_path: str | os.PathLike, checkpoint: str | os.PathLike, ou
     """``poseact infer`` from Python: a video, image folder, photo or keypoint file → files in
     ``out_dir`` (``<name>_3d.npz`` / ``.json``, a render). ``options`` are those of
     :func:`poseact.infer.pipeline.run_infer` (``detector``, ``max_gap``, ``constant_bones``, …)."""
-    return run_infer(input_path, checkpoint, out_dir, height=height, render=render, **options)
+    return run_infer(_path(input_path, "input_path", "infer_video"), _path(checkpoint, "checkpoint", "infer_video"),
+                     _path(out_dir, "out_dir", "infer_video"), height=height, render=render, **options)
 
 
 def export(checkpoint: str | os.PathLike, output: str | os.PathLike, format: str | None = None):  # noqa: A002
@@ -114,7 +134,8 @@ def export(checkpoint: str | os.PathLike, output: str | os.PathLike, format: str
     from poseact.atomic import check_writable
     from poseact.lifting.export import export_checkpoint, format_of
 
-    return export_checkpoint(checkpoint, check_writable(Path(output), "export"), format or format_of(output))
+    checkpoint, output = _path(checkpoint, "checkpoint", "export"), _path(output, "output", "export")
+    return export_checkpoint(checkpoint, check_writable(output, "export"), format or format_of(output))
 
 
 def load_multitask(checkpoint: str | os.PathLike, config: str | os.PathLike | None = None) -> MultitaskModel:
@@ -123,7 +144,8 @@ def load_multitask(checkpoint: str | os.PathLike, config: str | os.PathLike | No
     for checkpoints that do not describe their network. The result says what it takes and gives:
     ``input_size`` (square crop side, pixels), ``layout`` / ``joint_names``, ``dim`` (2 or 3),
     ``action_names``."""
-    return _load_multitask(checkpoint, config)
+    return _load_multitask(_path(checkpoint, "checkpoint", "load_multitask"),
+                           None if config is None else _path(config, "config", "load_multitask"))
 
 
 def predict_multitask(model: MultitaskModel, crops: np.ndarray) -> MultitaskPrediction:
@@ -135,4 +157,7 @@ def predict_multitask(model: MultitaskModel, crops: np.ndarray) -> MultitaskPred
     (B, T, J)`` in [0, 1], ``depth (B, T, J)`` in **metres relative to the root** (3-D models, else
     None), ``action_scores (B, A)`` probabilities over ``action_names`` (None without an action
     head); ``top_actions(k)`` names the best ``k`` per clip."""
+    if not isinstance(model, MultitaskModel):
+        raise UsageError(f"poseact.predict_multitask: model must come from poseact.load_multitask, got "
+                         f"{type(model).__name__}")
     return _predict_multitask(model, crops)

@@ -71,6 +71,13 @@ def _not_an_input(out: Path, inputs: Sequence[Path | str | None]) -> None:
         if same:
             raise UsageError(f"--out {str(out)!r} is the input {str(src)!r}: the conversion would overwrite "
                              f"what it reads; choose another --out")
+    target = Path(out)
+    if target.is_file() and target.stat().st_size:
+        with open(target, "rb") as f:
+            signature = f.read(8)
+        if signature != b"\x89HDF\r\n\x1a\n":  # not a store (e.g. an input file inside an input folder)
+            raise UsageError(f"--out {str(out)!r} exists and is not an HDF5 store: a conversion replaces only "
+                             f"stores; choose another --out")
 
 
 def add_image_options(parser, layout: str, left_right: bool = True) -> None:

@@ -71,7 +71,12 @@ def setup_env(path: str | os.PathLike | None = None, python: str | None = None, 
     containers) OpenCV is swapped for its headless build of the same version.
     """
     d = env_dir(path)
-    d.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        d.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DetectionError(f"cannot create the MediaPipe environment's folder {d.parent}: {e.strerror}") from None
+    if not os.access(d.parent, os.W_OK):
+        raise DetectionError(f"cannot create the MediaPipe environment in {d.parent}: not writable (--env elsewhere)")
     state = env_state(d)
     if state == "ready":
         return d
@@ -89,7 +94,10 @@ def setup_env(path: str | os.PathLike | None = None, python: str | None = None, 
     if python is None and not (3, 9) <= sys.version_info[:2] <= (3, 12):
         raise DetectionError(f"mediapipe 0.10.21 has wheels for CPython 3.9-3.12; this is "
                              f"{sys.version.split()[0]}: pass --python /path/to/python3.12")
-    subprocess.run([python or sys.executable, "-m", "venv", "--clear", str(d)], check=True)
+    made = subprocess.run([python or sys.executable, "-m", "venv", "--clear", str(d)], capture_output=True, text=True)
+    if made.returncode:
+        last = (made.stderr or made.stdout or "").strip().splitlines()[-1:] or ["no message"]
+        raise DetectionError(f"creating {d} failed (python -m venv): {last[0]}")
     r = subprocess.run(pip + list(MEDIAPIPE_REQUIREMENTS), capture_output=quiet, text=True)
     if r.returncode:
         raise DetectionError(f"creating {d} failed (pip install {' '.join(MEDIAPIPE_REQUIREMENTS)}):\n"
