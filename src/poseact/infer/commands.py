@@ -209,10 +209,10 @@ def _render(args) -> int:
 
     from poseact.atomic import check_writable
     from poseact.infer.sequence import render_sequence
-    from poseact.run.config import load_config
+    from poseact.run.commands import evaluation_config
     from poseact.run.folder import RunFolder
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = evaluation_config(args.config, args.overrides, stage="render")  # the run's own settings, as test
     out = args.out or str(RunFolder(cfg.output_dir).renders /
                           f"{args.subject}_{args.take.replace(' ', '_')}_{args.camera}.mp4")
     check_writable(out, "--out")
