@@ -517,6 +517,9 @@ FULL_DISK_WRITERS = {
     "predict": lambda w, d: ("poseact", ["predict", *lifter_run_args(w.store, w.lifter), "--out", str(d / "p.npz")]),
     "export .bin": lambda w, d: ("poseact", ["export", str(w.lifter / "checkpoints/last.ckpt"), str(d / "o.bin")]),
     "export TorchScript": lambda w, d: ("poseact", ["export", str(w.lifter / "checkpoints/last.ckpt"), str(d / "o.pt")]),
+    "infer (npz, json, gif render)": lambda w, d: ("poseact", [
+        "infer", str(_custom_npz(w)), "--checkpoint", str(w.lifter / "checkpoints/last.ckpt"), "--out", str(d / "o"),
+        "--render", "gif", "--fps", "25"]),
 }
 
 
