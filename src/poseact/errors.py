@@ -11,6 +11,8 @@ bad value, ``FileNotFoundError`` for a missing input), so ``except ValueError`` 
 
 from __future__ import annotations
 
+import sys
+
 
 class PoseactError(Exception):
     """Base of every user error: the message is one line that says what is wrong and where."""
@@ -116,6 +118,8 @@ def run_cli(prog: str, command) -> int:
     try:
         code = int(command() or 0)
         sys.stdout.flush()  # inside the boundary: a closed pipe is found here, not at exit
+        if interrupt_received() is not None:  # swallowed in a finaliser, and nothing committed since
+            return _stopped(prog, interrupt_received())
         return code
     except BrokenPipeError:  # stdout's reader went away (``poseact ... | head``): stop quietly
         _silence_stdout()
@@ -189,6 +193,10 @@ def handle_interrupts() -> None:
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _interrupted)
+        if sys.unraisablehook is not _unraisable:
+            global _default_unraisable
+            _default_unraisable = sys.unraisablehook
+            sys.unraisablehook = _unraisable
     _quiet_lightning_on_interrupt()
 
 
@@ -219,6 +227,19 @@ _received: list[int] = []  # the signals taken by _interrupted, in order
 def _interrupted(signum, frame):
     _received.append(signum)
     raise KeyboardInterrupt(signum)
+
+
+_default_unraisable = None  # Python's own hook, kept for every other unraisable exception
+
+
+def _unraisable(info) -> None:
+    """A Ctrl-C / SIGTERM that landed in a finaliser (a weakref callback, ``__del__``) is dropped by
+    Python, which prints "Exception ignored ... Traceback" and goes on. It is recorded
+    (:func:`interrupt_received`), so the next atomic commit stops the run and :func:`run_cli` ends
+    it as interrupted: no traceback for it here."""
+    if isinstance(info.exc_value, KeyboardInterrupt) and _received:
+        return
+    (_default_unraisable or sys.__unraisablehook__)(info)
 
 
 def interrupt_received() -> int | None:
