@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +41,7 @@ import torch.nn.functional as F
 
 from poseact.errors import MissingFileError
 from poseact.atomic import write_json
-from poseact.multitask.checkpoint import build_spnet, read_multitask_checkpoint
-from poseact.multitask.models.spnet import SPNet
+from poseact.multitask.inference import MultitaskModel, load_multitask
 
 CROP_MODES = ("centre", "full")
 #: frames whose mean joint confidence is below this hold no person (confidence of a flat heat
@@ -52,33 +50,17 @@ DEFAULT_MIN_CONFIDENCE = 0.2
 BATCH_FRAMES = 16
 
 
-@dataclass
-class KeypointModel:
-    """An eval-mode SPNet with the joint layout it predicts."""
-
-    model: SPNet
-    layout: str
-    source: str          # the checkpoint
-    config_source: str   # where its configuration came from
-
-    @property
-    def input_size(self) -> int:
-        return int(self.model.cfg.input_size)
-
-    @property
-    def num_joints(self) -> int:
-        return int(self.model.cfg.num_joints)
+#: the loaded model is the multi-task family's own inference record
+KeypointModel = MultitaskModel
 
 
-def load_keypoint_model(path: str | os.PathLike, config: str | os.PathLike | None = None) -> KeypointModel:
-    """Read a multi-task checkpoint (``.ckpt`` of ``poseact fit``) → :class:`KeypointModel`.
+def load_keypoint_model(path: str | os.PathLike, config: str | os.PathLike | None = None) -> MultitaskModel:
+    """Read a multi-task checkpoint (``.ckpt`` of ``poseact fit``) as a keypoint detector.
 
     ``config``: an experiment YAML or run ``config.yaml`` giving the network's size (see the
-    module docstring for the fallbacks). Errors name the checkpoint.
+    module docstring for the fallbacks). Errors name the "keypoint checkpoint".
     """
-    ckpt = read_multitask_checkpoint(path, what="keypoint checkpoint", config=config)
-    model, layout = build_spnet(ckpt)
-    return KeypointModel(model, layout, str(ckpt.path), ckpt.config_source)
+    return load_multitask(path, config, what="keypoint checkpoint")
 
 
 def square_box(box: tuple[float, ...] | None) -> tuple[float, float, float] | None:

@@ -61,11 +61,17 @@ class MultitaskModel:
     layout: str  # the joint layout of its pose outputs
     action_names: list[str]  # its action classes (empty: no action head)
     source: str  # the checkpoint
+    config_source: str = "checkpoint"  # where the network's size came from (checkpoint, a config file)
 
     @property
     def input_size(self) -> int:
         """Side ``S`` of the square crops it takes, pixels."""
         return int(self.model.cfg.input_size)
+
+    @property
+    def num_joints(self) -> int:
+        """Joints ``J`` of its pose outputs (in ``layout`` order)."""
+        return int(self.model.cfg.num_joints)
 
     @property
     def dim(self) -> int:
@@ -110,16 +116,17 @@ def action_names_of(raw: dict, num_actions: list[int]) -> list[str]:
     return [str(n) for n in names]
 
 
-def load_multitask(checkpoint: str | os.PathLike, config: str | os.PathLike | None = None) -> MultitaskModel:
+def load_multitask(checkpoint: str | os.PathLike, config: str | os.PathLike | None = None,
+                   what: str = "checkpoint") -> MultitaskModel:
     """A multi-task run's ``.ckpt`` → :class:`MultitaskModel` (eval mode). ``config``: the experiment
     YAML or run ``config.yaml`` for checkpoints that do not describe their network. A lifter
-    checkpoint is refused in one line naming what it is."""
+    checkpoint is refused in one line naming what it is (``what``: how errors call the file)."""
     path = Path(checkpoint)
-    raw = load_checkpoint_file(path)
-    ckpt = read_multitask_checkpoint(path, raw=raw, config=config)
+    raw = load_checkpoint_file(path, what)
+    ckpt = read_multitask_checkpoint(path, raw=raw, what=what, config=config)
     model, layout = build_spnet(ckpt)
     names = action_names_of(raw, list(ckpt.model.num_actions)) if model.cfg.action_pyramids else []
-    return MultitaskModel(model, layout, names, str(path))
+    return MultitaskModel(model, layout, names, str(ckpt.path), ckpt.config_source)
 
 
 def prepare_crops(crops: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
