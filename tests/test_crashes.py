@@ -148,18 +148,23 @@ def _fits_of(folder: Path) -> list[int]:
     return pids
 
 
+def _seed_sweep(store: Path, tmp_path: Path, name: str, *overrides: str) -> Path:
+    """A two-trial grid sweep over the seed of a small lifter fit → its YAML file in ``tmp_path``."""
+    import yaml
+
+    sweep = {"name": name, "method": "grid", "metric": {"name": "val/p1", "goal": "minimize"},
+             "parameters": {"seed": {"values": [0, 1]}},
+             "command": ["${env}", "${interpreter}", "-m", "poseact", "fit",
+                         *lifter_run_args(store, tmp_path / "unused", *overrides), "${args_no_hyphens}"]}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_killed_sweep_leaves_no_trial_running_and_resumes(session_store, tmp_path):
-    import yaml
-
-    sweep = {"name": "crash", "method": "grid", "metric": {"name": "val/p1", "goal": "minimize"},
-             "parameters": {"seed": {"values": [0, 1]}},
-             "command": ["${env}", "${interpreter}", "-m", "poseact", "fit",
-                         *lifter_run_args(session_store, tmp_path / "unused", "trainer.max_epochs=3"),
-                         "${args_no_hyphens}"]}
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = _seed_sweep(session_store, tmp_path, "crash", "trainer.max_epochs=3")
     out = tmp_path / "sweep"
     runner = subprocess.Popen([sys.executable, "-m", "poseact", "sweep", str(path), "--output", str(out)], env=ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -216,15 +221,7 @@ def test_a_signal_during_a_lightning_fit_exits_130_or_143_with_one_line(signum, 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigterm_to_a_sweep_exits_143_and_stops_its_trials(session_store, tmp_path):
-    import yaml
-
-    sweep = {"name": "term", "method": "grid", "metric": {"name": "val/p1", "goal": "minimize"},
-             "parameters": {"seed": {"values": [0, 1]}},
-             "command": ["${env}", "${interpreter}", "-m", "poseact", "fit",
-                         *lifter_run_args(session_store, tmp_path / "unused", "trainer.max_epochs=100000"),
-                         "${args_no_hyphens}"]}
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = _seed_sweep(session_store, tmp_path, "term", "trainer.max_epochs=100000")
     out = tmp_path / "sweep"
     runner = subprocess.Popen([sys.executable, "-m", "poseact", "sweep", str(path), "--output", str(out)], env=ENV,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -254,15 +251,8 @@ def _with_closed_stdout(args: list[str]) -> tuple[int, str]:
 
 
 def test_a_closed_pipe_ends_data_describe_and_a_dry_run_quietly(session_store, tmp_path):
-    import yaml
-
     code, err = _with_closed_stdout(["-m", "poseact", "data", "describe", str(session_store)])
     assert code == 141 and "Traceback" not in err and "BrokenPipe" not in err, (code, err[-3000:])
-    sweep = {"name": "pipe", "method": "grid", "metric": {"name": "val/p1", "goal": "minimize"},
-             "parameters": {"seed": {"values": [0, 1]}},
-             "command": ["${env}", "${interpreter}", "-m", "poseact", "fit",
-                         *lifter_run_args(session_store, tmp_path / "unused"), "${args_no_hyphens}"]}
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep))
+    path = _seed_sweep(session_store, tmp_path, "pipe")
     code, err = _with_closed_stdout(["-m", "poseact", "sweep", str(path), "--dry-run"])
     assert code == 141 and "Traceback" not in err and "BrokenPipe" not in err, (code, err[-3000:])
