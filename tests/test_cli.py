@@ -60,7 +60,7 @@ def test_data_describe(projected_store, capsys):
 @pytest.mark.slow
 def test_fit_export_and_evaluate_as_videopose3d_checkpoint(projected_store, tmp_path, capsys):
     common = [f"data.store={projected_store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
-              "model.channels=32", "data.batch_size=128", "logger.wandb=false", "trainer.enable_progress_bar=false"]
+              "model.channels=32", "data.batch_frames=128", "logger.wandb=false", "trainer.enable_progress_bar=false"]
     run = tmp_path / "run"
     assert main(["fit", DEMO, *common, "trainer.max_epochs=2", f"output_dir={run}"]) == 0
     ckpt = run / "checkpoints/last.ckpt"

@@ -109,7 +109,7 @@ def _final(out: Path) -> dict:
 @pytest.mark.slow
 def test_a_fit_killed_at_random_times_resumes_to_the_same_metrics(tiny_synthetic, tmp_path):
     args = ["-m", "poseact", "fit", *lifter_run_args(tiny_synthetic, tmp_path / "straight", "model.channels=32",
-                                                      "data.batch_size=256", "trainer.max_epochs=3",
+                                                      "data.batch_frames=256", "trainer.max_epochs=3",
                                                       "data.subjects_train=[S1,S5]")]
     t0 = time.perf_counter()
     subprocess.run([sys.executable, *args], env=ENV, check=True, capture_output=True)

@@ -490,7 +490,7 @@ def test_image_data_module_reads_a_converted_store(penn, tmp_path):
     store = convert_penn_action(penn["root"], tmp_path / "penn.h5")
     cfg = load_config(REPO / "configs" / "experiment" / "multitask_tiny.yaml", [
         f"data.store={store}", "data.subjects_train=[train]", "data.subjects_test=[test]", "data.clip_length=4",
-        "data.batch_size=2", "data.steps_per_epoch=1", "model.input_size=64", "model.num_joints=16", "model.dim=2"])
+        "data.batch_clips=2", "data.steps_per_epoch=1", "model.input_size=64", "model.num_joints=16", "model.dim=2"])
     dm = ImageClipDataModule(cfg)
     batch = next(iter(dm.train_dataloader()))
     assert batch["pose"]["frames"].shape == (2, 4, 3, 64, 64) and batch["action"]["pose"].shape == (2, 4, 16, 3)

@@ -19,7 +19,7 @@ def test_two_process_ddp_fit_gathers_every_test_sequence(projected_store, tmp_pa
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "poseact", "fit", str(REPO / "configs/experiment/demo.yaml"),
            f"data.store={projected_store}", f"output_dir={out}", "data.subjects_train=[S1]",
-           "data.subjects_test=[S9]", "model.channels=32", "data.batch_size=64", "trainer.max_epochs=2",
+           "data.subjects_test=[S9]", "model.channels=32", "data.batch_frames=64", "trainer.max_epochs=2",
            "logger.wandb=false", "trainer.enable_progress_bar=false",
            "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}

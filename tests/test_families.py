@@ -26,7 +26,7 @@ QUIET = ["logger.wandb=false", "trainer.enable_progress_bar=false"]
 
 def _lifter_run(store, out, *extra) -> list[str]:
     return [str(DEMO), f"data.store={store}", f"output_dir={out}", "data.subjects_train=[S1]",
-            "data.subjects_test=[S9]", "model.channels=8", "data.batch_size=64", "trainer.max_epochs=1", *QUIET,
+            "data.subjects_test=[S9]", "model.channels=8", "data.batch_frames=64", "trainer.max_epochs=1", *QUIET,
             *extra]
 
 
@@ -203,7 +203,7 @@ def test_causal_checkpoint_copied_away_stays_causal(projected_store, tmp_path):
 
 def test_clock_positions_match_the_batches_and_leave_the_sampler_alone(projected_store, tmp_path):
     cfg = load_config(DEMO, [f"data.store={projected_store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
-                             "model.channels=8", "data.batch_size=50", "data.sampling.mode=cycled",
+                             "model.channels=8", "data.batch_frames=50", "data.sampling.mode=cycled",
                              "data.sampling.cycle_order=shuffled", *QUIET])
     module, dm = registry.family("lifting").build(cfg, "fit")
     clock = module.clock

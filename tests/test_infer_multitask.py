@@ -34,7 +34,7 @@ def multitask_ckpt(tmp_path_factory):
     assert main(["fit", str(TINY), f"output_dir={run}", f"data.synthetic.cache_dir={tmp / 'cache'}",
                  "data.synthetic.subjects=[S1]", "data.subjects_test=[S1]", "data.render_cameras=[0]",
                  "data.synthetic.seconds_per_take=2.0", "data.clip_length=2", "data.render_frame_step=25",
-                 "data.steps_per_epoch=1", "data.batch_size=1", "trainer.max_epochs=1"]) == 0
+                 "data.steps_per_epoch=1", "data.batch_clips=1", "trainer.max_epochs=1"]) == 0
     return run / "checkpoints" / "last.ckpt"
 
 

@@ -462,7 +462,7 @@ def test_wild_lifter_learns_on_real_mocap(tmp_path):
                           synthetic_frames=120, cfg=WildConfig(cameras=6, synthetic_cameras=1))
     cfg = load_config(REPO / "configs/experiment/wild.yaml",
                       [f"data.store={store}", f"output_dir={tmp_path / 'run'}", "model.channels=64",
-                       "data.batch_size=256", "logger.wandb=false", "trainer.enable_progress_bar=false",
+                       "data.batch_frames=256", "logger.wandb=false", "trainer.enable_progress_bar=false",
                        "trainer.max_epochs=5"])
     task, dm = family("lifting").build(cfg, "test")
     pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False).test(task, datamodule=dm,

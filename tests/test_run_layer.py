@@ -207,7 +207,7 @@ def test_a_killed_runs_lock_does_not_block(tmp_path):
 
 def _short_run_args(store, out, *extra):
     return [str(DEMO), f"data.store={store}", f"output_dir={out}", "data.subjects_train=[S1]",
-            "data.subjects_test=[S9]", "model.channels=8", "data.batch_size=64", "data.downsample=4",
+            "data.subjects_test=[S9]", "model.channels=8", "data.batch_frames=64", "data.downsample=4",
             "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "callbacks.lr_monitor=step",
             "trainer.gradient_clip_val=1.0", "logger.wandb=true", "logger.wandb_mode=offline", *extra]
 

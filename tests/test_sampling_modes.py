@@ -98,7 +98,7 @@ def test_short_runs_are_warned_about_the_batchnorm_momentum():
 
 def _cfg(store, out, *extra):
     return load_config(DEMO, [f"data.store={store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
-                              "model.channels=16", "data.batch_size=64", "logger.wandb=false",
+                              "model.channels=16", "data.batch_frames=64", "logger.wandb=false",
                               "trainer.enable_progress_bar=false", f"output_dir={out}", "resume=false", *extra])
 
 
@@ -148,7 +148,7 @@ def test_ddp_ranks_see_disjoint_shards_of_the_same_cycled_schedule(projected_sto
     rec = tmp_path / "rec"
     cmd = [sys.executable, str(REPO / "tests/helpers/record_samples.py"), str(rec), str(DEMO),
            f"data.store={projected_store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]", "model.channels=16",
-           "data.batch_size=32", "trainer.max_epochs=2", "logger.wandb=false", "trainer.enable_progress_bar=false",
+           "data.batch_frames=32", "trainer.max_epochs=2", "logger.wandb=false", "trainer.enable_progress_bar=false",
            "data.sampling.mode=cycled", f"output_dir={tmp_path / 'run'}", "trainer.accelerator=cpu",
            "trainer.devices=2", "trainer.strategy=ddp"]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=600,

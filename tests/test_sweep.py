@@ -34,7 +34,7 @@ def _sweep(**kw) -> dict:
 
 def _tiny_command(store: Path, epochs: int, batch_size: int = 64) -> list[str]:
     return [*COMMAND[:-1], f"data.store={store}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
-            "model.channels=16", f"data.batch_size={batch_size}", f"trainer.max_epochs={epochs}",
+            "model.channels=16", f"data.batch_frames={batch_size}", f"trainer.max_epochs={epochs}",
             "trainer.enable_progress_bar=false", "${args_no_hyphens}"]
 
 
@@ -259,7 +259,7 @@ def test_two_node_ddp_launch_from_torchrun_environment(projected_store, tmp_path
                "OMP_NUM_THREADS": "1"}
         cmd = [sys.executable, "-m", "poseact", "fit", DEMO, f"data.store={projected_store}",
                f"output_dir={tmp_path / 'run'}", "data.subjects_train=[S1]", "data.subjects_test=[S9]",
-               "model.channels=16", "data.batch_size=64", "trainer.max_epochs=1", "logger.wandb=false",
+               "model.channels=16", "data.batch_frames=64", "trainer.max_epochs=1", "logger.wandb=false",
                "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "trainer.devices=1",
                "trainer.num_nodes=2", "trainer.strategy=ddp"]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))

@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 from poseact.run.config import load_config
 
-SMALL = ["model.channels=64", "data.batch_size=256", "logger.wandb=false", "trainer.enable_progress_bar=false",
+SMALL = ["model.channels=64", "data.batch_frames=256", "logger.wandb=false", "trainer.enable_progress_bar=false",
          "data.subjects_train=[S1,S5]", "data.subjects_test=[S9]"]
 
 
