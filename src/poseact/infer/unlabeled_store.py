@@ -13,6 +13,12 @@ converted to the store's 2-D layout and written as unlabeled clips (no 3-D) with
 * **flagged frames kept out**: frames where the subject was lost, a left/right swap was unsure or a gap
   was too long to fill split the clip; every stretch of at least ``min_frames`` unflagged frames becomes
   one store clip (take ``<clip>`` or ``<clip>#<k>``), shorter stretches are dropped (counted in the report);
+* **synchronised views**: with a calibration that places the cameras (extrinsics), each camera row also gets
+  its orientation and centre, clips whose names differ only by their camera (``trial1_cam01``, ``trial1_cam02``)
+  are views of one recording (``trial1``), and every store clip's take is ``<recording>@<frame>``: its first
+  frame on the recording's time line (the view's frame minus its offset; ``offsets``: estimated by
+  triangulation, none, or given), so split clips and late-starting views still line up
+  (:mod:`poseact.lifting.multiview`, the ``semi.multiview_weight`` term);
 * **resumable**: each clip's cleaned 2-D is cached as ``<cache>/<clip>.npz`` (written atomically, keyed by
   the input's path, size, modification time and the detection options), so a rerun after a crash or with
   more clips detects only the clips without a valid cache file. The store is written atomically at the end.
@@ -48,6 +54,8 @@ DEFAULT_MIN_FRAMES = 10
 #: 1080 to 1088); the calibrated K is used as is.
 SIZE_TOLERANCE = 0.02
 CACHE_VERSION = 1
+#: ``--offsets auto`` searches each view's start within this many frames of the first view's
+MAX_OFFSET = 10
 KEYPOINT_SUFFIXES = (".json", ".npz")
 
 
@@ -186,8 +194,11 @@ def guessed_camera(name: str, width: int, height: int, fov: float | None = None,
 
 def calibrated_camera(camera, width: int, height: int, calibration: str | os.PathLike):
     """A calibration :class:`~poseact.geometry.calibration.Camera` as a store camera (its K and OpenCV
-    distortion; no extrinsics), checked against the video's size (:data:`SIZE_TOLERANCE`)."""
+    distortion; its extrinsics when the file has them, in the store's convention: camera-to-world
+    quaternion ``R^T`` and the camera centre ``-R^T t`` metres, as :func:`poseact.geometry.camera.world_to_camera`
+    reads them), checked against the video's size (:data:`SIZE_TOLERANCE`)."""
     from poseact.geometry.tables import CameraCalibration
+    from poseact.lifting.multiview import quaternion_from_matrix
 
     cw, ch = camera.size
     if abs(cw - width) > SIZE_TOLERANCE * width or abs(ch - height) > SIZE_TOLERANCE * height:
@@ -198,7 +209,63 @@ def calibrated_camera(camera, width: int, height: int, calibration: str | os.Pat
     cam = CameraCalibration(id=camera.name, res_w=width, res_h=height, azimuth=70.0,
                             focal_length=(float(K[0, 0]), float(K[1, 1])), center=(float(K[0, 2]), float(K[1, 2])),
                             radial_distortion=(k1, k2, k3), tangential_distortion=(p1, p2))
-    return cam, f"calibrated ({Path(calibration).name}: focal {K[0, 0]:.1f} px)"
+    if camera.has_extrinsics:
+        from dataclasses import replace
+
+        cam = replace(cam, orientation=tuple(float(v) for v in quaternion_from_matrix(np.asarray(camera.R).T)),
+                      translation=tuple(float(v) for v in camera.centre))
+    pose = ", with its position" if camera.has_extrinsics else ", no extrinsics"
+    return cam, f"calibrated ({Path(calibration).name}: focal {K[0, 0]:.1f} px{pose})"
+
+
+# -- synchronised views -----------------------------------------------------------------------------
+
+def recording_name(clip: str, camera: str) -> str:
+    """The recording a clip belongs to: its name without the camera's (``trial3_cam01`` with camera
+    ``cam01`` → ``trial3``; ``cam01`` alone → ``recording``). Clips of one recording seen by different
+    cameras are synchronised views of it."""
+    target = _normal(camera)
+    for i in range(len(clip)):  # the longest head whose remaining tail names the camera
+        if _normal(clip[i:]) == target:
+            head = clip[:i].rstrip("_-. ")
+            return head or "recording"
+    return clip
+
+
+def parse_offsets(text: str | None) -> str | dict[str, int]:
+    """``--offsets``: ``auto`` (estimated from the 2-D by triangulation), ``none`` (the videos start
+    together), or ``CAM=FRAMES,...`` (a camera's video shows recording frame ``f`` at its frame
+    ``f + FRAMES``; cameras not named: 0)."""
+    if text is None or text in ("auto", "none"):
+        return text or "auto"
+    out: dict[str, int] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            out[_normal(name.strip())] = int(value) if sep and name.strip() else int("x")
+        except ValueError:
+            raise UsageError(f"--offsets {text!r}: expected auto, none or CAM=FRAMES,... (e.g. cam03=2), "
+                             f"got {part!r}") from None
+    return out
+
+
+def estimate_view_offsets(points: list[np.ndarray], confidence: list[np.ndarray], cameras: list,
+                          max_offset: int = MAX_OFFSET) -> list[int] | None:
+    """The frame offsets of synchronised views (``points[v] (T_v, J, 2)`` px, ``confidence[v] (T_v, J)``,
+    flagged frames at 0 confidence), by :func:`poseact.geometry.triangulate.estimate_offsets` (view ``v``'s
+    frame ``f + offsets[v]`` shows the instant of the first view's frame ``f``); None when the clips are too
+    short to search ``±max_offset`` frames."""
+    from poseact.geometry.triangulate import estimate_offsets
+
+    T = max(len(p) for p in points)
+    if 2 * max_offset >= min(len(p) for p in points) - 2:
+        return None
+    J = points[0].shape[1]
+    P = np.zeros((len(points), T, J, 2))
+    C = np.zeros((len(points), T, J))
+    for v, (p, c) in enumerate(zip(points, confidence)):
+        P[v, :len(p)], C[v, :len(c)] = p, c
+    return [int(o) for o in estimate_offsets(P, C, cameras, max_offset=max_offset).offsets]
 
 
 # -- detection, cached ----------------------------------------------------------------------------
@@ -280,11 +347,12 @@ def from_videos(inputs: list[str | os.PathLike], out: str | os.PathLike, calibra
                 fov: float | None = None, focal: float | None = None, layout: str = DEFAULT_LAYOUT,
                 subject: str = DEFAULT_SUBJECT, min_frames: int = DEFAULT_MIN_FRAMES,
                 cache: str | os.PathLike | None = None, max_gap: int = 10, track: str = "main",
-                env: str | os.PathLike | None = None, fps: float | None = None,
+                env: str | os.PathLike | None = None, fps: float | None = None, offsets: str | None = "auto",
                 log=print) -> FromVideosResult:
     """Clips (videos, folders of videos or ``poseact detect`` keypoint files) → the unlabeled store ``out``;
     see the module docstring. ``cache`` defaults to ``<out without suffix>.cache/`` beside ``out``;
-    ``fps`` overrides the clips' own rate in the store (default: the first clip's)."""
+    ``fps`` overrides the clips' own rate in the store (default: the first clip's); ``offsets`` (with a
+    calibration that has extrinsics): how the views of one recording line up (:func:`parse_offsets`)."""
     from poseact.atomic import check_writable, remove_stale_temps, write_npz
     from poseact.layouts import convert_layout
     from poseact.skeleton import get_skeleton
@@ -313,12 +381,18 @@ def from_videos(inputs: list[str | os.PathLike], out: str | os.PathLike, calibra
             match_camera(clip_name(p), cameras, calibration)
     if fov is not None:
         focal_from_fov(100, fov)  # the range check, before detecting
+    offsets_given = parse_offsets(offsets)
+    if isinstance(offsets_given, dict):
+        unknown = sorted(set(offsets_given) - {_normal(c.name) for c in (cameras or [])})
+        if unknown:
+            raise UsageError(f"--offsets names cameras {unknown} that the calibration does not have"
+                             if cameras is not None else "--offsets needs --calibration (synchronised calibrated views)")
     cache_dir = Path(cache) if cache is not None else out.with_name(out.stem + ".cache")
     cache_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(cache_dir)
     options = {"detector": "mediapipe", "track": track, "max_gap": int(max_gap), "clean": True}
 
-    rows, clips, reports = [], [], []
+    rows, clips, reports, loaded = [], [], [], []
     store_fps = fps
     for i, path in enumerate(files):
         name = clip_name(path)
@@ -333,20 +407,31 @@ def from_videos(inputs: list[str | os.PathLike], out: str | os.PathLike, calibra
         else:
             log(f"[{i + 1}/{len(files)}] {name}: 2-D from the cache")
         width, height = int(cached["width"]), int(cached["height"])
-        if cameras is not None:
-            cam, how = calibrated_camera(match_camera(name, cameras, calibration), width, height, calibration)
+        source = match_camera(name, cameras, calibration) if cameras is not None else None
+        if source is not None:
+            cam, how = calibrated_camera(source, width, height, calibration)
         else:
             cam, how = guessed_camera(name, width, height, fov, focal)
         kps, conf = convert_layout(cached["keypoints"], cached["confidence"], str(cached["layout"]), layout,
                                    where=f"clip {name!r}")
-        runs, dropped = segments(cached["flagged"], min_frames)
         if store_fps is None and float(cached["fps"]) > 0:
             store_fps = float(cached["fps"])
+        loaded.append((name, path, cached, detected, cam, how, source, kps, conf))
+    starts = _recording_starts(loaded, offsets_given, log)
+    for (name, path, cached, detected, cam, how, source, kps, conf), start in zip(loaded, starts):
+        runs, dropped = segments(cached["flagged"], min_frames)
         if runs:
             rows.append((subject, cam))
             for k, (a, b) in enumerate(runs):
-                take = name if len(runs) == 1 else f"{name}#{k + 1}"
+                if start is not None:  # a view of a recording: its place on the recording's time line
+                    from poseact.lifting.multiview import synced_take
+
+                    take = synced_take(start[0], a - start[1])
+                else:
+                    take = name if len(runs) == 1 else f"{name}#{k + 1}"
                 clips.append((take, len(rows) - 1, kps[a:b], conf[a:b]))
+        if start is not None:
+            how += f"; recording {start[0]!r}, offset {start[1]:+d} frames"
         reports.append(ClipReport(name, str(path), len(kps), int(np.asarray(cached["flagged"]).sum()), runs, dropped,
                                   detected, cam.id, how))
     if not clips:
@@ -359,6 +444,37 @@ def from_videos(inputs: list[str | os.PathLike], out: str | os.PathLike, calibra
     builder.notes.append("unlabeled clips from `poseact data from-videos`; intrinsics: "
                          + "; ".join(f"{r.name}: {r.intrinsics}" for r in reports))
     return FromVideosResult(write_store(out, builder.build()), cache_dir, reports)
+
+
+def _recording_starts(loaded: list, offsets, log) -> list[tuple[str, int] | None]:
+    """Per clip, ``(recording, offset)`` when it is a calibrated view with extrinsics (else None): clips
+    whose names differ only by their camera are views of one recording; view ``v``'s frame ``f`` shows
+    recording frame ``f - offset``. Offsets: given, zero (``none``), or estimated (``auto``) for
+    recordings of two or more views, the first view (by name) at 0."""
+    out: list[tuple[str, int] | None] = [None] * len(loaded)
+    groups: dict[str, list[int]] = {}
+    for i, (name, _, _, _, _, _, source, _, _) in enumerate(loaded):
+        if source is not None and source.has_extrinsics:
+            groups.setdefault(recording_name(name, source.name), []).append(i)
+    for recording, members in groups.items():
+        members = sorted(members, key=lambda i: loaded[i][0])
+        if isinstance(offsets, dict):
+            found = [offsets.get(_normal(loaded[i][6].name), 0) for i in members]
+        elif offsets == "auto" and len(members) > 1:
+            points = [loaded[i][7] for i in members]
+            conf = [loaded[i][8] * ~np.asarray(loaded[i][2]["flagged"], bool)[:, None] for i in members]
+            found = estimate_view_offsets(points, conf, [loaded[i][6] for i in members])
+            if found is None:
+                log(f"recording {recording!r}: clips too short to estimate offsets (±{MAX_OFFSET} frames); taken as 0")
+                found = [0] * len(members)
+            else:
+                log(f"recording {recording!r}: offsets estimated " + ", ".join(
+                    f"{loaded[i][6].name} {o:+d}" for i, o in zip(members, found)) + " frames")
+        else:
+            found = [0] * len(members)
+        for i, o in zip(members, found):
+            out[i] = (recording, int(o))
+    return out
 
 
 def add_parser(data_subparsers) -> None:
@@ -392,11 +508,18 @@ def add_parser(data_subparsers) -> None:
                    help="the subject: main|longest|largest|confident|none (as poseact infer; default main)")
     p.add_argument("--fps", type=float, default=None, help="frame rate recorded in the store (default: the clips')")
     p.add_argument("--env", default=None, help="the MediaPipe environment (default: poseact detect setup's)")
+    p.add_argument("--offsets", default="auto",
+                   help="with a calibration that places the cameras: how the views of one recording (clips whose "
+                        "names differ only by the camera, e.g. trial1_cam01.mp4, trial1_cam02.mp4) line up: auto "
+                        f"(estimated by triangulating the 2-D, within ±{MAX_OFFSET} frames; default), none (they "
+                        "start together), or CAM=FRAMES,... (cam03=2: cam03's frame 2 shows the instant of the "
+                        "others' frame 0)")
 
 
 def run_command(args) -> int:
     """``poseact data from-videos`` from parsed arguments."""
     result = from_videos(args.inputs, args.out, args.calibration, args.fov, args.focal, args.layout, args.subject,
-                         args.min_frames, args.cache, track=args.track, env=args.env, fps=args.fps)
+                         args.min_frames, args.cache, track=args.track, env=args.env, fps=args.fps,
+                         offsets=args.offsets)
     print(result.summary())
     return 0

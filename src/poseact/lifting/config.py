@@ -72,6 +72,9 @@ class SemiSupervisedConfig:
     weight_trajectory: float = 1.0  # 1/depth-weighted root error on labeled data
     weight_reprojection: float = 1.0  # 2-D error of projected pose + trajectory on unlabeled data (0 = off)
     weight_bone_length: float = 1.0  # labeled vs unlabeled mean bone lengths (0 = off)
+    #: multi-view consistency (0 = off): unlabeled windows of one instant seen by several calibrated,
+    #: synchronised cameras (lifting/multiview.py) must agree once rotated into the world frame
+    multiview_weight: float = 0.0
     unlabeled_seed_offset: int = 4321  # the unlabeled stream is shuffled with seed + this
 
 
@@ -186,6 +189,12 @@ def validate(cfg: LiftingConfig) -> None:
         (all(finite(w) and w >= 0 for w in (s.weight_3d, s.weight_trajectory, s.weight_reprojection,
                                             s.weight_bone_length)),
          "semi.weight_*", "must be finite and >= 0"),
+        (finite(s.multiview_weight) and s.multiview_weight >= 0, "semi.multiview_weight",
+         f"must be finite and >= 0, got {s.multiview_weight}"),
+        (s.multiview_weight == 0 or bool(d.subjects_unlabeled), "semi.multiview_weight",
+         "needs unlabeled views: set data.subjects_unlabeled (and data.store_unlabeled)"),
+        (s.multiview_weight == 0 or not seq2seq, "semi.multiview_weight",
+         f"needs a one-frame lifter (model.name={m.name} is seq2seq)"),
         (d.sampling.mode in SAMPLING_MODES, "data.sampling.mode",
          f"must be one of {SAMPLING_MODES}, got {d.sampling.mode!r}"),
         (d.sampling.mode != "single" or bool(d.sampling.actions), "data.sampling.actions",

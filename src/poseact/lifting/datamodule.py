@@ -21,7 +21,9 @@ from poseact.lifting.datasets import (
 )
 from poseact.lifting.device_windows import GATHER, DeviceWindows, IndexBatches, gather_batch
 from poseact.lifting.windows import Windowing
-from poseact.lifting.sampling import BalancedActions, CycledActions, EndlessPermutation, SemiSupervisedBatchSampler
+from poseact.lifting.sampling import (
+    BalancedActions, CycledActions, EndlessPermutation, InstantStream, SemiSupervisedBatchSampler,
+)
 from poseact.run.sharding import EpochPermutation, ShardedBatchSampler, round_robin
 from poseact.store import open_store
 
@@ -47,6 +49,7 @@ class LiftingDataModule(pl.LightningDataModule):
         self.store = arrays.store
         self.train_set: WindowDataset | None = None
         self.unlabeled_set: WindowDataset | None = None
+        self.unlabeled_instants: tuple[np.ndarray, np.ndarray] | None = None  # multi-view term's groups
         self.test_set: SequenceDataset | None = None
         self.sampler: EpochPermutation | None = None
         self.clock: TrainingClock | None = None
@@ -95,7 +98,25 @@ class LiftingDataModule(pl.LightningDataModule):
                                  labeled=False, what="data.subjects_unlabeled")
         if self.cfg.semi.weight_reprojection > 0:
             check_intrinsics(arrays, views, "data.subjects_unlabeled")
-        return WindowDataset(arrays, views, self.window, flip=d.flip_augment, with_3d=False)
+        windows = WindowDataset(arrays, views, self.window, flip=d.flip_augment, with_3d=False)
+        if self.cfg.semi.multiview_weight > 0:
+            self.unlabeled_instants = self._instants(windows)
+        return windows
+
+    def _instants(self, windows: WindowDataset) -> tuple[np.ndarray, np.ndarray]:
+        """The instant of every unlabeled window and which instants several views see (the
+        multi-view term's groups, :mod:`~poseact.lifting.multiview`); refused in one line when a
+        camera has no orientation or no instant has two views."""
+        from poseact.lifting.multiview import check_extrinsics, instants
+
+        store = windows.arrays.store
+        check_extrinsics(store, windows.views, "data.subjects_unlabeled")
+        ids, multi = instants(store, windows.views, windows.seq, windows.pos)
+        if not multi.any():
+            raise SelectionError(f"semi.multiview_weight > 0: no instant of data.subjects_unlabeled in store "
+                                 f"{store.path!r} is seen by two cameras (clips of one recording share subject and "
+                                 f"take '<recording>@<first frame>'); set semi.multiview_weight=0")
+        return ids, multi
 
     # -- order and clock -----------------------------------------------------------------------
 
@@ -147,6 +168,8 @@ class LiftingDataModule(pl.LightningDataModule):
     def gathers_on_device(self) -> bool:
         """``data.gather``: host, device, or auto (device when training on an accelerator)."""
         mode = self.cfg.data.gather
+        if self.cfg.semi.multiview_weight > 0 and self.cfg.data.subjects_unlabeled:
+            return False  # the multi-view groups and rotations are looked up on the host
         if mode != "auto":
             return mode == "device"
         trainer = self.trainer
@@ -156,9 +179,13 @@ class LiftingDataModule(pl.LightningDataModule):
         batches = self.batch_sampler()
         dataset = self.train_set
         if self.unlabeled_set is not None:
-            stream = EndlessPermutation(len(self.unlabeled_set), seed=self.cfg.seed + self.cfg.semi.unlabeled_seed_offset)
+            seed = self.cfg.seed + self.cfg.semi.unlabeled_seed_offset
+            if self.unlabeled_instants is not None:  # whole instants: every view of a moment in one batch
+                stream = InstantStream(self.unlabeled_instants[0], seed)
+            else:
+                stream = EndlessPermutation(len(self.unlabeled_set), seed=seed)
             batches = SemiSupervisedBatchSampler(batches, stream, warmup_epochs=self.cfg.semi.warmup_epochs)
-            dataset = SemiSupervisedWindows(self.train_set, self.unlabeled_set)
+            dataset = SemiSupervisedWindows(self.train_set, self.unlabeled_set, self.unlabeled_instants)
         if self.gathers_on_device():  # the loader deals out indices; on_after_batch_transfer gathers
             dataset = IndexBatches(len(self.train_set))
         return DataLoader(dataset, batch_sampler=batches, collate_fn=_passthrough,

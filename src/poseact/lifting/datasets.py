@@ -256,12 +256,26 @@ class SemiSupervisedWindows(Dataset):
     :class:`WindowDataset` with ``keypoints (B_l + B_u, RF, J2, F)`` and ``intrinsics
     (B_l + B_u, 9)`` extended by the unlabeled samples, and ``num_labeled = B_l``. The unlabeled
     dataset has no 3-D (``with_3d=False``): nothing of it can reach a 3-D loss.
+
+    With ``instants`` (``ids (N,)`` the instant of every unlabeled window, ``multi`` which instants
+    several cameras see: :func:`~poseact.lifting.multiview.instants`) the batch also holds, per
+    unlabeled sample, ``unlabeled_group (B_u,)`` (its instant, -1 when no other view sees it or the
+    window is mirrored) and ``unlabeled_rotation (B_u, 3, 3)`` (its camera's camera-to-world rotation),
+    for the multi-view term.
     """
 
-    def __init__(self, labeled: WindowDataset, unlabeled: WindowDataset) -> None:
+    def __init__(self, labeled: WindowDataset, unlabeled: WindowDataset,
+                 instants: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         if unlabeled.with_3d:
             raise ValueError("the unlabeled windows must be built with with_3d=False")
         self.labeled, self.unlabeled = labeled, unlabeled
+        self.group = self.rotation = None
+        if instants is not None:
+            from poseact.lifting.multiview import rotation_matrices
+
+            ids, multi = instants
+            self.group = np.where(multi[ids], ids, -1)
+            self.rotation = rotation_matrices(unlabeled.arrays.store.cameras.orientation)  # (C, 3, 3)
 
     def __len__(self) -> int:
         return len(self.labeled)
@@ -276,6 +290,14 @@ class SemiSupervisedWindows(Dataset):
                 if key in batch:
                     batch[key] = torch.cat([batch[key], extra[key]])
             batch["unlabeled_index"] = extra["index"]
+            if self.group is not None:
+                u = self.unlabeled
+                index = extra["index"].numpy()
+                frame = index % u.num_frames
+                group = np.where(index < u.num_frames, self.group[frame], -1)
+                camera = u.arrays.store.clips.camera[u.views.clip[u.seq[frame]]]
+                batch["unlabeled_group"] = torch.from_numpy(group)
+                batch["unlabeled_rotation"] = torch.from_numpy(self.rotation[camera])
         return batch
 
 

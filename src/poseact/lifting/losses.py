@@ -1,6 +1,7 @@
 """Training losses of the lifters: the 3-D error (optionally joint-weighted, MixSTE's WMPJPE), the
 temporal terms of seq2seq models (MixSTE's temporal consistency and velocity losses), and
-semi-supervised back-projection (VideoPose3D §7.5: trajectory, reprojection, bone lengths).
+semi-supervised back-projection (VideoPose3D §7.5: trajectory, reprojection, bone lengths) and the
+multi-view consistency of synchronised calibrated views (poseact's).
 
 Shapes: poses ``(B, T, J, 3)`` metres in camera space (``T`` output frames per example: 1 for the
 temporal convolutions, a clip for seq2seq), trajectories ``(B, T, 1, 3)`` metres (the root position),
@@ -97,3 +98,29 @@ def bone_length_loss(pose: Tensor, parents: tuple[int, ...], num_labeled: int) -
         raise ValueError(f"bone_length_loss needs labeled and unlabeled samples, got {num_labeled} of {pose.shape[0]}")
     lengths = bone_lengths(pose, parents)
     return (lengths[:num_labeled].mean(dim=0) - lengths[num_labeled:].mean(dim=0)).abs().mean()
+
+
+def multiview_consistency_loss(pose: Tensor, rotation: Tensor, group: Tensor) -> Tensor:
+    """Multi-view consistency: windows of one instant seen by several calibrated cameras must
+    predict the same body in the world frame.
+
+    ``pose (B, T, J, 3)`` metres in each sample's camera frame (made root-relative here),
+    ``rotation (B, 3, 3)`` each camera's camera-to-world rotation (``R^T`` of ``x_cam = R x_world + t``),
+    ``group (B,)`` int64: the instant of each sample (-1 = not part of a multi-view instant). Each
+    pose rotated into the world is compared with its instant's mean over the views: the mean over
+    the grouped samples, frames and joints of ``||R_i^T p_i - mean_g||`` (metres). Zero, with the
+    graph kept, when no instant has two samples.
+    """
+    if not (pose.dim() == 4 and rotation.shape == (pose.shape[0], 3, 3) and group.shape == (pose.shape[0],)):
+        raise ValueError(f"multiview_consistency_loss expects pose (B, T, J, 3), rotation (B, 3, 3), group (B,), "
+                         f"got {tuple(pose.shape)}, {tuple(rotation.shape)}, {tuple(group.shape)}")
+    _, inverse, counts = torch.unique(group, return_inverse=True, return_counts=True)
+    keep = (group >= 0) & (counts[inverse] >= 2)
+    if not keep.any():
+        return pose.sum() * 0.0
+    p = pose[keep] - pose[keep][:, :, :1]
+    world = torch.einsum("bij,btkj->btki", rotation[keep].to(p.dtype), p)  # (G, T, J, 3)
+    _, inverse, counts = torch.unique(group[keep], return_inverse=True, return_counts=True)
+    sums = world.new_zeros((len(counts),) + world.shape[1:]).index_add(0, inverse, world)
+    mean = sums / counts.to(world.dtype).view(-1, 1, 1, 1)
+    return torch.linalg.vector_norm(world - mean[inverse], dim=-1).mean()

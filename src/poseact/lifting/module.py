@@ -34,7 +34,7 @@ from poseact.lifting.clock import TrainingClock
 from poseact.lifting.config import LiftingConfig
 from poseact.lifting.losses import (
     PROJECTIONS, valid_frames, bone_length_loss, pose_error, reprojection_loss, temporal_consistency_loss,
-    trajectory_loss, velocity_loss,
+    trajectory_loss, velocity_loss, multiview_consistency_loss,
 )
 from poseact.lifting.models import build_lifter
 from poseact.lifting.tta import predict_sequence
@@ -170,6 +170,9 @@ class LiftingModule(pl.LightningModule):
                         on_step=False, on_epoch=True, batch_size=n_lab, sync_dist=True)
             if semi.weight_bone_length > 0:
                 terms["loss_bone_length"] = (semi.weight_bone_length, bone_length_loss(pose, self.parents, n_lab))
+            if semi.multiview_weight > 0 and "unlabeled_group" in batch:
+                terms["loss_multiview"] = (semi.multiview_weight, multiview_consistency_loss(
+                    pose[n_lab:], batch["unlabeled_rotation"], batch["unlabeled_group"]))
         loss = sum(weight * value for weight, value in terms.values())
         self._check_finite(loss, terms)
         for name, (_, value) in terms.items():

@@ -83,6 +83,32 @@ class EndlessPermutation:
         return out
 
 
+class InstantStream:
+    """The unlabeled stream of the multi-view term: whole instants (every view's window of one moment,
+    :func:`~poseact.lifting.multiview.instants`) instead of single windows, in an
+    :class:`EndlessPermutation` of the instants.
+
+    ``take(start, count)`` (positions counted in windows, as :class:`EndlessPermutation`'s) returns the
+    windows of the instants at positions ``start / m`` to ``(start + count) / m`` of the instant
+    stream (``m`` = windows per instant on average; at least one instant), so a batch holds about
+    ``count`` windows and, as every stream here, depends on its position alone. Only plain (not
+    mirrored) windows: a mirrored view is another camera.
+    """
+
+    def __init__(self, instant_of_window: np.ndarray, seed: int) -> None:
+        ids = np.asarray(instant_of_window, dtype=np.int64)
+        self.num_instants = int(ids.max()) + 1 if len(ids) else 0
+        self.instants = EndlessPermutation(self.num_instants, seed)
+        order = np.argsort(ids, kind="stable")
+        self.members = np.split(order, np.cumsum(np.bincount(ids, minlength=self.num_instants))[:-1])
+        self.per_instant = len(ids) / self.num_instants
+
+    def take(self, start: int, count: int) -> np.ndarray:
+        lo = int(start // self.per_instant)
+        hi = max(lo + 1, int((start + count) // self.per_instant))
+        return np.concatenate([self.members[i] for i in self.instants.take(lo, hi - lo)])
+
+
 class SemiSupervisedBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
     """Pairs every labeled batch with an unlabeled batch of the same size (VideoPose3D's
     ``zip(labeled, unlabeled)``): the labeled epoch sets the epoch length, the unlabeled stream
@@ -91,7 +117,8 @@ class SemiSupervisedBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
     Yields ``(labeled_indices, unlabeled_indices)`` for this rank.
     """
 
-    def __init__(self, labeled: ShardedBatchSampler, unlabeled: EndlessPermutation, warmup_epochs: int = 0) -> None:
+    def __init__(self, labeled: ShardedBatchSampler, unlabeled: EndlessPermutation | InstantStream,
+                 warmup_epochs: int = 0) -> None:
         self.labeled, self.unlabeled, self.warmup_epochs = labeled, unlabeled, warmup_epochs
 
     @property
