@@ -359,38 +359,105 @@ def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cache: Path,
-                  upright: bool = True) -> dict:
+                  upright: bool = True, box: tuple[float, ...] | None = None) -> dict:
     """``poseact infer`` (raw: ``--model-scale --no-constant-bones``) on the view's video or its
-    cached keypoints; cached per checkpoint (path, size, mtime) and source. The npz's arrays."""
+    cached keypoints; cached per checkpoint (path, size, mtime), source and subject. The npz's arrays,
+    and (video) ``tracking``: the keypoint JSON's account of whom it followed. ``box`` (video only):
+    ``--box X0 Y0 W H`` names the subject; None: ``--track main``, infer's default."""
     st = checkpoint.stat()
     tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     name = ALIASES.get(recording, recording).replace("/", "_")
-    out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}_{'upright' if upright else 'as_seen'}"
+    who = "" if source != "video" else "_box" if box is not None else "_main"
+    out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}{who}_{'upright' if upright else 'as_seen'}"
     found = sorted(out.glob("*_3d.npz"))
     if not found:
         src = (recording_folder(recording) / "videos" / f"{view}.mp4" if source == "video"
                else detection_file(recording, view, cache))
+        subject = (["--box", *(f"{v:.0f}" for v in box)] if box is not None else ["--track", "main"]) \
+            if source == "video" else []
         _poseact("infer", str(src), "--checkpoint", str(checkpoint), "--out", str(out), "--model-scale",
-                 "--no-constant-bones", "--render", "none", "--upright" if upright else "--no-upright")
+                 "--no-constant-bones", "--render", "none", "--upright" if upright else "--no-upright", *subject)
         found = sorted(out.glob("*_3d.npz"))
     with np.load(found[0]) as a:
-        return {k: a[k] for k in a.files}
+        result = {k: a[k] for k in a.files}
+    keypoints = sorted(out.glob("*_keypoints.json"))
+    if keypoints:
+        result["tracking"] = json.loads(keypoints[0].read_text()).get("tracking")
+    return result
+
+
+def subject_box(gt: PseudoGT, v: int) -> tuple[tuple[float, float, float, float], int]:
+    """The click-free way to name the pseudo-ground truth's subject in view ``v``: ``--box X0 Y0 W H`` px
+    around its projected hips at the first frame where its hips and thorax are valid, and that video frame.
+    A square centred on the mid-hip point, half a side = 0.35 × the projected torso (pelvis → thorax),
+    at least 0.6 × the projected hip width: it holds the subject's hip centre, not a neighbour's."""
+    ok = gt.valid[:, [0, 1, 4, 8]].all(1)
+    if not ok.any():
+        raise RuntimeError(f"{gt.recording}: the pseudo-ground truth's hips are valid in no frame")
+    k = int(np.flatnonzero(ok)[0])
+    cam = gt.cameras[v]
+    hips = cam.project(gt.landmarks[k, [23, 24]])
+    pelvis, thorax = cam.project(gt.pose[k, [0, 8]])
+    half = max(0.35 * float(np.hypot(*(thorax - pelvis))), 0.6 * float(np.hypot(*(hips[0] - hips[1]))))
+    x, y = hips.mean(0)
+    return (round(x - half), round(y - half), round(2 * half), round(2 * half)), int(gt.frames[v][k])
+
+
+#: a 2-D pose is on the subject when its pelvis and thorax lie within this share of the subject's
+#: projected torso length (pelvis → thorax) from the pseudo-ground truth's
+ON_SUBJECT = 0.5
+
+
+def who_was_posed(gt: PseudoGT, v: int, keypoints_2d: np.ndarray, flagged: np.ndarray) -> dict:
+    """Per video frame of view ``v``, whom infer's 2-D (``(T, 17, 2)`` H36M-17 px, cleaned and filled) is
+    of: ``on_subject`` (not flagged; pelvis and thorax within :data:`ON_SUBJECT` torso lengths of the
+    pseudo-ground truth's projection), ``other_person`` (not flagged and farther: lifted from someone
+    else, or from nobody), ``flagged`` (infer flagged it: no trusted pose), ``unchecked`` (not flagged; the
+    pseudo-ground truth has no valid pelvis/thorax there). Counts and frame lists."""
+    T = len(keypoints_2d)
+    state = np.full(T, "unchecked", dtype=object)
+    state[flagged[:T]] = "flagged"
+    cam = gt.cameras[v]
+    ok = gt.valid[:, [0, 8]].all(1)
+    for k in np.flatnonzero(ok):
+        t = int(gt.frames[v][k])
+        if t >= T or state[t] == "flagged":
+            continue
+        pelvis, thorax = cam.project(gt.pose[k, [0, 8]])
+        torso = max(float(np.hypot(*(thorax - pelvis))), 1.0)
+        far = max(float(np.hypot(*(keypoints_2d[t, 0] - pelvis))), float(np.hypot(*(keypoints_2d[t, 8] - thorax))))
+        state[t] = "on_subject" if np.isfinite(far) and far <= ON_SUBJECT * torso else "other_person"
+    kinds = ("on_subject", "flagged", "other_person", "unchecked")
+    out: dict = {f"frames_{k}": int((state == k).sum()) for k in kinds}
+    out["frames"] = T
+    out["other_person_frames"] = [int(t) for t in np.flatnonzero(state == "other_person")]
+    return out
 
 
 def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1", *, source: str = "video",
              views: tuple[str, ...] = VIEWS, cache: str | os.PathLike = CACHE, tta: bool = True,
-             upright: bool = True) -> dict:
+             upright: bool = True, subject: str = "box") -> dict:
     """One lifter checkpoint on one recording, per view: ``detector`` (``poseact infer``, raw),
     ``detector_default`` (infer's default body rules on it), ``clean`` (projected pseudo-ground
     truth, raw), ``static`` (the mean pose), each a :func:`pose_metrics` dict; and ``summary``:
     each's metrics averaged over the views. ``source``: ``"video"`` (infer runs MediaPipe again),
     ``"keypoints"`` (infer on the cached detections) or ``"none"`` (no detector path). ``upright``:
-    both lift the clip uprighted and turned back, as ``poseact infer`` does by default."""
+    both lift the clip uprighted and turned back, as ``poseact infer`` does by default.
+
+    ``subject`` (``source="video"``): ``"box"`` names the pseudo-ground truth's subject to infer with
+    ``--box`` (:func:`subject_box`), so the row measures the person the pseudo-ground truth is of;
+    ``"main"``: infer's default ``--track main`` (whoever has the most body); ``"both"``: the box, and
+    where the default would have followed someone else, also ``detector_default_subject``: that run's
+    raw metrics and :func:`who_was_posed`. Each video row has ``subject``: frames posed on the subject,
+    flagged, lifted from someone else (must be 0), unchecked; and ``detector_posed``: the metrics over the
+    evaluated frames infer did not flag."""
     import poseact
     from poseact.bones import DEFAULT_HEIGHT_M, apply_body_rules
 
     if source not in ("video", "keypoints", "none"):
         raise ValueError(f"source {source!r}: video, keypoints or none")
+    if subject not in ("box", "main", "both"):
+        raise ValueError(f"subject {subject!r}: box, main or both")
     cache = Path(cache)
     ckpt = Path(checkpoint)
     gt = pseudo_ground_truth(recording, cache)
@@ -399,6 +466,7 @@ def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1
         raise SystemExit(f"{ckpt}: predicts {lifter.layout_3d}; the benchmark compares H36M-17")
     evaluated = gt.valid[:, list(EVAL_JOINTS)].all(1)
     result: dict = {"checkpoint": str(ckpt), "recording": recording, "source": source, "tta": tta, "upright": upright,
+                    "subject": subject if source == "video" else None,
                     "pseudo_gt": {k: v for k, v in gt.report.items() if k != "key"},
                     "frames_evaluated": int(evaluated.sum()), "views": {}}
     for v, view in enumerate(VIEWS):
@@ -414,7 +482,11 @@ def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1
         pose, _ = poseact.lift(lifter, clean_2d, gt.sizes[v], layout=SOURCE_LAYOUT, tta=tta, upright=upright)
         row["clean"] = pose_metrics(pose[evaluated], truth)
         if source != "none":
-            out = _infer_output(ckpt, recording, view, source, cache, upright)
+            box = None
+            if source == "video" and subject != "main":
+                box, row["box_frame"] = subject_box(gt, v)
+                row["box"] = list(box)
+            out = _infer_output(ckpt, recording, view, source, cache, upright, box)
             raw = out["pose3d"].astype(np.float64)
             idx = gt.frames[v]
             if idx.max() >= len(raw):
@@ -434,6 +506,21 @@ def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1
             # where the view's detector followed the subject (agreed with the other views)
             on = gt.used[v][evaluated]
             row["detector_on_subject"] = pose_metrics(raw[idx][evaluated][on], truth[on]) if on.sum() > 1 else None
+            posed = ~flagged[idx][evaluated]
+            row["detector_posed"] = pose_metrics(raw[idx][evaluated][posed], truth[posed]) if posed.sum() > 1 else None
+            if source == "video":
+                row["subject"] = who_was_posed(gt, v, out["keypoints_2d"].astype(np.float64), flagged)
+                tracking = out.get("tracking") or {}
+                row["tracking"] = {k: tracking.get(k) for k in ("chosen", "why", "default_choice", "lost_why")}
+                if subject == "both" and tracking.get("default_choice") not in (None, tracking.get("chosen")):
+                    other = _infer_output(ckpt, recording, view, source, cache, upright, None)
+                    o_raw = other["pose3d"].astype(np.float64)
+                    o_flag = other.get("flagged", np.zeros(len(o_raw), bool)).astype(bool)
+                    row["detector_default_subject"] = pose_metrics(o_raw[idx][evaluated], truth)
+                    row["default_subject"] = who_was_posed(gt, v, other["keypoints_2d"].astype(np.float64), o_flag)
+                    o_posed = ~o_flag[idx][evaluated]
+                    row["detector_default_subject_posed"] = (pose_metrics(o_raw[idx][evaluated][o_posed], truth[o_posed])
+                                                             if o_posed.sum() > 1 else None)
         result["views"][view] = row
     kinds = ("static", "clean", "detector", "detector_default")
     result["summary"] = {
@@ -471,6 +558,7 @@ def table(result: dict) -> str:
     gt = result["pseudo_gt"]
     lines = [f"### {Path(result['checkpoint']).name} on {result['recording']} (source: {result['source']}; "
              f"{'upright' if result.get('upright', True) else 'as seen'}; "
+             + (f"subject: {result['subject']}; " if result.get("subject") else "") +
              f"{result['frames_evaluated']} of {gt['frames']} frames evaluated)", "",
              "pseudo-ground truth: offsets " + ", ".join(f"{v} {o:+d}" for v, o in gt["offsets"].items())
              + "; detector swaps " + ", ".join(f"{v} {n}" for v, n in gt["swaps"].items())
@@ -481,18 +569,36 @@ def table(result: dict) -> str:
              "| view | 2-D | MPJPE | P-MPJPE | P-MPJPE 15 | N-MPJPE | bone ratio | bone spread (cm) | stature (m) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for view, row in result["views"].items():
-        for kind in ("static", "clean", "detector", "detector_default", "detector_on_subject"):
-            if kind == "detector_on_subject" and row.get(kind) and row[kind]["frames"] == result["frames_evaluated"]:
+        for kind in ("static", "clean", "detector", "detector_default", "detector_on_subject", "detector_posed",
+                     "detector_default_subject", "detector_default_subject_posed"):
+            if kind in ("detector_on_subject", "detector_posed", "detector_default_subject_posed") and row.get(kind) \
+                    and row[kind]["frames"] == result["frames_evaluated"]:
                 continue  # the same frames as "detector"
             if not row.get(kind):
                 continue
             m = row[kind]
-            label = f"{kind} ({m['frames']} frames)" if kind == "detector_on_subject" else kind
+            label = f"{kind} ({m['frames']} frames)" if kind in ("detector_on_subject", "detector_posed",
+                                                                 "detector_default_subject_posed") else kind
             lines.append(f"| {view} | {label} | {m['mpjpe_mm']} | {m['p_mpjpe_mm']} | {m['p_mpjpe_body15_mm']} | "
                          f"{m['n_mpjpe_mm']} | {m['bone_ratio']} | {m['bone_spread_cm']} | {m['stature_m']} |")
     for kind, m in result["summary"].items():
         lines.append(f"| mean | {kind} | {m['mpjpe_mm']:.1f} | {m['p_mpjpe_mm']:.1f} | {m['p_mpjpe_body15_mm']:.1f} | "
                      f"{m['n_mpjpe_mm']:.1f} | {m['bone_ratio']:.3f} | {m['bone_spread_cm']:.2f} | {m['stature_m']:.3f} |")
+    whom = [(view, row) for view, row in result["views"].items() if row.get("subject")]
+    if whom:
+        lines += ["", "| view | subject named by | box (x0 y0 w h px, frame) | followed | posed on the subject | flagged | "
+                      "on someone else | unchecked |", "|---|---|---|---|---:|---:|---:|---:|"]
+        for view, row in whom:
+            for label, key in (("--box" if row.get("box") else "--track main", "subject"),
+                               ("--track main", "default_subject")):
+                c = row.get(key)
+                if not c:
+                    continue
+                tr = row.get("tracking") or {}
+                followed = (f"track {tr.get('chosen')}" if key == "subject" else f"track {tr.get('default_choice')}")
+                where = f"{' '.join(map(str, row['box']))}, {row['box_frame']}" if key == "subject" and row.get("box") else "—"
+                lines.append(f"| {view} | {label} | {where} | {followed} | {c['frames_on_subject']} | {c['frames_flagged']} | "
+                             f"{c['frames_other_person']} | {c['frames_unchecked']} |")
     return "\n".join(lines)
 
 
@@ -503,7 +609,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"{', '.join(RECORDINGS + tuple(ALIASES))}")
     parser.add_argument("--source", default="video", choices=("video", "keypoints", "none"),
                         help="poseact infer on the video (default), on the cached detections, or not at all")
+    parser.add_argument("--subject", default="box", choices=("box", "main", "both"),
+                        help="--source video: name the pseudo-ground truth's subject with --box (default), use "
+                             "infer's --track main, or both (main where it follows someone else)")
     parser.add_argument("--json", type=Path, default=CACHE / "results.json")
+    parser.add_argument("--view", action="append", choices=VIEWS, help="only these views (repeatable; default: all)")
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
                         help="lift uprighted and turn back, as poseact infer does by default (--no-upright: as seen)")
@@ -511,7 +621,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for rec in args.recording or [RECORDINGS[0]]:
         for ckpt in args.checkpoint:
-            r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta, upright=args.upright)
+            r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta, upright=args.upright,
+                         subject=args.subject, views=tuple(args.view or VIEWS))
             print(table(r), end="\n\n", flush=True)
             results.append(r)
     from poseact.atomic import write_json

@@ -64,6 +64,45 @@ def test_h36m_from_mediapipe_follows_poseact_layouts():
     np.testing.assert_allclose(out[:, 0], (pts[:, 23] + pts[:, 24]) / 2)
 
 
+def _standing_subject(T: int = 12):
+    """A pseudo-ground truth of one person standing 3 m in front of a camera looking along world +z
+    (world y down, as the camera's): H36M-17 pose, hips among otherwise unused landmarks."""
+    from poseact.geometry.calibration import Camera
+
+    cam = Camera("cam01", np.array([[1500.0, 0, 540], [0, 1500, 960], [0, 0, 1]]), np.zeros(5), np.eye(3),
+                 np.zeros(3), (1080, 1920))
+    pose = np.zeros((T, 17, 3))
+    pose[:, :, 2] = 3.0
+    pose[:, 1, 0], pose[:, 4, 0] = -0.12, 0.12  # right and left hips
+    pose[:, 7, 1], pose[:, 8, 1] = -0.25, -0.5  # spine, thorax (up is -y)
+    landmarks = np.full((T, 33, 3), np.nan)
+    landmarks[:, 24], landmarks[:, 23] = pose[:, 1], pose[:, 4]
+    valid = np.ones((T, 17), bool)
+    valid[0] = False  # the first frame's triangulation failed
+    return real_video.PseudoGT("test", [cam], landmarks, pose, valid, np.arange(T)[None], np.ones((1, T), bool),
+                               np.zeros((1, T), bool), np.zeros((1, T, 33, 2)), np.ones((1, T, 33)), [(1080, 1920)],
+                               {})
+
+
+def test_the_subject_is_named_by_a_box_around_its_hips_and_every_frame_is_accounted_for():
+    gt = _standing_subject()
+    cam = gt.cameras[0]
+    (x0, y0, w, h), frame = real_video.subject_box(gt, 0)
+    assert frame == 1  # the first frame where its hips are valid
+    pelvis, thorax = cam.project(gt.pose[1, [0, 8]])
+    assert x0 < pelvis[0] < x0 + w and y0 < pelvis[1] < y0 + h  # holds the subject's hip centre
+    torso = np.hypot(*(thorax - pelvis))
+    assert w < 1.2 * torso  # and not someone a torso length away
+    k2d = cam.project(gt.pose)  # infer's 2-D on the subject ...
+    k2d[4:6] += [2 * torso, 0]  # ... except two frames posed on someone beside them
+    flagged = np.zeros(len(k2d), bool)
+    flagged[8] = True
+    who = real_video.who_was_posed(gt, 0, k2d, flagged)
+    assert (who["frames_on_subject"], who["frames_flagged"], who["frames_other_person"], who["frames_unchecked"]) == \
+        (8, 1, 2, 1)  # frame 0: no valid pseudo-ground truth to check against
+    assert who["other_person_frames"] == [4, 5]
+
+
 @pytest.fixture(scope="module")
 def mediapipe_env():
     from poseact.infer.detect import env_ready, setup_env

@@ -251,6 +251,7 @@ def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, 
         chosen, why = track_in_box(tracks, box) if box is not None else choose_track(tracks, str(person))
     except ValueError as e:
         raise DetectionError(f"{source!r}: {e}") from None
+    default = choose_track(tracks, "main")[0].id  # whom the default rule would follow (beside a box or rule)
     chosen, joined = join_pieces(chosen, tracks)
     if joined:
         why += f", joined with track(s) {', '.join(map(str, joined))} (the same person after a gap)"
@@ -258,7 +259,8 @@ def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, 
     lost = sorted(t for t, c in enumerate(crops) if c is None)
     people = [[{"hip": d["hip"], "radius": d["radius"]} for d in f if d not in chosen.dets] for f in bodies]
     return {"chosen": chosen.id, "joined": joined, "why": why, "rule": "box" if box is not None else person,
-            "box": list(box) if box is not None else None, "tracks": [tr.summary() for tr in tracks],
+            "box": list(box) if box is not None else None, "default_choice": default,
+            "tracks": [tr.summary() for tr in tracks],
             "lost_frames": lost, "lost_why": reasons, "people_per_frame_max": max(len(f) for f in bodies),
             "detector": doc.get("detector"), "others": people}, crops, (chosen, bodies)
 
