@@ -14,12 +14,17 @@ matrix product (4096 x 4096 x 4096, ``torch.mm``) measured here, with the same t
 own matrix products (9,216 x 768 x 256 and smaller at batch 1024) run below that peak, which the
 second floor (each of the step's products timed alone, forward + backward shapes) shows.
 Times are the median of ``--repeat`` steps after warm-up; the machine is shared, so run it alone.
+``--keep-freed`` first calls ``poseact.run.allocator.keep_freed_memory`` (as ``poseact fit`` does);
+compare a run with and one without it (minor page faults per step are printed).
+
+    python benchmarks/compute_floor.py && python benchmarks/compute_floor.py --keep-freed
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
 
@@ -111,7 +116,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()])
     ap.add_argument("--bf16", action="store_true", help="also the step under bf16 autocast (an option, not the default)")
+    ap.add_argument("--keep-freed", action="store_true", help="glibc keeps freed blocks (as poseact fit does)")
     args = ap.parse_args()
+    if args.keep_freed:
+        from poseact.run.allocator import keep_freed_memory
+
+        print(f"keep_freed_memory: {keep_freed_memory()}")
     widths = [int(w) for w in args.widths.split(",")]
     flops, per_op = step_flops(args.batch, args.channels, widths)
     ops = ", ".join(f"{k.split('.')[-1]} {v / 1e9:.3f}" for k, v in per_op.items())
@@ -120,17 +130,20 @@ def main() -> None:
     print(f"FLOPs per training step (forward + backward, matrix products): {flops / 1e9:.3f} GFLOP "
           f"({ops})")
     print("| threads | peak fp32 matmul (4096³) | the step's products alone | training step (median) | "
-          "step GFLOP/s | floor at peak | step / floor at peak | step / its products |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "step GFLOP/s | floor at peak | step / floor at peak | step / its products | page faults a step |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for threads in args.threads:
         torch.set_num_threads(threads)
         peak = peak_gflops(4096, max(3, args.repeat // 6))
         products = products_floor(step_shapes(args.batch, args.channels, widths), args.repeat)
         model, x, y, opt = make(args.batch, args.channels, widths)
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         s = time_it(lambda: step(model, x, y, opt), args.repeat)
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / (args.repeat + 3)
         floor = flops / (peak * 1e9)
         print(f"| {threads} | {peak:.1f} GFLOP/s | {products * 1e3:.1f} ms | {s * 1e3:.1f} ms | "
-              f"{flops / s / 1e9:.1f} | {floor * 1e3:.1f} ms | {s / floor:.2f}× | {s / products:.2f}× |", flush=True)
+              f"{flops / s / 1e9:.1f} | {floor * 1e3:.1f} ms | {s / floor:.2f}× | {s / products:.2f}× | {faults:.0f} |",
+              flush=True)
         if args.bf16:
             model, x, y, opt = make(args.batch, args.channels, widths)
             sb = time_it(lambda: step(model, x, y, opt, autocast=True), args.repeat)

@@ -24,7 +24,14 @@ default), with the ``run.py`` flags of each:
 * ``subset``: 10 % of S1 by the reference's subset rule, batch 64, 30 epochs, supervised
   (``… -str S1 --subset 0.1 -b 64 -e 30``);
 * ``semi``: the same labeled 10 % of S1, S5-S8 unlabeled, batch 64, 4 epochs (1 warm-up), lr decay 0.98
-  (``… -str S1 --subset 0.1 -sun S5,S6,S7,S8 -b 64 -e 4 --warmup 1 -lrd 0.98``).
+  (``… -str S1 --subset 0.1 -sun S5,S6,S7,S8 -b 64 -e 4 --warmup 1 -lrd 0.98``);
+* ``videos``: the semi job with real video as the unlabeled set: an unlabeled store converted from
+  the Pose2Sim demo's eight clips (Demo_Batch Trial_1 and Trial_2, four calibrated cameras each) by
+  ``poseact data from-videos --calibration`` (MediaPipe, tracking, cleaning: a preparation step,
+  cached in ``--cache``, not timed; ``--videos-store`` gives a store made otherwise). poseact only:
+  ``run.py`` cannot train on it — its semi-supervised mode takes unlabeled subjects of its
+  Human3.6M dataset, with that dataset's hard-coded cameras (its ``custom`` dataset refuses ``-sun``),
+  and these clips' cameras are not Human3.6M's, so ``convert.npz_export`` refuses to write them.
 
 ``run.py`` also does what it always does: after every epoch it evaluates the training set (and, in
 the semi job, the unlabeled set) besides the test set, and it writes a checkpoint every 10 epochs.
@@ -34,7 +41,8 @@ largest single process, which is what ``time`` reports), plus the peak of the su
 process *tree* (W&B's service process included), sampled every 0.2 s. Accuracy is the final
 action-wise P1 / P2 with flip test-time augmentation, as each program prints it (``run.py``'s
 table; poseact's ``results/summary.json``). Ratios are poseact / ``run.py`` from the same run.
-``--style`` also times ``benchmarks/reference_style.py``, a re-implementation of ``run.py``'s
+``--bf16`` also times poseact with ``trainer.precision=bf16-mixed`` (bf16 autocast: an option, not the
+default; its P1 is in the table). ``--style`` also times ``benchmarks/reference_style.py``, a re-implementation of ``run.py``'s
 procedure that reads a poseact store directly (its own column; it is not the reference).
 """
 
@@ -60,6 +68,7 @@ ACTIONS = "[Directions,Discussion,Eating,Greeting,Phoning,Sitting,Walking,WalkDo
 SUBJECTS = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]  # the synthetic store's (its default)
 RUN_PY = "VideoPose3D run.py"
 STYLE = "re-implementation"
+BF16 = "poseact bf16-mixed"
 
 
 @dataclass
@@ -95,6 +104,11 @@ def jobs(quick: bool) -> dict[str, Job]:
                      "--warmup", "1", "-lrd", "0.98"],
                     [*ref, "--train", "S1", "--subset", "0.1", "--unlabeled", "S5,S6,S7,S8", "--batch", "64",
                      "--epochs", str(e(4)), "--warmup", "1", "--lr-decay", "0.98"], e(4)),
+        "videos": Job("videos", f"semi-supervised, {e(4)} epochs (1 warm-up), real video unlabeled "
+                                f"(from-videos store)",
+                      ["configs/experiment/semi_synthetic.yaml", *common, "data.store_unlabeled=VIDEOS",
+                       "data.subjects_unlabeled=[videos]", "semi.warmup_epochs=1", f"trainer.max_epochs={e(4)}",
+                       "optim.lr_decay=0.98"], [], [], e(4)),
     }
 
 
@@ -168,11 +182,36 @@ def ensure_store(cache: Path, quick: bool) -> tuple[Path, list[str]]:
     return store, overrides
 
 
-def run_poseact(job: Job, src: Path, overrides: list[str], work: Path, tag: str) -> Measured:
+POSE2SIM = REPO / "data/pose2sim/Demo_Batch"
+VIDEO_TRIALS = ["Trial_1", "Trial_2"]
+
+
+def ensure_videos_store(cache: Path) -> Path:
+    """The ``videos`` job's unlabeled store: the Pose2Sim demo's clips through ``poseact data from-videos``
+    (once; its per-clip 2-D cache makes a rerun cheap)."""
+    store = cache / "unlabeled-pose2sim.h5"
+    if store.exists():
+        return store
+    videos = [POSE2SIM / t / "videos" for t in VIDEO_TRIALS]
+    if not all(v.is_dir() for v in videos):
+        raise SystemExit(f"the videos job needs {POSE2SIM} (python data_prep/fetch_pose2sim.py), or --videos-store")
+    cmd = [sys.executable, "-m", "poseact", "data", "from-videos", *map(str, videos), "--calibration",
+           str(POSE2SIM / VIDEO_TRIALS[0] / "calibration/Calib.qca.txt"), "--out", str(store)]
+    print(f"converting the videos job's clips (not timed): {' '.join(cmd[1:])}", flush=True)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"poseact data from-videos failed (exit {done.returncode}; MediaPipe: poseact detect setup):"
+                         f"\n{done.stderr[-2000:]}")
+    return store
+
+
+def run_poseact(job: Job, src: Path, overrides: list[str], work: Path, tag: str,
+                videos: Path | None = None, extra: tuple[str, ...] = ()) -> Measured:
     # W&B as a user has it by default (offline, the logger config): a WANDB_MODE of the caller is not passed on
     env = {**{k: v for k, v in os.environ.items() if k != "WANDB_MODE"}, "PYTHONPATH": str(src / "src")}
     out = work / f"{job.name}-{tag}"
-    cmd = [sys.executable, "-m", "poseact", "fit", *job.poseact, *overrides, f"output_dir={out}"]
+    args = [a.replace("=VIDEOS", f"={videos}") for a in job.poseact]
+    cmd = [sys.executable, "-m", "poseact", "fit", *args, *overrides, *extra, f"output_dir={out}"]
     m = timed(cmd, src, env, work / f"{job.name}-{tag}.log")
     m.metrics = json.loads((out / "results/summary.json").read_text())
     return m
@@ -205,16 +244,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reference", type=Path, required=True,
                     help="a clone of https://github.com/facebookresearch/VideoPose3D (its run.py is the baseline)")
-    names = ["reference", "subset", "semi"]
+    names = ["reference", "subset", "semi", "videos"]
     ap.add_argument("--jobs", nargs="+", default=names, choices=names)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each program per job (figures: the median)")
     ap.add_argument("--poseact", type=Path, default=REPO, help="the poseact source tree to time (default: this one)")
     ap.add_argument("--before", type=Path,
                     help="also run poseact from this source tree (a checkout of an older commit)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also poseact with trainer.precision=bf16-mixed (an option: its P1 is in the table)")
     ap.add_argument("--style", action="store_true",
                     help="also time benchmarks/reference_style.py (a re-implementation of run.py's procedure)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poseact-whole-job")
     ap.add_argument("--quick", action="store_true", help="a small store and 1-2 epochs (smoke run)")
+    ap.add_argument("--videos-store", type=Path,
+                    help="the videos job's unlabeled store (subject 'videos'; default: made from the Pose2Sim demo "
+                         "clips by poseact data from-videos, cached under --cache)")
     ap.add_argument("--json", type=Path, help="also write every measurement here")
     ap.add_argument("--keep", type=Path, help="keep every run's folder (checkpoints, logs) here instead of a "
                                               "temporary directory")
@@ -223,12 +267,15 @@ def main() -> None:
     worst = videopose3d.check_cameras(clone, SUBJECTS)
     store, overrides = ensure_store(args.cache / ("synthetic-quick" if args.quick else "synthetic"), args.quick)
     data = videopose3d.export_store(store, store.with_suffix(".videopose3d"))
+    videos = (args.videos_store or ensure_videos_store(args.cache)) if "videos" in args.jobs else None
     print(f"VideoPose3D {clone} at {videopose3d.clone_commit(clone)}; python {sys.version.split()[0]}")
     print(f"store {store} ({store.stat().st_size / 1e6:.0f} MB) and as VideoPose3D's files in {data}; "
           f"Human3.6M cameras of VideoPose3D and poseact agree to {worst:.1e}; {os.cpu_count()} CPUs", flush=True)
     programs: dict[str, Path | None] = {RUN_PY: None, "poseact": args.poseact}
     if args.before:
         programs["poseact before"] = args.before
+    if args.bf16:
+        programs[BF16] = args.poseact
     if args.style:
         programs[STYLE] = None
     table, record = [], {}
@@ -240,17 +287,20 @@ def main() -> None:
             runs: dict[str, list[Measured]] = {p: [] for p in programs}
             for r in range(args.repeat):  # interleaved, so slow phases of the machine hit both
                 for program, src in programs.items():
+                    if name == "videos" and program in (RUN_PY, STYLE):
+                        continue  # run.py cannot train on a store of other cameras (see the docstring)
                     tag = f"{program.replace(' ', '-').replace('.', '')}-{r}"
                     if program == RUN_PY:
                         m = run_videopose3d(job, clone, data, work, tag)
                     elif program == STYLE:
                         m = run_style(job, store, work, tag)
                     else:
-                        m = run_poseact(job, src, overrides, work, tag)
+                        m = run_poseact(job, src, overrides, work, tag, videos,
+                                        ("trainer.precision=bf16-mixed",) if program == BF16 else ())
                     runs[program].append(m)
                     print(f"  {name:9s} {program:18s} wall {m.wall_s:7.1f} s  peak RSS {m.peak_rss_gb:.3f} GB  "
                           f"tree {m.tree_rss_gb:.3f} GB  P1 {m.metrics['p1']:.1f} mm", flush=True)
-            med = {p: sorted(ms, key=lambda m: m.wall_s)[len(ms) // 2] for p, ms in runs.items()}
+            med = {p: sorted(ms, key=lambda m: m.wall_s)[len(ms) // 2] for p, ms in runs.items() if ms}
             table.append((job, med))
             record[name] = {"flags": {"poseact": job.poseact, "run.py": job.videopose3d},
                             **{p: [vars(m) for m in ms] for p, ms in runs.items()}}
@@ -258,16 +308,16 @@ def main() -> None:
     print(f"\n| job | | {RUN_PY} | " + " | ".join(others) + " | ratio (poseact / run.py) |")
     print("| --- | --- | ---: |" + " ---: |" * len(others) + " ---: |")
     for job, med in table:
-        base, new = med[RUN_PY], med["poseact"]
-        rows = [("wall", lambda m: f"{m.wall_s:.1f} s", new.wall_s / base.wall_s),
-                ("peak RSS (largest process)", lambda m: f"{m.peak_rss_gb:.3f} GB", new.peak_rss_gb / base.peak_rss_gb),
-                ("peak RSS (process tree)", lambda m: f"{m.tree_rss_gb:.3f} GB", new.tree_rss_gb / base.tree_rss_gb),
-                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}",
-                 new.metrics["p1"] / base.metrics["p1"])]
-        for i, (what, fmt, ratio) in enumerate(rows):
+        base, new = med.get(RUN_PY), med["poseact"]
+        rows = [("wall", lambda m: f"{m.wall_s:.1f} s", lambda m: m.wall_s),
+                ("peak RSS (largest process)", lambda m: f"{m.peak_rss_gb:.3f} GB", lambda m: m.peak_rss_gb),
+                ("peak RSS (process tree)", lambda m: f"{m.tree_rss_gb:.3f} GB", lambda m: m.tree_rss_gb),
+                ("P1 / P2 (mm)", lambda m: f"{m.metrics['p1']:.1f} / {m.metrics['p2']:.1f}", lambda m: m.metrics["p1"])]
+        for i, (what, fmt, value) in enumerate(rows):
             label = job.what if i == 0 else ""
-            cells = " | ".join(fmt(med[p]) for p in others)
-            print(f"| {label} | {what} | {fmt(base)} | {cells} | {ratio:.2f}× |")
+            cells = " | ".join(fmt(med[p]) if p in med else "—" for p in others)
+            ratio = f"{value(new) / value(base):.2f}×" if base else "— (run.py cannot read it)"
+            print(f"| {label} | {what} | {fmt(base) if base else '—'} | {cells} | {ratio} |")
     if args.json:
         args.json.write_text(json.dumps(record, indent=1))
 

@@ -90,7 +90,10 @@ def _run(args) -> int:
     if args.command == "sweep":
         return _sweep(args)
     if args.command in ("fit", "test", "predict"):
+        from poseact.run.allocator import keep_freed_memory
         from poseact.run.trainer import preload_wandb, wandb_wanted
+
+        keep_freed_memory()  # a step's activations are reused, not page-faulted in again every step
 
         if args.command == "fit" and wandb_wanted(args.config, args.overrides):
             preload_wandb()  # before torch: W&B's start-up imports are ~1 s cheaper then
