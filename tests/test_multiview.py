@@ -218,3 +218,15 @@ def test_adaptation_with_the_multiview_term_lowers_reprojection_and_disagreement
     assert all(np.isfinite(reproj + multi)) and multi[0] > 0
     assert reproj[-1] < 0.8 * reproj[0], reproj
     assert multi[-1] < 0.8 * multi[0], multi
+
+
+def test_the_instant_stream_deals_whole_instants_by_position():
+    from poseact.lifting.sampling import InstantStream
+
+    ids = np.repeat(np.arange(50), 4)[np.random.default_rng(0).permutation(200)]  # 50 instants × 4 views, shuffled
+    stream = InstantStream(ids, seed=3)
+    batch = stream.take(64, 32)  # 32 windows ≈ 8 instants
+    assert len(batch) == 32 and len(np.unique(batch)) == 32
+    assert all((ids[batch] == i).sum() == 4 for i in np.unique(ids[batch]))  # every view of each instant
+    assert np.array_equal(stream.take(64, 32), batch)  # a function of the position alone
+    assert len(stream.take(0, 1)) == 4  # at least one instant
