@@ -128,3 +128,31 @@ def test_other_people_are_greyed_out_but_never_over_the_subject():
     assert masks[0] == [[round(v, 1) for v in torso_box(bodies[0][1])]]
     mine = torso_box(bodies[1][0])
     assert all(m[0] >= mine[2] or m[2] <= mine[0] or m[1] >= mine[3] or m[3] <= mine[1] for m in masks[1])
+
+
+def test_a_pose_of_someone_else_standing_where_the_subject_is_is_dropped():
+    """The identity check of the poses (:func:`poseact.infer.detect._drop_other_people`): a pose at the subject's
+    place but in someone else's colours (a person right behind the subject, whom the body detector merged
+    with them) is dropped and its frame lost; a pose on another detected body too; the subject's own kept."""
+    from poseact.infer.detect import _drop_other_people
+
+    n = 10
+    bodies = [[_body(300 + 5 * t, 500, 100, RED)] + ([_body(600, 500, 100, BLUE)] if t == 7 else []) for t in range(n)]
+    subject = link_tracks(bodies)[0]
+
+    def pose(x: float, y: float, colour) -> list[dict]:
+        k = np.zeros((33, 3))
+        k[:, :2] = [x, y]
+        return [{"keypoints": k.tolist(), "colour": colour}]
+
+    frames = [pose(300 + 5 * t, 500, RED) for t in range(n)]
+    frames[3] = pose(310, 495, BLUE)  # where the subject is, but blue: someone else
+    frames[5] = pose(326, 505, [0.8, 0.2, 0.0, 0.0])  # the subject in other light: still red enough
+    frames[7] = pose(598, 500, RED)  # on the other detected body
+    frames[8] = [{"keypoints": pose(340, 500, RED)[0]["keypoints"]}]  # no colours measured: position only
+    tracking = {"lost_frames": [], "lost_why": {}}
+    _drop_other_people(frames, tracking, subject, bodies)
+    assert tracking["lost_why"]["other_person"] == [3, 7] and tracking["lost_frames"] == [3, 7]
+    assert frames[3] == [] and frames[7] == [] and all(frames[t] for t in (0, 1, 2, 4, 5, 6, 8, 9))
+    assert tracking["pose_colour_distance"][3] > 0.65 > tracking["pose_colour_distance"][5]
+    assert tracking["pose_colour_distance"][8] is None

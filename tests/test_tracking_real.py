@@ -11,6 +11,8 @@ Two real clips, cut to the frames of the crossing so the tests stay short:
 The identity checks use where the people are, checked by eye on the frames: on the Sports2D clip the
 man's hips stay above y = 500 px (on the box) and the woman's below y = 600 px (on the grass); on the
 pose2sim clip the man's hips stay above y = 1050 px and the woman's (nearer the camera) below it.
+In pose2sim's Trial_2 camera 3 the woman stands behind and left of the man (hips at x < 420 px, his at
+x > 450 px in frames 44-59), her body square inside his: the body detector must keep both.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def test_the_man_on_the_box_is_followed_while_a_woman_walks_past(mediapipe_env, 
     assert main(["detect", str(clip), "--out", str(out), "--box", "500", "0", "300", "500"]) == 0  # the man
     doc = json.loads(out.read_text())
     tracking = doc["tracking"]
+    assert "body detector" in tracking["detector"]  # people found by their bodies: this clip shows no usable face
     assert tracking["people_per_frame_max"] >= 2
     others = [[p["hip"] for p in frame] for frame in tracking["others"]]
     below = [t for t, hips in enumerate(others) if any(h[1] > 600 for h in hips)]
@@ -125,3 +128,24 @@ def test_a_box_names_the_subject_and_a_woman_walking_in_front_never_takes_over(m
     seen = np.isfinite(woman[:, 0])
     assert seen.sum() >= 20 and (woman[seen, 1] > 1050).all(), woman  # 10 of 45 frames without the masks
     assert set(doc["tracking"]["lost_frames"]) <= set(np.flatnonzero(~seen))  # (MediaPipe finds no pose in a few more)
+
+
+def test_a_person_standing_behind_a_nearer_one_is_found_and_followed(mediapipe_env, tmp_path,  # noqa: F811
+                                                                     monkeypatch):
+    """pose2sim Trial_2 camera 3, frames 44-59: the woman stands just behind the man, whose body square holds
+    hers. Both are found in every frame (not merged into one by the detector's overlap suppression), and
+    ``--box`` on her follows her: posed on her, never on him."""
+    monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
+    clip = cut(pose2sim_video("Demo_Batch/Trial_2", "cam03"), 44, 60, tmp_path / "cam03.mp4")
+    out = tmp_path / "k.json"
+    assert main(["detect", str(clip), "--out", str(out), "--box", "190", "690", "220", "220"]) == 0  # the woman
+    doc = json.loads(out.read_text())
+    tracking = doc["tracking"]
+    assert tracking["rule"] == "box" and "frame 0" in tracking["why"]
+    man = [t for t, frame in enumerate(tracking["others"]) if any(p["hip"][0] > 450 and 700 < p["hip"][1] < 1000
+                                                                 for p in frame)]
+    assert len(man) >= 14, man  # the man is found beside her (a different track) in (nearly) every frame
+    hips = _hips(doc)
+    posed = np.isfinite(hips[:, 0])
+    assert posed.sum() >= 8, tracking["lost_why"]  # she is posed in most frames
+    assert (hips[posed, 0] < 420).all(), hips[posed & (hips[:, 0] >= 420)]  # always her, never the man

@@ -267,27 +267,38 @@ def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, 
 
 def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[dict]]) -> None:
     """The identity check of the poses: a pose whose hip centre lies nearer another person's body than the
-    subject's (where the subject is expected, :func:`poseact.infer.tracking.expected_hips`) is someone else
-    caught in the subject's crop — removed, its frame added to the lost frames (``other_person``)."""
+    subject's (where the subject is expected, :func:`poseact.infer.tracking.expected_hips`), or whose torso
+    colours are not the subject's (Bhattacharyya distance above :data:`~poseact.infer.tracking.MAX_COLOUR`
+    from the subject's sightings nearest in time: someone standing right behind or in front of the subject,
+    whose body the detector could not tell apart), is someone else caught in the subject's crop — removed,
+    its frame added to the lost frames (``other_person``). ``tracking["pose_colour_distance"]``: per frame."""
     import numpy as np
 
-    from poseact.infer.tracking import expected_hips
+    from poseact.infer.tracking import MAX_COLOUR, colour_distance, expected_hips
 
     expect = expected_hips(chosen, len(frames))
     radius = float(np.median([d["radius"] for d in chosen.dets]))
-    dropped = []
+    sighted = np.asarray(chosen.frames)
+    dropped, distances = [], []
     for t, found in enumerate(frames):
+        distances.append(None)
         if not found:
             continue
         k = np.asarray(found[0]["keypoints"], float)
         hip = k[[23, 24], :2].mean(0)
         mine = float(np.hypot(*(hip - expect[t])))
         others = [float(np.hypot(*(hip - np.asarray(d["hip"])))) for d in bodies[t] if d not in chosen.dets]
-        if (others and min(others) < mine) or mine > 1.0 * radius:
+        near = np.argsort(np.abs(sighted - t), kind="stable")[:5]  # the subject's colours around frame t
+        seen = [chosen.dets[i]["colour"] for i in near if chosen.dets[i].get("colour")]
+        colour = colour_distance(np.mean(seen, axis=0), found[0]["colour"]) \
+            if seen and found[0].get("colour") else None
+        distances[t] = None if colour is None else round(colour, 3)
+        if (others and min(others) < mine) or mine > 1.0 * radius or (colour is not None and colour > MAX_COLOUR):
             frames[t] = []
             dropped.append(t)
     tracking["lost_why"]["other_person"] = dropped
     tracking["lost_frames"] = sorted(set(tracking["lost_frames"]) | set(dropped))
+    tracking["pose_colour_distance"] = distances
 
 
 def _gif_to_frames(path: Path, folder: Path) -> tuple[Path, float | None]:

@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 people.append(found)
                 out_frames.append([])
             else:
+                seen = img  # the frame as it is, for the posed person's colours
                 if masks is not None and i < len(masks) and masks[i]:
                     img = img.copy()
                     for mx0, my0, mx1, my1 in masks[i]:
@@ -148,7 +149,14 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     vh, vw = view.shape[:2]
                     kps = [[x0 + lm.x * vw, y0 + lm.y * vh, lm.visibility] for lm in res.pose_landmarks.landmark]
-                    out_frames.append([{"keypoints": kps}])
+                    person = {"keypoints": kps}
+                    if crops is not None:  # the posed torso's colours, for the identity check of the poses
+                        import bodies  # beside this file, on sys.path as the script's folder
+
+                        hip = [(kps[23][0] + kps[24][0]) / 2, (kps[23][1] + kps[24][1]) / 2]
+                        shoulder = [(kps[11][0] + kps[12][0]) / 2, (kps[11][1] + kps[12][1]) / 2]
+                        person["colour"] = bodies.torso_histogram(seen, hip, shoulder)
+                    out_frames.append([person])
             if time.time() - last > 0.5 or i + 1 == count:
                 print(f"progress {i + 1} {count or 0}", file=sys.stderr, flush=True)
                 last = time.time()
