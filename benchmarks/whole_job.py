@@ -27,8 +27,9 @@ default), with the ``run.py`` flags of each:
   (``… -str S1 --subset 0.1 -sun S5,S6,S7,S8 -b 64 -e 4 --warmup 1 -lrd 0.98``);
 * ``videos``: the semi job with real video as the unlabeled set: an unlabeled store converted from
   the Pose2Sim demo's eight clips (Demo_Batch Trial_1 and Trial_2, four calibrated cameras each) by
-  ``poseact data from-videos --calibration`` (MediaPipe, tracking, cleaning: a preparation step,
-  cached in ``--cache``, not timed; ``--videos-store`` gives a store made otherwise). poseact only:
+  ``poseact data from-videos --calibration`` (MediaPipe, tracking, cleaning: a preparation step of
+  ~1 min a clip here, cached in ``--cache``, not timed; ``--videos-store`` gives a store made
+  otherwise, e.g. by ``from-videos`` from the ``poseact detect`` files of the same clips). poseact only:
   ``run.py`` cannot train on it — its semi-supervised mode takes unlabeled subjects of its
   Human3.6M dataset, with that dataset's hard-coded cameras (its ``custom`` dataset refuses ``-sun``),
   and these clips' cameras are not Human3.6M's, so ``convert.npz_export`` refuses to write them.
@@ -192,9 +193,17 @@ def ensure_videos_store(cache: Path) -> Path:
     store = cache / "unlabeled-pose2sim.h5"
     if store.exists():
         return store
-    videos = [POSE2SIM / t / "videos" for t in VIDEO_TRIALS]
-    if not all(v.is_dir() for v in videos):
+    if not all((POSE2SIM / t / "videos").is_dir() for t in VIDEO_TRIALS):
         raise SystemExit(f"the videos job needs {POSE2SIM} (python data_prep/fetch_pose2sim.py), or --videos-store")
+    clips = cache / "pose2sim-clips"  # both trials name their clips cam01..cam04: links with unique names
+    clips.mkdir(parents=True, exist_ok=True)
+    videos = []
+    for trial in VIDEO_TRIALS:
+        for video in sorted((POSE2SIM / trial / "videos").glob("*.mp4")):
+            link = clips / f"Demo_Batch_{trial}_{video.name}"  # Demo_Batch_Trial_1_cam01.mp4: camera cam01
+            if not link.exists():
+                link.symlink_to(video.resolve())
+            videos.append(link)
     cmd = [sys.executable, "-m", "poseact", "data", "from-videos", *map(str, videos), "--calibration",
            str(POSE2SIM / VIDEO_TRIALS[0] / "calibration/Calib.qca.txt"), "--out", str(store)]
     print(f"converting the videos job's clips (not timed): {' '.join(cmd[1:])}", flush=True)
