@@ -116,13 +116,14 @@ def main() -> None:
     names = ["reference", "subset", "semi"]
     ap.add_argument("--jobs", nargs="+", default=names, choices=names)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--poseact", type=Path, default=REPO, help="the poseact source tree to time (default: this one)")
     ap.add_argument("--before", type=Path, help="also this poseact source tree (a checkout of an older commit)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "poseact-whole-job")
     ap.add_argument("--importtime", action="store_true", help="list the slowest top-level imports (one extra run)")
     ap.add_argument("--cprofile", type=Path, help="write a cProfile of this tree's start-up here (one extra run)")
     args = ap.parse_args()
     store, overrides = whole_job.ensure_store(args.cache / "synthetic", quick=False)
-    trees = {"poseact": REPO, **({"before": args.before} if args.before else {})}
+    trees = {"poseact": args.poseact, **({"before": args.before} if args.before else {})}
     print(f"store {store}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; "
           f"W&B {os.environ.get('WANDB_MODE', 'default (offline)')}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +155,7 @@ def main() -> None:
                 print(f"slowest imports ({tree}, cumulative s): " +
                       ", ".join(f"{n} {s:.2f}" for n, s in slowest_imports(err)))
         if args.cprofile:
-            run_once(REPO, argv, work, prof=str(args.cprofile))
+            run_once(args.poseact, argv, work, prof=str(args.cprofile))
             print(f"cProfile written: {args.cprofile} (python -m pstats {args.cprofile})")
 
 
