@@ -156,3 +156,24 @@ def test_a_pose_of_someone_else_standing_where_the_subject_is_is_dropped():
     assert frames[3] == [] and frames[7] == [] and all(frames[t] for t in (0, 1, 2, 4, 5, 6, 8, 9))
     assert tracking["pose_colour_distance"][3] > 0.65 > tracking["pose_colour_distance"][5]
     assert tracking["pose_colour_distance"][8] is None
+
+
+def test_overlapping_detections_are_two_people_only_side_by_side_in_unlike_colours():
+    """The body detector's overlap suppression (:func:`poseact.infer.bodies._two_people`): a smaller person
+    beside a nearer one is kept; the same body with its hips also guessed at its chest is not, nor two
+    detections in the same colours, nor a fragment far smaller than the body it lies in."""
+    from poseact.infer.bodies import _same_body, _two_people
+
+    def det(hip, shoulder, radius, score=0.8):
+        return (score, np.asarray(hip, float), np.asarray(shoulder, float), float(radius))
+
+    man = det([540, 860], [520, 600], 460, 0.9)
+    woman = det([305, 800], [290, 610], 320)  # beside him, her square inside his (pose2sim Trial_2 cam03)
+    chest = det([530, 740], [515, 560], 300)  # his hips guessed at his chest
+    fragment = det([300, 800], [290, 760], 100)
+    colours = {id(man): RED, id(woman): BLUE, id(chest): BLUE, id(fragment): BLUE}
+    assert _same_body(woman, man) and _same_body(chest, man)  # the squares alone would merge both
+    assert _two_people(woman, man, lambda d: colours[id(d)])
+    assert not _two_people(chest, man, lambda d: colours[id(d)])
+    assert not _two_people(woman, man, lambda d: RED)  # alike in colour: one body, as before
+    assert not _two_people(fragment, man, lambda d: colours[id(d)])

@@ -34,10 +34,12 @@ BODY_MARGIN = 1.25
 MIN_SCORE = 0.5
 NMS_IOU = 0.35
 #: two overlapping detections are two people, not one guessed twice, when their hip centres are at least
-#: this share of the smaller body's radius apart, their sizes within :data:`APART_SIZE_RATIO` and their torso
-#: colours at least :data:`APART_COLOUR` apart (Bhattacharyya distance): someone standing beside or behind a
-#: nearer person, whose body square lies inside the nearer one's (measured on real footage: one body seen
-#: twice ≤ 0.39 apart at these sizes, and its colours ≤ 0.1; two people 0.45-0.98 apart, colours 0.57-1.0)
+#: this share of the smaller body's radius apart across the larger body's axis (side by side: one body whose
+#: hips were also guessed at its chest is apart along its axis), their sizes within :data:`APART_SIZE_RATIO`
+#: and their torso colours at least :data:`APART_COLOUR` apart (Bhattacharyya distance): someone standing
+#: beside or behind a nearer person, whose body square lies inside the nearer one's (measured on real
+#: footage: two people 0.45-0.98 radii apart, colours 0.57-1.0; one body seen twice up to 0.65 apart, mostly
+#: along its axis, colours mostly ≤ 0.1)
 APART_HIPS, APART_SIZE_RATIO, APART_COLOUR = 0.4, 2.0, 0.6
 
 
@@ -179,7 +181,12 @@ def _two_people(a: tuple, b: tuple, colour) -> bool:
     """Two overlapping detections that are two people (:data:`APART_HIPS`): hips apart, sizes alike, torso
     colours (``colour(d)`` → histogram) unlike."""
     small, large = sorted((a[3], b[3]))
-    if float(np.hypot(*(a[1] - b[1]))) < APART_HIPS * small or large > APART_SIZE_RATIO * small:
+    big = a if a[3] >= b[3] else b
+    axis = big[2] - big[1]  # the larger body's hips → shoulders
+    axis = axis / max(float(np.hypot(*axis)), 1e-6)
+    apart = a[1] - b[1]
+    beside = abs(float(apart[0] * axis[1] - apart[1] * axis[0]))  # across that axis: not hips guessed at the chest
+    if beside < APART_HIPS * small or large > APART_SIZE_RATIO * small:
         return False
     ca, cb = colour(a), colour(b)
     if not ca or not cb:
