@@ -2,7 +2,7 @@
 
     python benchmarks/real_video.py --checkpoint outputs/demo/checkpoints/last.ckpt \\
         [--recording Demo_Batch/Trial_1 --recording Demo_Batch/Trial_2] [--source video|keypoints|none] \\
-        [--json outputs/real_video/results.json]
+        [--subject box|main|both] [--view cam03] [--json outputs/real_video/results.json]
 
 From Python (e.g. to choose a checkpoint on one recording and report on another)::
 
@@ -34,7 +34,11 @@ subject's distance): a floor under which no comparison against it is meaningful.
 frames where every evaluated joint of the pseudo-ground truth is valid:
 
 * ``detector``: ``poseact infer`` on the view's video (``--source video``; the real pipeline:
-  detection, tracking, gap filling, lifting) or on its cached ``poseact detect`` keypoints
+  detection, tracking, gap filling, lifting; told whom to follow with ``--box`` around the pseudo-ground
+  truth's projected hips at its first valid frame, :func:`subject_box`, so it measures the person the
+  pseudo-ground truth is of — ``--subject main`` leaves infer's default ``--track main``, ``both`` adds it
+  where it follows someone else; :func:`who_was_posed` counts the frames posed on the subject, flagged,
+  and lifted from someone else) or on its cached ``poseact detect`` keypoints
   (``--source keypoints``: the same 2-D, no second MediaPipe run), with ``--model-scale
   --no-constant-bones``: the RAW lifter. ``detector_default`` applies ``poseact infer``'s default
   body rules (``--height 1.70``, one length per bone) to that same output, as infer does;
