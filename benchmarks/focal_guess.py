@@ -35,6 +35,8 @@ def best_root(rel: np.ndarray, xy: np.ndarray, focal: float, centre: tuple[float
     """The root position ``(3,)`` metres whose pose ``rel + root`` (``(J, 3)``) projects closest to
     ``xy (J, 2)`` px through a centred pinhole of ``focal`` px, and the mean residual px."""
     ok = np.isfinite(xy).all(1)
+    if ok.sum() < 3:  # too few detected joints to place the root: left out of the medians
+        return float("nan"), np.full(3, np.nan)
     rel, xy = rel[ok], xy[ok]
 
     def residual(root: np.ndarray) -> np.ndarray:
