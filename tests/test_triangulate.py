@@ -96,6 +96,14 @@ def test_known_frame_offsets_are_recovered():
                                shifted[12:12 + 75], atol=0.02)
 
 
+def test_a_view_never_seen_confidently_keeps_offset_zero():
+    """A view no offset can be measured for (no confident keypoint) stays at 0, not at the search edge."""
+    cams = rig()
+    pts = np.stack([c.project(motion(frames=40, seed=0)) for c in cams])
+    conf = np.ones(pts.shape[:-1])
+    conf[2] = 0.0
+    assert estimate_offsets(pts, conf, cams, max_offset=6).offsets == [0, 0, 0, 0]
+
 def test_known_left_right_swap_is_found_and_undone():
     cams, X = rig(), motion(frames=40)
     pts = views(cams, X)

@@ -178,6 +178,8 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
                 trial[v] = d
                 costs.append(alignment_cost(pts, conf, cameras, trial, min_confidence, views=[u, v])[0])
             k = int(np.argmin(costs))
+            if not np.isfinite(costs[k]):  # no shared confident frame at any offset: unknown, not the window's edge
+                k = window.index(0)
             best[u, v], best[v, u] = window[k], -window[k]
             cost[u, v] = cost[v, u] = costs[k]
             curve[u][v] = costs
