@@ -104,6 +104,7 @@ def test_a_view_never_seen_confidently_keeps_offset_zero():
     conf[2] = 0.0
     assert estimate_offsets(pts, conf, cams, max_offset=6).offsets == [0, 0, 0, 0]
 
+
 def test_known_left_right_swap_is_found_and_undone():
     cams, X = rig(), motion(frames=40)
     pts = views(cams, X)
