@@ -157,9 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         for metric in ("mpjpe_mm", "n_mpjpe_mm", "bone_ratio"):
             print(ratio_table(results, "detector", metric), "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps({n: {"summary": r["summary"], "views": {
+        doc = {n: {"summary": r["summary"], "views": {
             v: {k: r["views"][v][k] for k in ("static", "clean", "detector") if k in r["views"][v]} for v in VIEWS}}
-            for n, r in results.items()}, indent=1, default=float))
+            for n, r in results.items()}
+        from poseact.atomic import write_json
+
+        write_json(Path(args.json), doc, indent=1, default=float)
     return 0
 
 

@@ -79,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
 
     handle_interrupts()
     args = _parser().parse_args(argv)
-    return run_cli("poseact", lambda: _run(args))
+    return run_cli("poseact", lambda: _run(args, whole_process=argv is None))
 
 
-def _run(args) -> int:
+def _run(args, whole_process: bool = False) -> int:
+    """``whole_process``: this command is the process (the ``poseact`` program, not ``main([...])``
+    called from someone's Python), so process-wide settings such as the allocator's may change."""
     if args.command in ("infer", "detect", "render"):
         from poseact.infer.commands import run as run_media
 
@@ -93,7 +95,8 @@ def _run(args) -> int:
         from poseact.run.allocator import keep_freed_memory
         from poseact.run.trainer import preload_wandb, wandb_wanted
 
-        keep_freed_memory()  # a step's activations are reused, not page-faulted in again every step
+        if whole_process:  # a process-wide, lasting setting: never for a caller's own process
+            keep_freed_memory()  # a step's activations are reused, not page-faulted in again every step
 
         if args.command == "fit" and wandb_wanted(args.config, args.overrides):
             preload_wandb()  # before torch: W&B's start-up imports are ~1 s cheaper then

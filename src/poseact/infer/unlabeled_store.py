@@ -225,7 +225,7 @@ def recording_name(clip: str, camera: str) -> str:
     ``cam01`` → ``trial3``; ``cam01`` alone → ``recording``). Clips of one recording seen by different
     cameras are synchronised views of it."""
     target = _normal(camera)
-    for i in range(len(clip)):  # the longest head whose remaining tail names the camera
+    for i in range(len(clip)):  # the shortest head whose remaining tail names the camera
         if _normal(clip[i:]) == target:
             head = clip[:i].rstrip("_-. ")
             return head or "recording"

@@ -195,6 +195,9 @@ def validate(cfg: LiftingConfig) -> None:
          "needs unlabeled views: set data.subjects_unlabeled (and data.store_unlabeled)"),
         (s.multiview_weight == 0 or not seq2seq, "semi.multiview_weight",
          f"needs a one-frame lifter (model.name={m.name} is seq2seq)"),
+        (s.multiview_weight == 0 or d.gather != "device", "data.gather=device",
+         "cannot be used with semi.multiview_weight > 0 (its view groups are gathered on the host): "
+         "use data.gather=auto or host"),
         (d.sampling.mode in SAMPLING_MODES, "data.sampling.mode",
          f"must be one of {SAMPLING_MODES}, got {d.sampling.mode!r}"),
         (d.sampling.mode != "single" or bool(d.sampling.actions), "data.sampling.actions",

@@ -169,7 +169,7 @@ class LiftingDataModule(pl.LightningDataModule):
         """``data.gather``: host, device, or auto (device when training on an accelerator)."""
         mode = self.cfg.data.gather
         if self.cfg.semi.multiview_weight > 0 and self.cfg.data.subjects_unlabeled:
-            return False  # the multi-view groups and rotations are looked up on the host
+            return False  # the multi-view groups and rotations are looked up on the host (gather=device refused)
         if mode != "auto":
             return mode == "device"
         trainer = self.trainer
