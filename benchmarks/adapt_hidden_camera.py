@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {focal} | {cell(runs, 'p1')} | {cell(runs, 'p2')} | {cell(runs, 'n_mpjpe')} |")
     from poseact.atomic import write_json
 
-    write_json(out / "results.json", results, indent=1)
+    previous = out / "results.json"  # rows not run this time are kept from the last run
+    kept = {k: v for k, v in json.loads(previous.read_text()).items() if k not in results} if previous.exists() else {}
+    write_json(previous, {**kept, **results}, indent=1)
     return 0
 
 
