@@ -243,3 +243,8 @@ def test_the_instant_stream_deals_whole_instants_by_position():
     assert all((ids[batch] == i).sum() == 4 for i in np.unique(ids[batch]))  # every view of each instant
     assert np.array_equal(stream.take(64, 32), batch)  # a function of the position alone
     assert len(stream.take(0, 1)) == 4  # at least one instant
+    # under DDP each rank takes whole instants, and the ranks together take the one-process batch
+    shares = [stream.take(64, 32, world_size=3, rank=r) for r in range(3)]
+    assert np.array_equal(np.sort(np.concatenate(shares)), np.sort(batch))
+    for share in shares:
+        assert all((ids[share] == i).sum() == 4 for i in np.unique(ids[share]))

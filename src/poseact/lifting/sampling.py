@@ -103,10 +103,15 @@ class InstantStream:
         self.members = np.split(order, np.cumsum(np.bincount(ids, minlength=self.num_instants))[:-1])
         self.per_instant = len(ids) / self.num_instants
 
-    def take(self, start: int, count: int) -> np.ndarray:
+    def take(self, start: int, count: int, world_size: int = 1, rank: int = 0) -> np.ndarray:
+        """The windows of the batch at ``start`` (``count`` windows about); with ``world_size`` ranks,
+        rank ``rank``'s share, cut between instants so that the views of one instant stay together."""
         lo = int(start // self.per_instant)
         hi = max(lo + 1, int((start + count) // self.per_instant))
-        return np.concatenate([self.members[i] for i in self.instants.take(lo, hi - lo)])
+        share = np.array_split(self.instants.take(lo, hi - lo), world_size)[rank]
+        if not len(share):
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([self.members[i] for i in share])
 
 
 class SemiSupervisedBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
@@ -137,7 +142,8 @@ class SemiSupervisedBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
             if epoch < self.warmup_epochs:
                 unlabeled = np.zeros(0, dtype=np.int64)
             else:
-                unlabeled = np.array_split(self.unlabeled.take(offset + lo, hi - lo), w)[r]
+                unlabeled = (self.unlabeled.take(offset + lo, hi - lo, w, r) if isinstance(self.unlabeled, InstantStream)
+                             else np.array_split(self.unlabeled.take(offset + lo, hi - lo), w)[r])
             yield labeled, unlabeled
 
     def __len__(self) -> int:
