@@ -158,10 +158,7 @@ def _write_torchscript(module: nn.Module, trace_input: Tensor, check_input: Tens
         traced = torch.jit.trace(module, trace_input, check_trace=False)
     buffer = io.BytesIO()  # serialised in memory, written by Python: a full disk is an OSError, not
     torch.jit.save(traced, buffer, _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})  # a C++ abort
-    with open(tmp, "wb") as f:
-        f.write(buffer.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
+    tmp.write_bytes(buffer.getvalue())  # atomic_output fsyncs it when it commits
     loaded = torch.jit.load(str(tmp))
     with torch.no_grad():
         return _outputs(loaded(check_input))

@@ -118,7 +118,8 @@ def multiview_consistency_loss(pose: Tensor, rotation: Tensor, group: Tensor) ->
     keep = (group >= 0) & (counts[inverse] >= 2)
     if not keep.any():
         return pose.sum() * 0.0
-    p = pose[keep] - pose[keep][:, :, :1]
+    p = pose[keep]
+    p = p - p[:, :, :1]
     world = torch.einsum("bij,btkj->btki", rotation[keep].to(p.dtype), p)  # (G, T, J, 3)
     _, inverse, counts = torch.unique(group[keep], return_inverse=True, return_counts=True)
     sums = world.new_zeros((len(counts),) + world.shape[1:]).index_add(0, inverse, world)

@@ -72,7 +72,10 @@ class EndlessPermutation:
             raise ValueError("the unlabeled stream is empty: check data.subjects_unlabeled")
         self.num_samples, self.seed = num_samples, seed
 
-    def take(self, start: int, count: int) -> np.ndarray:
+    def take(self, start: int, count: int, world_size: int = 1, rank: int = 0) -> np.ndarray:
+        """Stream positions ``start .. start + count``; with ``world_size`` ranks, rank ``rank``'s share."""
+        if world_size > 1:
+            return np.array_split(self.take(start, count), world_size)[rank]
         positions = np.arange(start, start + count, dtype=np.int64)
         cycles = positions // self.num_samples
         out = np.empty(count, dtype=np.int64)
@@ -142,8 +145,7 @@ class SemiSupervisedBatchSampler(Sampler[tuple[np.ndarray, np.ndarray]]):
             if epoch < self.warmup_epochs:
                 unlabeled = np.zeros(0, dtype=np.int64)
             else:
-                unlabeled = (self.unlabeled.take(offset + lo, hi - lo, w, r) if isinstance(self.unlabeled, InstantStream)
-                             else np.array_split(self.unlabeled.take(offset + lo, hi - lo), w)[r])
+                unlabeled = self.unlabeled.take(offset + lo, hi - lo, w, r)
             yield labeled, unlabeled
 
     def __len__(self) -> int:

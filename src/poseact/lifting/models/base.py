@@ -103,10 +103,14 @@ class Lifter(nn.Module):
         return 2 * self.pad + self.frames_out
 
     def set_bn_momentum(self, momentum: float) -> None:
-        """Set the running-statistics momentum of every BatchNorm layer (none: nothing to do)."""
-        for m in self.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.momentum = momentum
+        """Set the running-statistics momentum of every BatchNorm layer (none: nothing to do). Called
+        every training step: the layers are looked up once."""
+        layers = self.__dict__.get("_batchnorm_layers")
+        if layers is None:
+            layers = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+            self.__dict__["_batchnorm_layers"] = layers
+        for m in layers:
+            m.momentum = momentum
 
     def forward_train(self, x: Tensor) -> Tensor:
         """Training windows of exactly ``receptive_field`` frames → ``(B, frames_out, J_out, 3)``."""
