@@ -191,8 +191,15 @@ def _two_people(a: tuple, b: tuple, colour) -> bool:
     ca, cb = colour(a), colour(b)
     if not ca or not cb:
         return False
-    overlap = float(np.sum(np.sqrt(np.asarray(ca) * np.asarray(cb))))
-    return float(np.sqrt(max(0.0, 1.0 - min(overlap, 1.0)))) >= APART_COLOUR
+    return colour_distance(ca, cb) >= APART_COLOUR
+
+
+def colour_distance(a, b) -> float:
+    """Bhattacharyya distance of two normalised histograms, 0 (same) to 1; 0.5 when either is unknown."""
+    if a is None or b is None or len(a) == 0 or len(b) == 0:
+        return 0.5
+    bc = float(np.sum(np.sqrt(np.clip(np.asarray(a, float), 0, None) * np.clip(np.asarray(b, float), 0, None))))
+    return float(np.sqrt(max(0.0, 1.0 - min(bc, 1.0))))
 
 
 def _iou(a: tuple, b: tuple) -> float:

@@ -35,13 +35,9 @@ def _crop_args(p: argparse.ArgumentParser) -> None:
 
 
 def box_option(box: list[float] | None) -> tuple[float, ...] | None:
-    """``--box``: 4 numbers (x0 y0 w h) or 3 (x0 y0 side, a square), sizes > 0 (:func:`check_box`)."""
-    from poseact.infer.options import check_box
-
-    if box is None:
-        return None
-    check_box(tuple(box))
-    return tuple(box)
+    """``--box``: 4 numbers (x0 y0 w h) or 3 (x0 y0 side, a square); checked where it is used
+    (``options.check_box``, by ``check_options`` and ``make_detector``)."""
+    return None if box is None else tuple(box)
 
 
 def add_parsers(sub) -> None:

@@ -288,7 +288,9 @@ def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[d
         hip = k[[23, 24], :2].mean(0)
         mine = float(np.hypot(*(hip - expect[t])))
         others = [float(np.hypot(*(hip - np.asarray(d["hip"])))) for d in bodies[t] if d not in chosen.dets]
-        near = np.argsort(np.abs(sighted - t), kind="stable")[:5]  # the subject's colours around frame t
+        i = int(np.searchsorted(sighted, t))  # the subject's 5 sightings nearest frame t (sighted is sorted)
+        lo = max(0, i - 5)
+        near = lo + np.argsort(np.abs(sighted[lo:i + 5] - t), kind="stable")[:5]
         seen = [chosen.dets[i]["colour"] for i in near if chosen.dets[i].get("colour")]
         colour = colour_distance(np.mean(seen, axis=0), found[0]["colour"]) \
             if seen and found[0].get("colour") else None

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from poseact.infer.bodies import colour_distance  # noqa: F401  (also this module's API)
+
 #: subject rules: the most body over the clip (frames seen × size × confidence), the most frames,
 #: the largest body on average, the most confident detections
 TRACK_RULES = ("main", "longest", "largest", "confident")
@@ -75,14 +77,6 @@ class Track:
                 "frames_seen": len(self.frames),
                 "mean_body_radius_px": round(float(np.mean([d["radius"] for d in self.dets])), 1),
                 "mean_score": round(float(np.mean([d["score"] for d in self.dets])), 3)}
-
-
-def colour_distance(a, b) -> float:
-    """Bhattacharyya distance of two normalised histograms, 0 (same) to 1; 0.5 when either is unknown."""
-    if a is None or b is None or len(a) == 0 or len(b) == 0:
-        return 0.5
-    bc = float(np.sum(np.sqrt(np.clip(np.asarray(a, float), 0, None) * np.clip(np.asarray(b, float), 0, None))))
-    return float(np.sqrt(max(0.0, 1.0 - min(bc, 1.0))))
 
 
 def link_cost(track: Track, det: dict, t: int) -> float:
