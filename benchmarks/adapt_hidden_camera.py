@@ -40,9 +40,9 @@ def write_guessed(store_path: Path, out: Path, fov: float | None) -> Path:
     from poseact.infer.unlabeled_store import focal_from_fov
     from poseact.store import open_store, write_store
 
-    store = open_store(store_path)
     if fov is None:
         return store_path
+    store = open_store(store_path)
     cams = store.cameras
     intr = cams.intrinsics.copy()
     for r in np.flatnonzero(np.isin(cams.subject, UNLABELED)):
@@ -74,14 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", nargs="+", default=None, metavar="ROW",
                    help="run only these rows ('labeled only', or a name of GUESSES); default every row")
     args = p.parse_args(argv)
+    from poseact.infer.unlabeled_store import focal_from_fov
     from poseact.run.config import load_config
+    from poseact.store import open_store
     from poseact.synthetic import synthetic_store
 
     out = (REPO / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config(REPO / "configs/experiment/semi_synthetic.yaml", [])
     base = synthetic_store(cfg.data.synthetic)
-    store = __import__("poseact.store", fromlist=["open_store"]).open_store(base)
+    store = open_store(base)
     true_f = store.cameras.intrinsics[np.isin(store.cameras.subject, UNLABELED), 0]
     side = store.cameras.res[0].max()
     print(f"true focal of the unlabeled cameras: {true_f.min():.0f}-{true_f.max():.0f} px "
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, runs in results.items():
         fov = GUESSES.get(name)
         focal = "-" if name == "labeled only" else (f"{true_f.mean():.0f} (true)" if fov is None
-                                                    else f"{side / 2 / math.tan(math.radians(fov) / 2):.0f}")
+                                                    else f"{focal_from_fov(side, fov):.0f}")
         print(f"| {name} | {focal} | {cell(runs, 'p1')} | {cell(runs, 'p2')} | {cell(runs, 'n_mpjpe')} |")
     from poseact.atomic import write_json
 

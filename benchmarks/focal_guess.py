@@ -50,6 +50,7 @@ def best_root(rel: np.ndarray, xy: np.ndarray, focal: float, centre: tuple[float
 def main() -> int:
     sys.path.insert(0, str(REPO / "src"))
     from poseact.geometry.calibration import read_calibration
+    from poseact.infer.unlabeled_store import focal_from_fov
     from poseact.layouts import convert_layout
 
     if not PSEUDO_GT.exists():
@@ -70,7 +71,7 @@ def main() -> int:
         det, _ = convert_layout(z["detections"][v].astype(np.float32), z["confidence"][v].astype(np.float32),
                                 "mediapipe33", "h36m17")
         frames = np.flatnonzero(valid & z["used"][v])[::3]
-        guesses = [(f"{d:g}°" + (" (default)" if d == 60 else ""), side / 2 / math.tan(math.radians(d) / 2))
+        guesses = [(f"{d:g}°" + (" (default)" if d == 60 else ""), focal_from_fov(side, d))
                    for d in GUESSES_DEG] + [(f"true ({true_fov:.1f}°, pinhole)", true_f)]
         for label, focal in guesses:
             for source, xy in (("clean", clean), ("mediapipe", det)):

@@ -43,12 +43,14 @@ def wandb_wanted(path: str | os.PathLike | None, overrides: list[str]) -> bool:
     they cannot be read (the full config load reports why)."""
     from omegaconf import OmegaConf
 
-    from poseact.run.config import _load_yaml, _parse_dotlist, find_config
+    from dataclasses import asdict
+
+    from poseact.run.config import LoggerConfig, _load_yaml, _parse_dotlist, find_config
 
     try:
         parts = _load_yaml(find_config(path).resolve()) if path is not None else []
         parts += _parse_dotlist([o for o in overrides if o.strip().startswith("logger.")])
-        logger = OmegaConf.merge({"wandb": True, "wandb_mode": "auto"},
+        logger = OmegaConf.merge(asdict(LoggerConfig()),  # the defaults the full load starts from
                                  *[p.get("logger") or {} for _, p in parts])
         return bool(logger.wandb) and resolve_wandb_mode(str(logger.wandb_mode)) != "disabled"
     except Exception:  # noqa: BLE001 - a guess for preload_wandb only
