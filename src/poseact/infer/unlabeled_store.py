@@ -328,17 +328,11 @@ def detect_clip(path: Path, options: dict, env: str | os.PathLike | None = None)
 def segments(flagged: np.ndarray, min_frames: int) -> tuple[list[tuple[int, int]], int]:
     """Stretches ``[start, stop)`` of unflagged frames at least ``min_frames`` long, and how many
     unflagged frames fell in shorter stretches (dropped)."""
-    runs, dropped, start = [], 0, None
-    for t, bad in enumerate(list(np.asarray(flagged, bool)) + [True]):
-        if not bad and start is None:
-            start = t
-        elif bad and start is not None:
-            if t - start >= min_frames:
-                runs.append((start, t))
-            else:
-                dropped += t - start
-            start = None
-    return runs, dropped
+    from poseact.infer.gaps import _runs
+
+    stretches = [(a, b + 1) for a, b in _runs(~np.asarray(flagged, bool))]
+    kept = [(a, b) for a, b in stretches if b - a >= min_frames]
+    return kept, sum(b - a for a, b in stretches if b - a < min_frames)
 
 
 # -- the command -----------------------------------------------------------------------------------
