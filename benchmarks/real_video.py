@@ -16,7 +16,8 @@ man moving on a treadmill platform filmed by 4 portrait phone-style cameras (108
 (a woman) composited in; ``Demo_MultiPerson``'s videos are Trial_2's (an alias here).
 
 **Pseudo-ground truth** (:func:`pseudo_ground_truth`). MediaPipe-33 keypoints from
-``poseact detect VIDEO`` in every view (cached in ``outputs/real_video/detections``), then
+``poseact detect VIDEO --track none`` in every view (:data:`DETECT_OPTIONS`, pinned; cached in
+``outputs/real_video/detections``), then
 (:mod:`poseact.geometry.triangulate`): the views' frame offsets (the cameras are a few frames apart)
 by reprojection error within ±:data:`MAX_OFFSET` frames; per frame, the views that agree on one
 person (the largest set of views whose joint triangulation reprojects within :data:`AGREE_PX`;
@@ -110,23 +111,110 @@ VALID_PX = 30.0
 EVAL_JOINTS = tuple(range(17))
 BODY_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
 #: bump when the pseudo-ground truth's recipe changes (invalidates the cache)
-RECIPE = "2"
+RECIPE = "3"
 
 
 # ------------------------------------------------------------------------------------------
 # recordings and detections
 
 
+#: video files a recording's ``videos/`` folder may hold
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+#: ``poseact detect``'s options for the pseudo-ground truth's 2-D, pinned here (not infer's default, which may
+#: change): whole frames, MediaPipe's most prominent person per frame. Measured against body tracking
+#: (``--track main``) on Demo_Batch Trial_1 and Trial_2: see :func:`detection_file`.
+DETECT_OPTIONS = ("--track", "none")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One calibrated multi-camera recording: ``name`` (its cache key, ``/`` allowed), its ``folder``, the
+    ``calibration`` file, and per view (named as the calibration names its camera) the video and the camera."""
+
+    name: str
+    folder: Path
+    calibration: Path
+    views: tuple[str, ...]
+    videos: tuple[Path, ...]
+    cameras: tuple[Camera, ...]
+
+    def video(self, view: str) -> Path:
+        return self.videos[self.views.index(view)]
+
+    @property
+    def key(self) -> str:
+        """The name as one path component (cache files)."""
+        return self.name.replace("/", "_")
+
+
+def _offered() -> str:
+    return ", ".join(RECORDINGS + tuple(ALIASES))
+
+
+def open_recording(recording: str | os.PathLike, data: Path = DATA) -> Recording:
+    """A recording by name (:data:`RECORDINGS`, :data:`ALIASES`: fetched if absent) or by folder, in Pose2Sim's
+    layout: ``videos/*.mp4`` in the folder, ``calibration/*.qca.txt`` or ``calibration/*.toml`` in it or in its
+    parent (a batch's trials share the batch's calibration). Videos are matched to the calibration's cameras by
+    name (``cam01.mp4`` ↔ ``cam01``), else, as many as there are cameras, in sorted order (Pose2Sim's rule).
+    A folder that is not a calibrated recording: :class:`~poseact.errors.CalibrationError`, one line."""
+    from poseact.errors import CalibrationError, MissingFileError
+
+    text = str(recording)
+    if text in RECORDINGS or text in ALIASES:
+        name = ALIASES.get(text, text)
+        spec = importlib.util.spec_from_file_location("fetch_pose2sim", REPO / "data_prep" / "fetch_pose2sim.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        folder = Path(module.fetch(data, [name])[name]).resolve()
+    else:
+        folder = Path(recording).expanduser()
+        if not folder.is_dir():
+            raise MissingFileError(f"recording {text!r}: no such folder, and not one of the named recordings "
+                                   f"({_offered()})")
+        folder = folder.resolve()
+        try:
+            name = folder.relative_to(Path(data).resolve()).as_posix()
+        except ValueError:  # outside the data folder: its name and where it is
+            name = f"{folder.name}-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}"
+    calibration = _calibration_file(folder)
+    cams = read_calibration(calibration)
+    vdir = folder / "videos"
+    videos = sorted(p for p in vdir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) if vdir.is_dir() else []
+    if not videos:
+        raise CalibrationError(f"{folder}: not a calibrated recording: no videos/*.mp4 in it (Pose2Sim's layout: "
+                               f"videos/ and calibration/)")
+    by_stem = {p.stem: p for p in videos}
+    named = [c for c in cams if c.name in by_stem]
+    if len(named) == len(videos):
+        pairs = [(c, by_stem[c.name]) for c in named]
+    elif len(videos) == len(cams):
+        pairs = list(zip(sorted(cams, key=lambda c: c.name), videos))
+    else:
+        raise CalibrationError(f"{folder}: {len(videos)} videos for the {len(cams)} cameras of {calibration} "
+                               f"({', '.join(c.name for c in cams)}): name each video after its camera")
+    if len(pairs) < 2:
+        raise CalibrationError(f"{folder}: one calibrated view ({pairs[0][1].name}); triangulation needs two or more")
+    return Recording(name, folder, calibration, tuple(c.name for c, _ in pairs), tuple(v for _, v in pairs),
+                     tuple(c for c, _ in pairs))
+
+
+def _calibration_file(folder: Path) -> Path:
+    """The recording's calibration: ``calibration/`` in the folder, else in its parent; a Qualisys
+    ``.qca.txt`` before a ``.toml`` (Pose2Sim writes its own ``Calib*.toml`` beside the file it converted)."""
+    from poseact.errors import CalibrationError
+
+    for d in (folder / "calibration", folder.parent / "calibration"):
+        if d.is_dir():
+            found = sorted(d.glob("*.qca.txt")) or sorted(d.glob("Calib*.toml")) or sorted(d.glob("*.toml"))
+            if found:
+                return found[0]
+    raise CalibrationError(f"{folder}: not a calibrated recording: no calibration/*.qca.txt or calibration/*.toml "
+                           f"in it or in its parent folder")
+
+
 def recording_folder(recording: str, data: Path = DATA) -> Path:
-    """The recording's folder (``videos/cam0N.mp4``, ``calibration/Calib.qca.txt``), fetched if absent."""
-    name = ALIASES.get(recording, recording)
-    if name not in RECORDINGS:
-        raise SystemExit(f"real_video.py: unknown recording {recording!r}; offered: "
-                         f"{', '.join(RECORDINGS + tuple(ALIASES))}")
-    spec = importlib.util.spec_from_file_location("fetch_pose2sim", REPO / "data_prep" / "fetch_pose2sim.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.fetch(data, [name])[name]
+    """The recording's folder (:func:`open_recording`)."""
+    return open_recording(recording, data).folder
 
 
 def _poseact(*args: str) -> None:
@@ -137,14 +225,40 @@ def _poseact(*args: str) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
 
 
-def detection_file(recording: str, view: str, cache: Path = CACHE) -> Path:
-    """``poseact detect``'s keypoint JSON of one view, run once and cached."""
-    name = ALIASES.get(recording, recording)
-    out = cache / "detections" / f"{name.replace('/', '_')}_{view}.json"
-    if not out.exists():
-        video = recording_folder(recording) / "videos" / f"{view}.mp4"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _poseact("detect", str(video), "--out", str(out))
+def _made_as_pinned(header: dict) -> bool:
+    """Whether a cached detection file was made with :data:`DETECT_OPTIONS` (``--track none``: no tracking)."""
+    return not header.get("tracking")
+
+
+def detection_file(recording: Recording | str, view: str, cache: Path = CACHE) -> Path:
+    """``poseact detect VIDEO --track none``'s keypoint JSON of one view (:data:`DETECT_OPTIONS`), run once and
+    cached; a cached file made with other options (body tracking, the old face pass) is made again.
+
+    Why whole frames, not body tracking (infer's default), measured with an empty cache (2026-12-06; valid
+    frames = all 17 joints valid; reprojection px median per view cam01-04):
+
+    * Demo_Batch/Trial_1, one person: ``--track none`` 78 of 96 frames, 13.9 / 9.2 / 14.3 / 9.8 px;
+      ``--track main`` 80 of 96, 13.7 / 9.1 / 14.9 / 10.3 px: the same within the floor.
+    * Demo_Batch/Trial_2, two people: ``--track main`` follows whoever has the most body over the clip in each
+      view, the woman in two views and the man in two: no frame valid (0 of 85). ``--track none`` (the most
+      prominent person per frame; the views' agreement test keeps, frame by frame, the views on one person):
+      53 of 88. A second pass with ``--box`` around the first pass's subject in every view: 64 of 98, but
+      cam01 35.7 px (15.7 from whole frames) and its bones spread twice as much: a worse-checked triangulation.
+
+    Whole frames also keep the reference independent of the tracker that ``--source video`` evaluates."""
+    rec = recording if isinstance(recording, Recording) else open_recording(recording)
+    out = Path(cache) / "detections" / f"{rec.key}_{view}.json"
+    if out.exists():
+        try:
+            header = {k: v for k, v in json.loads(out.read_text()).items() if k != "frames"}
+        except (OSError, ValueError):
+            header = {"tracking": "unreadable"}
+        if _made_as_pinned(header):
+            return out
+        print(f"real_video.py: {out} was made with other detect options; detecting again ({' '.join(DETECT_OPTIONS)})",
+              file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _poseact("detect", str(rec.video(view)), "--out", str(out), *DETECT_OPTIONS)
     return out
 
 
@@ -187,6 +301,7 @@ class PseudoGT:
     confidence: np.ndarray  # (V, T, 33)
     sizes: list[tuple[int, int]]
     report: dict
+    views: tuple[str, ...] = VIEWS  # the cameras' names, in the order of the arrays' V axis
 
 
 def h36m_from_mediapipe(points: np.ndarray) -> np.ndarray:
@@ -218,19 +333,17 @@ def _h36m_sources() -> list[list[int]]:
 
 
 def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CACHE, refresh: bool = False) -> PseudoGT:
-    """Triangulate the recording's subject from the four views' MediaPipe keypoints (module
+    """Triangulate the recording's subject from its views' MediaPipe keypoints (module
     docstring); cached in ``cache/<recording>/pseudo_gt.npz`` (+ ``.json``) until the detections change."""
     from poseact.skeleton import get_skeleton
 
-    name = ALIASES.get(recording, recording)
-    folder = recording_folder(recording)
-    cams = read_calibration(folder / "calibration" / "Calib.qca.txt")
-    by_name = {c.name: c for c in cams}
-    cams = [by_name[v] for v in VIEWS]
-    files = [detection_file(recording, v, cache) for v in VIEWS]
+    rec = open_recording(recording)
+    cache = Path(cache)
+    cams, names = list(rec.cameras), rec.views
+    files = [detection_file(rec, v, cache) for v in names]
     key = hashlib.sha256("".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in files).encode()
                          + RECIPE.encode()).hexdigest()[:16]
-    store = cache / name.replace("/", "_")
+    store = cache / rec.key
     npz, meta = store / "pseudo_gt.npz", store / "pseudo_gt.json"
     raw = [read_detections(f) for f in files]
     sizes = [(int(h["width"]), int(h["height"])) for _, _, h in raw]
@@ -239,7 +352,7 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
         if report.get("key") == key:
             a = np.load(npz)
             return PseudoGT(recording, cams, a["landmarks"], a["pose"], a["valid"], a["frames"], a["used"],
-                            a["swapped"], a["detections"], a["confidence"], sizes, report)
+                            a["swapped"], a["detections"], a["confidence"], sizes, report, names)
     T = min(len(k) for k, _, _ in raw)
     pts = np.stack([k[:T] for k, _, _ in raw])
     conf = np.stack([c[:T] for _, c, _ in raw])
@@ -275,16 +388,19 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
     mp_names = get_skeleton(SOURCE_LAYOUT).joint_names
     all_sources = sorted({s for ss in sources for s in ss})
     report = {
-        "key": key, "recording": recording, "views": list(VIEWS), "frames": int(n),
-        "detector": raw[0][2].get("detector"),
-        "offsets": dict(zip(VIEWS, offsets.offsets)), "offset_window": [-MAX_OFFSET, MAX_OFFSET],
-        "offset_cost_px": dict(zip(VIEWS, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
-        "views_agreeing": {v: int(u.sum()) for v, u in zip(VIEWS, views.used)},
-        "swaps": dict(zip(VIEWS, views.counts)),
-        "swapped_frames": {v: [int(t) for t in np.flatnonzero(s)] for v, s in zip(VIEWS, views.swapped)},
+        "key": key, "recording": str(recording), "folder": str(rec.folder), "calibration": str(rec.calibration),
+        "views": list(names), "frames": int(n), "detector": raw[0][2].get("detector"),
+        "detect_options": list(DETECT_OPTIONS),
+        "offsets": dict(zip(names, offsets.offsets)), "offset_window": [-MAX_OFFSET, MAX_OFFSET],
+        # an offset at the window's edge was not found, only bounded: that view's timing is a guess
+        "offsets_at_window_edge": [v for v, o in zip(names, offsets.offsets) if abs(o) >= MAX_OFFSET],
+        "offset_cost_px": dict(zip(names, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
+        "views_agreeing": {v: int(u.sum()) for v, u in zip(names, views.used)},
+        "swaps": dict(zip(names, views.counts)),
+        "swapped_frames": {v: [int(t) for t in np.flatnonzero(s)] for v, s in zip(names, views.swapped)},
         "reprojection_px": {v: {"median": _r(np.nanmedian(e[:, all_sources])), "mean": _r(np.nanmean(e[:, all_sources])),
                                 "mm_at_subject": _r(np.nanmedian(m[:, all_sources]))}
-                            for v, e, m in zip(VIEWS, err_seen, mm)},
+                            for v, e, m in zip(names, err_seen, mm)},
         "joints": {h36m_names[j]: {"from": [mp_names[s] for s in sources[j]],
                                    "valid_frames": int(valid[:, j].sum()),
                                    "reprojection_px": _r(np.nanmedian(joint_err[:, j]))}
@@ -301,7 +417,7 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
                     "swapped": views.swapped, "detections": views.points, "confidence": views.confidence})
     write_json(meta, report, indent=1)
     return PseudoGT(recording, cams, landmarks, pose, valid, frames, views.used, views.swapped, views.points,
-                    views.confidence, sizes, report)
+                    views.confidence, sizes, report, names)
 
 
 def _r(x, digits: int = 2):
@@ -370,13 +486,13 @@ def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cach
     ``--box X0 Y0 W H`` names the subject; None: ``--track main``, infer's default."""
     st = checkpoint.stat()
     tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    name = ALIASES.get(recording, recording).replace("/", "_")
+    rec = open_recording(recording)
+    name = rec.key
     who = "" if source != "video" else "_box" if box is not None else "_main"
     out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}{who}_{'upright' if upright else 'as_seen'}"
     found = sorted(out.glob("*_3d.npz"))
     if not found:
-        src = (recording_folder(recording) / "videos" / f"{view}.mp4" if source == "video"
-               else detection_file(recording, view, cache))
+        src = rec.video(view) if source == "video" else detection_file(rec, view, cache)
         subject = (["--box", *(f"{v:.0f}" for v in box)] if box is not None else ["--track", "main"]) \
             if source == "video" else []
         _poseact("infer", str(src), "--checkpoint", str(checkpoint), "--out", str(out), "--model-scale",
@@ -438,8 +554,8 @@ def who_was_posed(gt: PseudoGT, v: int, keypoints_2d: np.ndarray, flagged: np.nd
     return out
 
 
-def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1", *, source: str = "video",
-             views: tuple[str, ...] = VIEWS, cache: str | os.PathLike = CACHE, tta: bool = True,
+def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo_Batch/Trial_1", *,
+             source: str = "video", views: tuple[str, ...] | None = None, cache: str | os.PathLike = CACHE, tta: bool = True,
              upright: bool = True, subject: str = "box") -> dict:
     """One lifter checkpoint on one recording, per view: ``detector`` (``poseact infer``, raw),
     ``detector_default`` (infer's default body rules on it), ``clean`` (projected pseudo-ground
@@ -462,18 +578,25 @@ def evaluate(checkpoint: str | os.PathLike, recording: str = "Demo_Batch/Trial_1
         raise ValueError(f"source {source!r}: video, keypoints or none")
     if subject not in ("box", "main", "both"):
         raise ValueError(f"subject {subject!r}: box, main or both")
+    from poseact.errors import UsageError
+
     cache = Path(cache)
     ckpt = Path(checkpoint)
+    rec = open_recording(recording)
+    unknown = [v for v in views or () if v not in rec.views]
+    if unknown:
+        raise UsageError(f"view {unknown[0]!r}: {rec.folder} has {', '.join(rec.views)}")
+    views = tuple(views or rec.views)
     gt = pseudo_ground_truth(recording, cache)
     lifter = poseact.load_lifter(ckpt)
     if lifter.layout_3d != "h36m17":
         raise SystemExit(f"{ckpt}: predicts {lifter.layout_3d}; the benchmark compares H36M-17")
     evaluated = gt.valid[:, list(EVAL_JOINTS)].all(1)
-    result: dict = {"checkpoint": str(ckpt), "recording": recording, "source": source, "tta": tta, "upright": upright,
+    result: dict = {"checkpoint": str(ckpt), "recording": str(recording), "source": source, "tta": tta, "upright": upright,
                     "subject": subject if source == "video" else None,
                     "pseudo_gt": {k: v for k, v in gt.report.items() if k != "key"},
                     "frames_evaluated": int(evaluated.sum()), "views": {}}
-    for v, view in enumerate(VIEWS):
+    for v, view in enumerate(gt.views):
         if view not in views:
             continue
         cam = gt.cameras[v]
@@ -565,6 +688,8 @@ def table(result: dict) -> str:
              + (f"subject: {result['subject']}; " if result.get("subject") else "") +
              f"{result['frames_evaluated']} of {gt['frames']} frames evaluated)", "",
              "pseudo-ground truth: offsets " + ", ".join(f"{v} {o:+d}" for v, o in gt["offsets"].items())
+             + "".join(f" ({v} at the search window's edge: its timing undetermined)"
+                       for v in gt.get("offsets_at_window_edge", []))
              + "; detector swaps " + ", ".join(f"{v} {n}" for v, n in gt["swaps"].items())
              + "; views on the subject " + ", ".join(f"{v} {n}" for v, n in gt["views_agreeing"].items())
              + "; reprojection px (median) " + ", ".join(f"{v} {e['median']}" for v, e in gt["reprojection_px"].items())
@@ -609,30 +734,42 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", action="append", required=True, help="a lifter .ckpt (repeatable)")
-    parser.add_argument("--recording", action="append", help=f"default: {RECORDINGS[0]}; offered: "
-                        f"{', '.join(RECORDINGS + tuple(ALIASES))}")
+    parser.add_argument("--recording", action="append", help=f"a named recording ({_offered()}; default: "
+                        f"{RECORDINGS[0]}) or a folder in Pose2Sim's layout (videos/, calibration/ in it or its "
+                        f"parent); repeatable")
     parser.add_argument("--source", default="video", choices=("video", "keypoints", "none"),
                         help="poseact infer on the video (default), on the cached detections, or not at all")
     parser.add_argument("--subject", default="box", choices=("box", "main", "both"),
                         help="--source video: name the pseudo-ground truth's subject with --box (default), use "
                              "infer's --track main, or both (main where it follows someone else)")
-    parser.add_argument("--json", type=Path, default=CACHE / "results.json")
-    parser.add_argument("--view", action="append", choices=VIEWS, help="only these views (repeatable; default: all)")
+    parser.add_argument("--cache", type=Path, default=CACHE,
+                        help="folder of the cached detections, pseudo-ground truths and infer outputs (default: "
+                             f"{CACHE.relative_to(REPO)} in the repository); "
+                             "an empty one rebuilds everything, as on a fresh machine")
+    parser.add_argument("--json", type=Path, help="results JSON (default: CACHE/results.json)")
+    parser.add_argument("--view", action="append", help="only these views, by camera name (repeatable; default: all)")
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--upright", action=argparse.BooleanOptionalAction, default=True,
                         help="lift uprighted and turn back, as poseact infer does by default (--no-upright: as seen)")
     args = parser.parse_args(argv)
+    from poseact.errors import PoseactError
+
     results = []
     for rec in args.recording or [RECORDINGS[0]]:
         for ckpt in args.checkpoint:
-            r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta, upright=args.upright,
-                         subject=args.subject, views=tuple(args.view or VIEWS))
+            try:
+                r = evaluate(ckpt, rec, source=args.source, tta=not args.no_tta, upright=args.upright,
+                             subject=args.subject, views=tuple(args.view or ()), cache=args.cache)
+            except PoseactError as e:
+                print(f"real_video.py: error: {e}", file=sys.stderr)
+                return 2
             print(table(r), end="\n\n", flush=True)
             results.append(r)
     from poseact.atomic import write_json
 
-    write_json(args.json, results, indent=1)
-    print(f"wrote {args.json}")
+    out = args.json or args.cache / "results.json"
+    write_json(out, results, indent=1)
+    print(f"wrote {out}")
     return 0
 
 

@@ -103,6 +103,68 @@ def test_the_subject_is_named_by_a_box_around_its_hips_and_every_frame_is_accoun
     assert who["other_person_frames"] == [4, 5]
 
 
+def _batch_layout(root: Path, videos: dict[str, Path], calibration: Path) -> Path:
+    """A recording in a Pose2Sim batch's layout: ``root/Batch/calibration/<calibration>`` shared by the trials,
+    ``root/Batch/Trial/videos/<name>`` linked to the given videos. Returns the trial's folder."""
+    (root / "Batch" / "calibration").mkdir(parents=True)
+    (root / "Batch" / "calibration" / calibration.name).symlink_to(calibration)
+    (root / "Batch" / "Config.toml").write_text("# Pose2Sim's project settings, not a calibration\n")
+    trial = root / "Batch" / "Trial" / "videos"
+    trial.mkdir(parents=True)
+    for name, video in videos.items():
+        (trial / name).symlink_to(video)
+    return trial.parent
+
+
+def test_a_recording_is_any_folder_in_pose2sims_layout(tmp_path):
+    from poseact.errors import CalibrationError, MissingFileError, PoseactError
+
+    folder = recording("Demo_Batch/Trial_1")
+    calib = folder / "calibration" / "Calib.qca.txt"
+    named = real_video.open_recording("Demo_Batch/Trial_1")
+    assert named.views == real_video.VIEWS and named.name == "Demo_Batch/Trial_1"
+    assert named.video("cam03") == (folder / "videos" / "cam03.mp4").resolve()
+    # the same recording given by its folder is the same recording (the same cache)
+    assert real_video.open_recording(folder).name == named.name
+    # a batch's trial: the calibration in the parent folder, videos named after the cameras
+    videos = {f"{v}.mp4": folder / "videos" / f"{v}.mp4" for v in ("cam04", "cam02", "cam01")}
+    trial = real_video.open_recording(_batch_layout(tmp_path / "a", videos, calib))
+    assert trial.views == ("cam01", "cam02", "cam04") and trial.calibration.name == "Calib.qca.txt"
+    assert [c.name for c in trial.cameras] == list(trial.views) and trial.video("cam04").name == "cam04.mp4"
+    assert "/" not in trial.key and trial.key.startswith("Trial-")
+    # videos named otherwise, as many as the cameras: paired in sorted order (Pose2Sim's rule)
+    other = {f"view_{i}.mp4": folder / "videos" / f"cam0{i}.mp4" for i in (1, 2, 3, 4)}
+    paired = real_video.open_recording(_batch_layout(tmp_path / "b", other, calib))
+    assert paired.views == real_video.VIEWS and paired.video("cam03").name == "view_3.mp4"
+    # not a calibrated recording: one line naming the folder
+    lone = tmp_path / "c" / "clip"
+    (lone / "videos").mkdir(parents=True)
+    (lone / "videos" / "cam01.mp4").symlink_to(folder / "videos" / "cam01.mp4")
+    for bad, kind, words in ((lone, CalibrationError, "not a calibrated recording: no calibration"),
+                             (_batch_layout(tmp_path / "d", {}, calib), CalibrationError, "no videos"),
+                             (_batch_layout(tmp_path / "e", dict(list(other.items())[:3]), calib), CalibrationError,
+                              "3 videos for the 4 cameras"),
+                             (tmp_path / "nowhere", MissingFileError, "no such folder")):
+        with pytest.raises(kind, match=words) as e:
+            real_video.open_recording(bad)
+        assert "\n" not in str(e.value) and (str(bad) in str(e.value) or repr(str(bad)) in str(e.value))
+    # the command line says it in one line, exit status 2
+    assert real_video.main(["--checkpoint", "x.ckpt", "--recording", str(lone), "--source", "none",
+                            "--cache", str(tmp_path / "cache")]) == 2
+    with pytest.raises(PoseactError, match="view 'cam09'"):
+        real_video.evaluate("x.ckpt", folder, views=("cam09",), cache=tmp_path / "cache")
+
+
+def test_the_pseudo_ground_truths_detections_are_made_with_pinned_options():
+    """Whole frames (``--track none``), not whatever ``poseact infer`` defaults to; a cached file made
+    otherwise (the old face pass, body tracking) is not reused."""
+    assert real_video.DETECT_OPTIONS == ("--track", "none")
+    assert real_video._made_as_pinned({"format": "poseact-keypoints/1", "width": 1088})
+    old_face_pass = {"tracking": {"chosen": 0, "why": "track 0 of 1: seen in the most frames (3)", "rule": "longest"}}
+    body_tracking = {"tracking": {"chosen": 0, "rule": "main", "detector": "BlazePose body detector"}}
+    assert not real_video._made_as_pinned(old_face_pass) and not real_video._made_as_pinned(body_tracking)
+
+
 @pytest.fixture(scope="module")
 def mediapipe_env():
     from poseact.infer.detect import env_ready, setup_env
@@ -116,26 +178,36 @@ def mediapipe_env():
 
 @pytest.fixture(scope="module")
 def clip_detections(mediapipe_env, tmp_path_factory):
-    """MediaPipe-33 of frames 30-53 of the four views: ``(4, 24, 33, 2)``, ``(4, 24, 33)``, cameras."""
+    """MediaPipe-33 of frames 30-53 of the four views, as the benchmark makes them on a fresh machine (a
+    recording given by its folder, :func:`real_video.detection_file` with an empty cache): ``(4, 24, 33, 2)``,
+    ``(4, 24, 33)``, cameras."""
     import imageio.v3 as iio
-
-    from poseact.cli import main
 
     folder = recording("Demo_Batch/Trial_1")
     tmp = tmp_path_factory.mktemp("real_clip")
-    pts, conf = [], []
+    clips, sizes = {}, {}
     for view in real_video.VIEWS:
         frames = [f for i, f in enumerate(iio.imiter(folder / "videos" / f"{view}.mp4")) if FIRST <= i < FIRST + FRAMES]
-        clip = tmp / f"{view}.mp4"
-        iio.imwrite(clip, np.stack(frames), fps=60, codec="libx264", macro_block_size=1, quality=9)
-        out = tmp / f"{view}.json"
-        assert main(["detect", str(clip), "--out", str(out), "--env", str(mediapipe_env), "--track", "none"]) == 0
-        k, c, header = real_video.read_detections(out)
-        assert (header["width"], header["height"]) == frames[0].shape[1::-1]
-        pts.append(k)
-        conf.append(c)
-    cams = {c.name: c for c in read_calibration(folder / "calibration" / "Calib.qca.txt")}
-    return np.stack(pts), np.stack(conf), [cams[v] for v in real_video.VIEWS]
+        clips[f"{view}.mp4"], sizes[view] = tmp / f"{view}.mp4", frames[0].shape[1::-1]
+        iio.imwrite(clips[f"{view}.mp4"], np.stack(frames), fps=60, codec="libx264", macro_block_size=1, quality=9)
+    rec = real_video.open_recording(_batch_layout(tmp / "layout", clips, folder / "calibration" / "Calib.qca.txt"))
+    pts, conf = [], []
+    old = os.environ.get("POSEACT_MEDIAPIPE_ENV")
+    os.environ["POSEACT_MEDIAPIPE_ENV"] = str(mediapipe_env)
+    try:
+        for view in real_video.VIEWS:
+            out = real_video.detection_file(rec, view, tmp / "cache")
+            k, c, header = real_video.read_detections(out)
+            assert (header["width"], header["height"]) == sizes[view] and len(k) == FRAMES
+            assert real_video._made_as_pinned(header)  # whole frames: no tracking
+            pts.append(k)
+            conf.append(c)
+    finally:
+        if old is None:
+            os.environ.pop("POSEACT_MEDIAPIPE_ENV")
+        else:
+            os.environ["POSEACT_MEDIAPIPE_ENV"] = old
+    return np.stack(pts), np.stack(conf), list(rec.cameras)
 
 
 @pytest.mark.slow
