@@ -110,8 +110,10 @@ VALID_PX = 30.0
 #: H36M-17 joints evaluated, and the body without the face points (neck = nose, head = mid-eyes)
 EVAL_JOINTS = tuple(range(17))
 BODY_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
+#: offsets whose reprojection cost is within this of the best one's (px) are as likely: the timing's uncertainty
+OFFSET_TIE_PX = 1.0
 #: bump when the pseudo-ground truth's recipe changes (invalidates the cache)
-RECIPE = "3"
+RECIPE = "4"
 
 
 # ------------------------------------------------------------------------------------------
@@ -394,6 +396,8 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
         "offsets": dict(zip(names, offsets.offsets)), "offset_window": [-MAX_OFFSET, MAX_OFFSET],
         # an offset at the window's edge was not found, only bounded: that view's timing is a guess
         "offsets_at_window_edge": [v for v, o in zip(names, offsets.offsets) if abs(o) >= MAX_OFFSET],
+        # how well each offset is determined: the offsets whose cost is within OFFSET_TIE_PX of the best
+        "offset_range": {v: _offset_range(c) for v, c in zip(names, offsets.cost_px)},
         "offset_cost_px": dict(zip(names, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
         "views_agreeing": {v: int(u.sum()) for v, u in zip(names, views.used)},
         "swaps": dict(zip(names, views.counts)),
@@ -418,6 +422,16 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
     write_json(meta, report, indent=1)
     return PseudoGT(recording, cams, landmarks, pose, valid, frames, views.used, views.swapped, views.points,
                     views.confidence, sizes, report, names)
+
+
+def _offset_range(cost_px) -> list[int]:
+    """The first and last offset (frames) whose cost lies within :data:`OFFSET_TIE_PX` of the least: a subject that
+    barely moves gives a flat cost and a wide range (its timing is a guess)."""
+    cost = np.asarray(cost_px, float)
+    if not np.any(cost):  # the reference view: every offset costs nothing, its own is 0
+        return [0, 0]
+    close = np.flatnonzero(cost <= np.nanmin(cost) + OFFSET_TIE_PX) - MAX_OFFSET
+    return [int(close.min()), int(close.max())]
 
 
 def _r(x, digits: int = 2):
@@ -690,6 +704,8 @@ def table(result: dict) -> str:
              "pseudo-ground truth: offsets " + ", ".join(f"{v} {o:+d}" for v, o in gt["offsets"].items())
              + "".join(f" ({v} at the search window's edge: its timing undetermined)"
                        for v in gt.get("offsets_at_window_edge", []))
+             + "".join(f" ({v} as likely from {lo:+d} to {hi:+d})" for v, (lo, hi) in gt.get("offset_range", {}).items()
+                       if hi - lo > 2)
              + "; detector swaps " + ", ".join(f"{v} {n}" for v, n in gt["swaps"].items())
              + "; views on the subject " + ", ".join(f"{v} {n}" for v, n in gt["views_agreeing"].items())
              + "; reprojection px (median) " + ", ".join(f"{v} {e['median']}" for v, e in gt["reprojection_px"].items())

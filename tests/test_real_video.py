@@ -240,3 +240,12 @@ def test_real_views_triangulate_to_a_person_and_a_real_swap_is_found(clip_detect
     assert 1.5 < stature < 1.95  # an adult man
     # world z is up: the head above the pelvis above the ankles
     assert (pose[:, 10, 2] > pose[:, 0, 2]).all() and (pose[:, 0, 2] > pose[:, [3, 6], 2].max(1)).all()
+
+
+def test_how_well_a_views_offset_is_determined():
+    """A subject that moves gives a sharp reprojection cost over the offsets; one that barely moves, a flat one."""
+    sharp = [30, 25, 20, 15, 10, 12, 18, 24, 30, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80]  # -10 .. +10
+    flat = [17.5, 17.2, 17.0, 16.9, 16.8, 16.9, 17.0, 17.3, 17.6, 18.0, 18.5, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28]
+    assert real_video._offset_range(sharp) == [-6, -6]
+    assert real_video._offset_range(flat) == [-10, -2]  # within OFFSET_TIE_PX (1 px) of the best (16.8 px at -6)
+    assert real_video._offset_range([0.0] * 21) == [0, 0]  # the reference view
