@@ -5,6 +5,8 @@ store) against the reference's normalisation of the whole array."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -295,3 +297,31 @@ def test_folded_form_without_a_cache_and_after_pickling():
         assert other._fold_cache is None
         with torch.no_grad():
             assert torch.allclose(other(x), before)
+
+
+def _file_backed_kb() -> int:
+    """This process's resident file-backed memory (kB), from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="resident memory read from Linux's /proc")
+def test_opening_a_mapped_store_leaves_its_pages_out_of_the_process(tiny_synthetic):
+    """The open-time checks (checksums, finite values, degenerate frames) read every page of a mapped
+    store; each block is released once checked, so the store is not the process's memory until used."""
+    from poseact.store import open_store
+
+    open_store(tiny_synthetic)  # code and libraries paged in, the file in the OS page cache
+    before = _file_backed_kb()
+    mapped = open_store(tiny_synthetic, arrays=["pose3d"], mmap=True)
+    opened = _file_backed_kb() - before
+    size_kb = (mapped.keypoints.nbytes + mapped.pose3d.nbytes) // 1024
+    assert size_kb > 2000  # large enough to see (a few MB)
+    assert opened < 0.2 * size_kb, (opened, size_kb)
+    # the control: reading the arrays does make them resident (the measure can see them)
+    total = float(mapped.keypoints.sum(dtype=np.float64)) + float(mapped.pose3d.sum(dtype=np.float64))
+    assert _file_backed_kb() - before > 0.8 * size_kb
+    read = open_store(tiny_synthetic, arrays=["pose3d"])
+    assert total == float(read.keypoints.sum(dtype=np.float64)) + float(read.pose3d.sum(dtype=np.float64))

@@ -51,9 +51,10 @@ class DataConfig:
     downsample: int = 1  # temporal downsampling of every sequence (reference --downsample)
     flip_augment: bool = True  # train with mirrored copies (reference default on)
     use_confidence: bool = False  # append frames/confidence as a third input feature
-    #: map the store's arrays read-only from the file instead of reading them: for stores larger than
-    #: memory (the page cache keeps what is used); the same numbers as reading
-    mmap: bool = False
+    #: map the store's arrays read-only from the file instead of reading them (the same numbers): the
+    #: process holds only the pages a run reads (one subject of a large store costs that subject), and a
+    #: store larger than memory trains; false reads every array whole into the process's memory
+    mmap: bool = True
     #: where training windows are assembled: host (numpy, then copied to the device), device (the
     #: training frames resident on the accelerator, batches gathered there), auto (device on a GPU)
     gather: str = "auto"

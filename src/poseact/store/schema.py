@@ -41,6 +41,7 @@ import numpy as np
 from poseact.errors import StoreError
 from poseact.geometry.tables import CameraCalibration
 from poseact.skeleton import get_skeleton
+from poseact.store.mapping import release_rows
 
 SCHEMA = "poseact/1"
 
@@ -235,6 +236,7 @@ class PoseStore:
             if bad_kp.any():
                 self._raise_at(lo + np.flatnonzero(bad_kp)[0],
                                "inf in frames/keypoints of" if self.partial else "NaN/inf in frames/keypoints of", where)
+            release_rows(self.keypoints, lo, hi)
             if self.pose3d is None:
                 continue
             p3 = self.pose3d[lo:hi]
@@ -246,11 +248,12 @@ class PoseStore:
                 what = "NaN/inf in frames/pose3d of labeled"
             if bad3d.any():
                 self._raise_at(lo + np.flatnonzero(bad3d)[0], what, where)
+            release_rows(self.pose3d, lo, hi)
 
     def _check_degenerate(self, where: str, skel3d) -> None:
         """No frame whose 2-D joints all coincide, no labeled frame with a zero-length bone: what a
         zeroed block, a wrong joint mapping or a collapsed reduction leaves (in chunks of frames, so
-        memory stays bounded)."""
+        memory stays bounded; a mapped block is released once checked: :mod:`poseact.store.mapping`)."""
         chunk = CHECK_CHUNK
         kp = self.keypoints
         for lo in range(0, self.num_frames, chunk):
@@ -260,6 +263,7 @@ class PoseStore:
                 f = lo + int(np.flatnonzero(same)[0])
                 self._raise_at(f, f"frames/keypoints with every joint at the same point {kp[f, 0].tolist()} "
                                   f"(corrupt or zeroed data) in", where)
+            release_rows(kp, lo, lo + chunk)
         if self.pose3d is None:
             return
         child = np.array([j for j, _ in skel3d.bones])
@@ -277,6 +281,7 @@ class PoseStore:
                 names = skel3d.joint_names or tuple(str(j) for j in range(skel3d.num_joints))
                 self._raise_at(int(rows[r]), f"a zero-length bone ({names[child[b]]}-{names[parent[b]]}) in "
                                              f"frames/pose3d of labeled", where)
+            release_rows(self.pose3d, lo, lo + chunk)
 
     def frame_mask(self, clip_rows: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)`` marking the frames of the selected clips (bool mask or indices)."""

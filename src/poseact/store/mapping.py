@@ -1,0 +1,36 @@
+"""Memory-mapped frame arrays: read them without making them this process's resident memory.
+
+A store opened with ``mmap`` is checked once, block by block (checksums, finite values,
+degenerate frames). Reading a mapped page makes it part of the process's resident set until the
+mapping goes away, so without help the checks alone would leave the whole file resident, and the
+process's peak RSS would be the store's size even when training reads one subject of it.
+:func:`release_rows` tells the kernel (``madvise(MADV_DONTNEED)``) that a block already checked is
+not needed now: the pages stay in the OS page cache and fault back in, unchanged, when read again
+(the mapping is read-only, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import mmap
+
+import numpy as np
+
+_PAGE = mmap.PAGESIZE
+
+
+def release_rows(arr: np.ndarray, lo: int, hi: int) -> None:
+    """Drop rows ``[lo, hi)`` of a memory-mapped array (the mapped array itself, as
+    :func:`~poseact.store.io.open_store` returns it, not a slice of it) from this process's resident
+    memory; a no-op for an array in memory or where the platform lacks ``madvise``."""
+    mapping = arr.base if isinstance(arr, np.memmap) else None
+    if not isinstance(mapping, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED") or arr.ndim == 0:
+        return
+    lo, hi = max(0, lo), min(len(arr), hi)
+    if hi <= lo:
+        return
+    row = arr.strides[0]
+    head = arr.offset % mmap.ALLOCATIONGRANULARITY  # where the array starts inside the mapping
+    start = (head + lo * row) // _PAGE * _PAGE
+    stop = min(len(mapping), -(-(head + hi * row) // _PAGE) * _PAGE)
+    if stop > start:
+        mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
