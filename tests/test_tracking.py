@@ -177,3 +177,45 @@ def test_overlapping_detections_are_two_people_only_side_by_side_in_unlike_colou
     assert not _two_people(chest, man, lambda d: colours[id(d)])
     assert not _two_people(woman, man, lambda d: RED)  # alike in colour: one body, as before
     assert not _two_people(fragment, man, lambda d: colours[id(d)])
+
+
+def test_a_pose_in_the_colours_of_a_person_hidden_behind_the_subject_is_dropped():
+    """pose2sim Trial_2 camera 3's case, in small: another person (seen apart in the first frames) steps behind
+    the subject and the detector no longer finds them; the pose in the subject's crop drifts onto them — its
+    colours still within the subject's gate, but nearer the hidden person's than the subject's. Those frames are
+    dropped (``other_person``); a pose nearer the colours of a piece of the subject's own body (a small extra
+    detection in the subject's colours, not another person) is kept."""
+    from poseact.infer.detect import _drop_other_people
+    from poseact.infer.tracking import other_people_colours
+
+    green = [0.0, 0.1, 0.9, 0.0]  # the other person
+    mixed = [0.35, 0.1, 0.55, 0.0]  # the subject's crop with the other person's torso in it
+    piece = [0.7, 0.3, 0.0, 0.0]  # a piece of the subject, detected on its own
+    n = 10
+    bodies = [[_body(300, 500, 100, RED)] + ([_body(700 - 60 * t, 500, 90, green)] if t < 5 else [])
+              + ([_body(340, 450, 20, piece)] if t in (2, 3) else []) for t in range(n)]
+    tracks = link_tracks(bodies)
+    subject = tracks[0]
+    people = other_people_colours(subject, tracks)
+    assert list(people) == [1]  # the green person; the piece is in the subject's colours
+
+    def pose(colour) -> list[dict]:
+        k = np.zeros((33, 3))
+        k[:, :2] = [300, 500]
+        return [{"keypoints": k.tolist(), "colour": colour}]
+
+    frames = [pose(RED) for _ in range(n)]
+    for t in (6, 7, 9):
+        frames[t] = pose(mixed)
+    frames[8] = pose([0.65, 0.35, 0.0, 0.0])  # nearer the piece's colours than the subject's mean: still the subject
+    tracking = {"lost_frames": [], "lost_why": {}}
+    assert colour_distance(RED, mixed) < 0.65  # the colour gate alone keeps them
+    _drop_other_people(frames, tracking, subject, bodies, people)
+    assert tracking["lost_why"]["other_person"] == [6, 7, 9] and tracking["lost_frames"] == [6, 7, 9]
+    assert all(frames[t] for t in (0, 1, 2, 3, 4, 5, 8))
+    assert tracking["pose_colour_other"][6] < tracking["pose_colour_distance"][6]
+    # without the other people's colours (as before), the drifted poses pass
+    frames = [pose(mixed) if t in (6, 7, 9) else pose(RED) for t in range(n)]
+    tracking = {"lost_frames": [], "lost_why": {}}
+    _drop_other_people(frames, tracking, subject, bodies)
+    assert tracking["lost_why"]["other_person"] == []

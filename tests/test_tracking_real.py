@@ -149,3 +149,22 @@ def test_a_person_standing_behind_a_nearer_one_is_found_and_followed(mediapipe_e
     posed = np.isfinite(hips[:, 0])
     assert posed.sum() >= 8, tracking["lost_why"]  # she is posed in most frames
     assert (hips[posed, 0] < 420).all(), hips[posed & (hips[:, 0] >= 420)]  # always her, never the man
+
+
+def test_a_pose_drifting_onto_someone_hidden_behind_the_subject_is_flagged(mediapipe_env, tmp_path,  # noqa: F811
+                                                                             monkeypatch):
+    """pose2sim Trial_2 camera 3, the whole 100 frames, infer's default subject (the man, the most body): the
+    woman, seen apart from him until frame ~70, then stands right behind him and the body detector finds only
+    him; from frame 82 MediaPipe's pose in his crop slides onto her (torso shorter, hips between the two). Its
+    colours are nearer hers than his: those frames are flagged (``other_person``), the frames before are his."""
+    monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
+    out = tmp_path / "k.json"
+    assert main(["detect", str(pose2sim_video("Demo_Batch/Trial_2", "cam03")), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    tracking = doc["tracking"]
+    assert tracking["rule"] == "main" and tracking["chosen"] == tracking["default_choice"]
+    dropped = tracking["lost_why"]["other_person"]
+    assert set(range(84, 100)) <= set(dropped) and min(dropped) >= 78, dropped  # from her arrival behind him on
+    hips = _hips(doc)
+    posed = np.isfinite(hips[:, 0])
+    assert posed[:78].sum() >= 70 and (hips[:78][posed[:78], 0] > 420).all()  # before: the man, posed

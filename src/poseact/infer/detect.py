@@ -237,7 +237,14 @@ def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, 
            ) -> tuple[dict, list | None, tuple | None]:
     """Bodies → tracks → the subject, its per-frame crops (None: nobody found anywhere, whole frames) and
     what the identity check of the poses needs (the subject's track, every frame's bodies)."""
-    from poseact.infer.tracking import choose_track, join_pieces, link_tracks, subject_crops, track_in_box
+    from poseact.infer.tracking import (
+        choose_track,
+        join_pieces,
+        link_tracks,
+        other_people_colours,
+        subject_crops,
+        track_in_box,
+    )
 
     doc = json.loads(bodies_file.read_text())
     bodies, (w, h) = doc["bodies"], (doc["width"], doc["height"])
@@ -262,16 +269,21 @@ def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, 
             "box": list(box) if box is not None else None, "default_choice": default,
             "tracks": [tr.summary() for tr in tracks],
             "lost_frames": lost, "lost_why": reasons, "people_per_frame_max": max(len(f) for f in bodies),
-            "detector": doc.get("detector"), "others": people}, crops, (chosen, bodies)
+            "detector": doc.get("detector"), "others": people}, crops, \
+        (chosen, bodies, other_people_colours(chosen, tracks, joined))
 
 
-def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[dict]]) -> None:
+def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[dict]],
+                       people: dict | None = None) -> None:
     """The identity check of the poses: a pose whose hip centre lies nearer another person's body than the
     subject's (where the subject is expected, :func:`poseact.infer.tracking.expected_hips`), or whose torso
     colours are not the subject's (Bhattacharyya distance above :data:`~poseact.infer.tracking.MAX_COLOUR`
-    from the subject's sightings nearest in time: someone standing right behind or in front of the subject,
-    whose body the detector could not tell apart), is someone else caught in the subject's crop — removed,
-    its frame added to the lost frames (``other_person``). ``tracking["pose_colour_distance"]``: per frame."""
+    from the subject's sightings nearest in time), or are nearer another tracked person's colours (``people``:
+    track id → colours, :func:`poseact.infer.tracking.other_people_colours`) than the subject's — someone
+    standing right behind or in front of the subject, whose body the detector could not tell apart — is
+    someone else caught in the subject's crop: removed, its frame added to the lost frames (``other_person``).
+    ``tracking["pose_colour_distance"]``: per frame, to the subject's colours; ``"pose_colour_other"``: to the
+    nearest other person's."""
     import numpy as np
 
     from poseact.infer.tracking import MAX_COLOUR, colour_distance, expected_hips
@@ -279,9 +291,10 @@ def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[d
     expect = expected_hips(chosen, len(frames))
     radius = float(np.median([d["radius"] for d in chosen.dets]))
     sighted = np.asarray(chosen.frames)
-    dropped, distances = [], []
+    dropped, distances, to_others = [], [], []
     for t, found in enumerate(frames):
         distances.append(None)
+        to_others.append(None)
         if not found:
             continue
         k = np.asarray(found[0]["keypoints"], float)
@@ -295,12 +308,17 @@ def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[d
         colour = colour_distance(np.mean(seen, axis=0), found[0]["colour"]) \
             if seen and found[0].get("colour") else None
         distances[t] = None if colour is None else round(colour, 3)
-        if (others and min(others) < mine) or mine > 1.0 * radius or (colour is not None and colour > MAX_COLOUR):
+        other = min((colour_distance(c, found[0]["colour"]) for c in (people or {}).values()), default=None) \
+            if colour is not None else None
+        to_others[t] = None if other is None else round(other, 3)
+        if (others and min(others) < mine) or mine > 1.0 * radius or (colour is not None and colour > MAX_COLOUR) \
+                or (other is not None and other < colour):
             frames[t] = []
             dropped.append(t)
     tracking["lost_why"]["other_person"] = dropped
     tracking["lost_frames"] = sorted(set(tracking["lost_frames"]) | set(dropped))
     tracking["pose_colour_distance"] = distances
+    tracking["pose_colour_other"] = to_others
 
 
 def _gif_to_frames(path: Path, folder: Path) -> tuple[Path, float | None]:

@@ -209,6 +209,32 @@ def join_pieces(chosen: Track, tracks: list[Track], reach: float = 1.5) -> tuple
     return joined, ids
 
 
+def mean_colour(track: Track) -> np.ndarray | None:
+    """The torso colours of all the track's sightings, averaged (None: never seen in colour)."""
+    seen = [np.asarray(d["colour"]) for d in track.dets if d.get("colour")]
+    return np.mean(seen, axis=0) if seen else None
+
+
+def other_people_colours(chosen: Track, tracks: list[Track], joined: list[int] = ()) -> dict[int, np.ndarray]:
+    """Track id → mean torso colours of every other tracked PERSON: a track (not the subject's, nor a piece
+    joined to it) whose colours are at least :data:`poseact.infer.bodies.APART_COLOUR` from the subject's, as
+    the body detector tells two people apart — pieces of the subject's own body seen as extra detections
+    have its colours and are left out. The identity check of the poses compares a pose's colours to these."""
+    from poseact.infer.bodies import APART_COLOUR
+
+    mine = mean_colour(chosen)
+    out: dict[int, np.ndarray] = {}
+    if mine is None:
+        return out
+    for tr in tracks:
+        if tr.id == chosen.id or tr.id in joined:
+            continue
+        theirs = mean_colour(tr)
+        if theirs is not None and colour_distance(mine, theirs) >= APART_COLOUR:
+            out[tr.id] = theirs
+    return out
+
+
 def ambiguous_frames(track: Track, bodies: list[list[dict]], margin: float = 0.25) -> list[int]:
     """Frames where the subject cannot be told from someone else: another detection there is about as good
     a continuation of the subject (its :func:`link_cost` from the sightings before, within ``margin`` of the
