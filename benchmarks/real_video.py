@@ -2,7 +2,11 @@
 
     python benchmarks/real_video.py --checkpoint outputs/demo/checkpoints/last.ckpt \\
         [--recording Demo_Batch/Trial_1 --recording Demo_Batch/Trial_2] [--source video|keypoints|none] \\
-        [--subject box|main|both] [--view cam03] [--json outputs/real_video/results.json]
+        [--subject box|main|both] [--view cam03] [--cache outputs/real_video] [--json CACHE/results.json]
+
+``--recording`` also takes a folder in Pose2Sim's layout (``videos/`` in it, ``calibration/`` in it or in its
+parent; :func:`open_recording`), e.g. ``data/pose2sim/Demo_MultiPerson``; an empty ``--cache`` folder rebuilds
+everything (MediaPipe included) as a fresh machine does.
 
 From Python (e.g. to choose a checkpoint on one recording and report on another)::
 
