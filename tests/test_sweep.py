@@ -242,6 +242,22 @@ def test_killed_sweep_resumes_without_rerunning_finished_trials(projected_store,
     assert len(retried) == 1 and retried[0].user_attrs["output_dir"] == str(out / "trials/0001")
 
 
+def test_a_trial_starts_its_own_wandb_service(projected_store, tmp_path, monkeypatch):
+    """A process that has used W&B exports its service's address (WANDB_SERVICE); a trial inheriting
+    it shares that service, so a killed trial's run id stays held there and its re-run is refused.
+    Here the inherited address leads nowhere: the trial completes only if it starts its own."""
+    from poseact.sweep import run_sweep
+
+    monkeypatch.setenv("WANDB_SERVICE", "2-999999-unix-/nonexistent/wandb-service.sock")
+    path = _write(tmp_path, _sweep(name="own-service", parameters={"seed": {"values": [0]}},
+                                   command=_tiny_command(projected_store, 1)))
+    out = tmp_path / "out"
+    run_sweep(path, output=out, poll_s=0.3)
+    study = optuna.load_study(study_name="own-service", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"], (out / "logs/0000.log").read_text()[-2000:]
+    assert list((out / "trials/0000/wandb").glob("offline-run-*"))
+
+
 @pytest.mark.slow
 @pytest.mark.ddp
 def test_two_node_ddp_launch_from_torchrun_environment(projected_store, tmp_path):

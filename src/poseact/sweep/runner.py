@@ -47,6 +47,9 @@ from poseact.run.folder import RunFolder
 from poseact.sweep.search import WandbHyperband, grid_trials, sampler_for, suggest
 from poseact.sweep.spec import SweepError, SweepSpec, build_command
 
+#: the environment variable through which W&B hands its running service to child processes (wandb/env.py)
+WANDB_SERVICE = "WANDB_SERVICE"
+
 
 @dataclass
 class RunOptions:
@@ -193,6 +196,10 @@ class SweepRunner:
         cmd = build_command(self.spec, values) + [f"output_dir={out}", f"name={self.spec.name}-{trial.number:04d}"]
         env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_RUN_GROUP": self.spec.name,
                "WANDB_JOB_TYPE": "sweep-trial", **self.opts.extra_env}
+        # each trial starts its own W&B service: a process that has used W&B (a notebook, the test runner)
+        # exports its service's address, and a trial killed mid-run would leave its run id held there, so
+        # the re-queued trial, which continues that run, would be refused ("run ID is in use")
+        env.pop(WANDB_SERVICE, None)
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         elif len(self.slots) > 1:
