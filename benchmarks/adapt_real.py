@@ -1,7 +1,7 @@
 """Adapting the in-the-wild lifter on real footage, measured on a held-out recording (issue 20).
 
 1. ``poseact data from-videos``: pose2sim's Demo_Batch/Trial_1, four calibrated synchronised views
-   (the cached MediaPipe detections of ``benchmarks/real_video.py``, ``outputs/real_video/detections``)
+   (the MediaPipe detections of ``benchmarks/real_video.py``: ``real_video.detection_file``, made once and cached)
    → an unlabeled store with intrinsics, extrinsics and the views' offsets (estimated: ``--offsets auto``).
 2. ``poseact fit configs/experiment/wild.yaml`` from the in-the-wild checkpoint, its labeled store
    (``data/wild.h5``) mixed into every batch so the lifter does not drift, on a FIXED budget (``--steps``,
@@ -72,10 +72,9 @@ def build_unlabeled(out: Path) -> Path:
     """Step 1: Trial_1's four views → the unlabeled store (from the cached MediaPipe detections)."""
     store = out / "unlabeled_trial1.h5"
     if not store.exists():
-        detections = [REPO / "outputs/real_video/detections" / f"Demo_Batch_Trial_1_{v}.json" for v in VIEWS]
-        missing = [str(d) for d in detections if not d.exists()]
-        if missing:
-            raise SystemExit(f"missing {missing}: run benchmarks/real_video.py --recording {ADAPT_ON} first")
+        from real_video import detection_file  # the benchmark's own detections, made (once) as it pins them
+
+        detections = [detection_file(ADAPT_ON, v) for v in VIEWS]
         poseact("data", "from-videos", *map(str, detections), "--out", str(store), "--calibration",
                 str(REPO / "data/pose2sim" / ADAPT_ON / "calibration/Calib.qca.txt"))
     return store

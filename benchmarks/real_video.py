@@ -218,11 +218,6 @@ def _calibration_file(folder: Path) -> Path:
                            f"in it or in its parent folder")
 
 
-def recording_folder(recording: str, data: Path = DATA) -> Path:
-    """The recording's folder (:func:`open_recording`)."""
-    return open_recording(recording, data).folder
-
-
 def _poseact(*args: str) -> None:
     cmd = [sys.executable, "-m", "poseact", *args]
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "disabled")}
@@ -347,7 +342,9 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
     cache = Path(cache)
     cams, names = list(rec.cameras), rec.views
     files = [detection_file(rec, v, cache) for v in names]
-    key = hashlib.sha256("".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in files).encode()
+    # the detections, the calibration and which video each camera is: any of them changed, triangulate again
+    inputs = [*files, rec.calibration, *(rec.video(v) for v in names)]
+    key = hashlib.sha256("".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns};" for f in inputs).encode()
                          + RECIPE.encode()).hexdigest()[:16]
     store = cache / rec.key
     npz, meta = store / "pseudo_gt.npz", store / "pseudo_gt.json"

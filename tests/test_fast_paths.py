@@ -325,3 +325,29 @@ def test_opening_a_mapped_store_leaves_its_pages_out_of_the_process(tiny_synthet
     assert _file_backed_kb() - before > 0.8 * size_kb
     read = open_store(tiny_synthetic, arrays=["pose3d"])
     assert total == float(read.keypoints.sum(dtype=np.float64)) + float(read.pose3d.sum(dtype=np.float64))
+
+
+def test_releasing_a_mapped_block_never_discards_data(tmp_path):
+    """Release is advice on a read-only mapping only: rows read back unchanged after it; a copy-on-write
+    mapping's edits and an in-memory array are left alone; an empty array has a checksum."""
+    import zlib
+
+    from poseact.store.io import _crc32
+    from poseact.store.mapping import release_rows
+
+    data = np.arange(51 * 6_000, dtype=np.float32).reshape(-1, 17, 3)
+    path = tmp_path / "rows.bin"
+    data.tofile(path)
+    mapped = np.memmap(path, dtype=np.float32, mode="r", offset=4 * 51 * 7, shape=(2_000, 17, 3))
+    expected = data.reshape(-1)[51 * 7:51 * 7 + mapped.size].reshape(mapped.shape)
+    release_rows(mapped, 10, 1_500)
+    np.testing.assert_array_equal(mapped, expected)
+    edited = np.memmap(path, dtype=np.float32, mode="c", shape=(2_000, 17, 3))
+    edited[:100] = -1.0
+    release_rows(edited, 0, 2_000)
+    assert (edited[:100] == -1.0).all()  # a copy-on-write mapping keeps its edits
+    in_memory = expected.copy()
+    release_rows(in_memory, 0, 2_000)
+    np.testing.assert_array_equal(in_memory, expected)
+    assert _crc32(np.zeros((0, 17, 2), np.float32)) == zlib.crc32(b"")
+    assert _crc32(mapped) == _crc32(np.ascontiguousarray(expected))  # blockwise over a mapping = whole

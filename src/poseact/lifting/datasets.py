@@ -1,6 +1,7 @@
 """Lifting datasets: 2-D windows → 3-D targets, drawn from a :class:`PoseStore` without copies.
 
-:class:`LiftingArrays` normalises a store's keypoints once, in place; :func:`select_sequences`
+:class:`LiftingArrays` normalises keypoints as windows and sequences are read (the store's arrays,
+read or memory-mapped, are never changed); :func:`select_sequences`
 turns subject/action filters, subsets and downsampling into :class:`SequenceViews`;
 :class:`WindowDataset` serves training batches (one vectorised gather per batch) and
 :class:`SequenceDataset` whole padded sequences for evaluation.

@@ -27,7 +27,9 @@ def _crc32(arr: np.ndarray, block: int = 1 << 26) -> int:
     """CRC-32 of an array's bytes (C order), in blocks of about ``block`` bytes (a memory-mapped
     array is read through the page cache, never copied, and each block is released from this
     process's memory once read: :func:`release_rows`)."""
-    if arr.ndim == 0 or not len(arr):
+    if arr.size == 0:
+        return zlib.crc32(b"")
+    if arr.ndim == 0:
         return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B"))
     rows = max(1, block // max(1, arr[:1].nbytes))
     crc = 0
@@ -47,7 +49,10 @@ def _mapped(ds: h5py.Dataset, path: Path) -> np.ndarray | None:
     offset = ds.id.get_offset()
     if offset is None or ds.chunks is not None or ds.compression is not None or not ds.dtype.isnative:
         return None
-    return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
+    try:
+        return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
+    except OSError:  # a file system that cannot map files (some network or FUSE mounts): read it instead
+        return None
 
 
 def _verified(ds: h5py.Dataset, where: str, mmap_from: Path | None = None) -> np.ndarray:

@@ -21,9 +21,11 @@ _PAGE = mmap.PAGESIZE
 def release_rows(arr: np.ndarray, lo: int, hi: int) -> None:
     """Drop rows ``[lo, hi)`` of a memory-mapped array (the mapped array itself, as
     :func:`~poseact.store.io.open_store` returns it, not a slice of it) from this process's resident
-    memory; a no-op for an array in memory or where the platform lacks ``madvise``."""
+    memory; a no-op for an array in memory, a writable or copy-on-write mapping, or where the platform
+    lacks ``madvise`` (Windows; on macOS the kernel may keep the pages: it is advice)."""
     mapping = arr.base if isinstance(arr, np.memmap) else None
-    if not isinstance(mapping, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED") or arr.ndim == 0:
+    # read-only mappings only: on a copy-on-write one ("c") the pages hold edits, which this would discard
+    if not isinstance(mapping, mmap.mmap) or arr.mode != "r" or not hasattr(mmap, "MADV_DONTNEED") or arr.ndim == 0:
         return
     lo, hi = max(0, lo), min(len(arr), hi)
     if hi <= lo:
@@ -33,4 +35,7 @@ def release_rows(arr: np.ndarray, lo: int, hi: int) -> None:
     start = (head + lo * row) // _PAGE * _PAGE
     stop = min(len(mapping), -(-(head + hi * row) // _PAGE) * _PAGE)
     if stop > start:
-        mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        try:
+            mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        except OSError:  # advice only: a file system that refuses it keeps the pages resident, nothing else
+            pass
