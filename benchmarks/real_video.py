@@ -227,8 +227,10 @@ def _poseact(*args: str) -> None:
 
 
 def _made_as_pinned(header: dict) -> bool:
-    """Whether a cached detection file was made with :data:`DETECT_OPTIONS` (``--track none``: no tracking)."""
-    return not header.get("tracking")
+    """Whether a cached detection file was made as :func:`detection_file` makes it: MediaPipe's 33 joints
+    with :data:`DETECT_OPTIONS` (``--track none``: no tracking block), not another detector or tracker."""
+    return (not header.get("tracking") and header.get("layout") == "mediapipe33"
+            and str(header.get("detector", "")).startswith("mediapipe"))
 
 
 def detection_file(recording: Recording | str, view: str, cache: Path = CACHE) -> Path:

@@ -159,7 +159,11 @@ def test_the_pseudo_ground_truths_detections_are_made_with_pinned_options():
     """Whole frames (``--track none``), not whatever ``poseact infer`` defaults to; a cached file made
     otherwise (the old face pass, body tracking) is not reused."""
     assert real_video.DETECT_OPTIONS == ("--track", "none")
-    assert real_video._made_as_pinned({"format": "poseact-keypoints/1", "width": 1088})
+    whole_frames = {"format": "poseact-keypoints/1", "layout": "mediapipe33", "width": 1088,
+                    "detector": "mediapipe 0.10.21 pose, model_complexity=1"}
+    assert real_video._made_as_pinned(whole_frames)
+    multitask = {**whole_frames, "layout": "mpii16", "detector": "poseact multitask (spnet)"}
+    assert not real_video._made_as_pinned(multitask)  # another detector's 2-D is not the reference's
     old_face_pass = {"tracking": {"chosen": 0, "why": "track 0 of 1: seen in the most frames (3)", "rule": "longest"}}
     body_tracking = {"tracking": {"chosen": 0, "rule": "main", "detector": "BlazePose body detector"}}
     assert not real_video._made_as_pinned(old_face_pass) and not real_video._made_as_pinned(body_tracking)
