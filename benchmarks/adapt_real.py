@@ -72,11 +72,11 @@ def build_unlabeled(out: Path) -> Path:
     """Step 1: Trial_1's four views → the unlabeled store (from the cached MediaPipe detections)."""
     store = out / "unlabeled_trial1.h5"
     if not store.exists():
-        from real_video import detection_file  # the benchmark's own detections, made (once) as it pins them
+        from real_video import detection_file, open_recording  # the benchmark's own detections, made once
 
-        detections = [detection_file(ADAPT_ON, v) for v in VIEWS]
-        poseact("data", "from-videos", *map(str, detections), "--out", str(store), "--calibration",
-                str(REPO / "data/pose2sim" / ADAPT_ON / "calibration/Calib.qca.txt"))
+        rec = open_recording(ADAPT_ON)
+        detections = [detection_file(rec, v) for v in VIEWS]
+        poseact("data", "from-videos", *map(str, detections), "--out", str(store), "--calibration", str(rec.calibration))
     return store
 
 

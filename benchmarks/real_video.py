@@ -335,12 +335,14 @@ def _h36m_sources() -> list[list[int]]:
     return [expand(j) for j in range(len(recipe))]
 
 
-def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CACHE, refresh: bool = False) -> PseudoGT:
+def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CACHE, refresh: bool = False,
+                        rec: Recording | None = None) -> PseudoGT:
     """Triangulate the recording's subject from its views' MediaPipe keypoints (module
-    docstring); cached in ``cache/<recording>/pseudo_gt.npz`` (+ ``.json``) until the detections change."""
+    docstring); cached in ``cache/<recording>/pseudo_gt.npz`` (+ ``.json``) until the detections change.
+    ``rec``: the recording already opened (:func:`open_recording`)."""
     from poseact.skeleton import get_skeleton
 
-    rec = open_recording(recording)
+    rec = rec or open_recording(recording)
     cache = Path(cache)
     cams, names = list(rec.cameras), rec.views
     files = [detection_file(rec, v, cache) for v in names]
@@ -400,7 +402,7 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
         # an offset at the window's edge was not found, only bounded: that view's timing is a guess
         "offsets_at_window_edge": [v for v, o in zip(names, offsets.offsets) if abs(o) >= MAX_OFFSET],
         # how well each offset is determined: the offsets whose cost is within OFFSET_TIE_PX of the best
-        "offset_range": {v: _offset_range(c) for v, c in zip(names, offsets.cost_px)},
+        "offset_range": {v: _offset_range(c, offsets.window) for v, c in zip(names, offsets.cost_px)},
         "offset_cost_px": dict(zip(names, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
         "views_agreeing": {v: int(u.sum()) for v, u in zip(names, views.used)},
         "swaps": dict(zip(names, views.counts)),
@@ -427,14 +429,14 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
                     views.confidence, sizes, report, names)
 
 
-def _offset_range(cost_px) -> list[int]:
-    """The first and last offset (frames) whose cost lies within :data:`OFFSET_TIE_PX` of the least: a subject that
-    barely moves gives a flat cost and a wide range (its timing is a guess)."""
+def _offset_range(cost_px, window=range(-MAX_OFFSET, MAX_OFFSET + 1)) -> list[int]:
+    """The first and last offset (frames) of ``window`` whose cost lies within :data:`OFFSET_TIE_PX` of the least:
+    a subject that barely moves gives a flat cost and a wide range (its timing is a guess)."""
     cost = np.asarray(cost_px, float)
     if not np.any(cost):  # the reference view: every offset costs nothing, its own is 0
         return [0, 0]
-    close = np.flatnonzero(cost <= np.nanmin(cost) + OFFSET_TIE_PX) - MAX_OFFSET
-    return [int(close.min()), int(close.max())]
+    close = [window[i] for i in np.flatnonzero(cost <= np.nanmin(cost) + OFFSET_TIE_PX)]
+    return [int(min(close)), int(max(close))]
 
 
 def _r(x, digits: int = 2):
@@ -495,7 +497,7 @@ def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
 # the lifter on one view
 
 
-def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cache: Path,
+def _infer_output(checkpoint: Path, rec: Recording, view: str, source: str, cache: Path,
                   upright: bool = True, box: tuple[float, ...] | None = None) -> dict:
     """``poseact infer`` (raw: ``--model-scale --no-constant-bones``) on the view's video or its
     cached keypoints; cached per checkpoint (path, size, mtime), source and subject. The npz's arrays,
@@ -503,7 +505,6 @@ def _infer_output(checkpoint: Path, recording: str, view: str, source: str, cach
     ``--box X0 Y0 W H`` names the subject; None: ``--track main``, infer's default."""
     st = checkpoint.stat()
     tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    rec = open_recording(recording)
     name = rec.key
     who = "" if source != "video" else "_box" if box is not None else "_main"
     out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}{who}_{'upright' if upright else 'as_seen'}"
@@ -604,7 +605,7 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
     if unknown:
         raise UsageError(f"view {unknown[0]!r}: {rec.folder} has {', '.join(rec.views)}")
     views = tuple(views or rec.views)
-    gt = pseudo_ground_truth(recording, cache)
+    gt = pseudo_ground_truth(recording, cache, rec=rec)
     lifter = poseact.load_lifter(ckpt)
     if lifter.layout_3d != "h36m17":
         raise SystemExit(f"{ckpt}: predicts {lifter.layout_3d}; the benchmark compares H36M-17")
@@ -630,7 +631,7 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
             if source == "video" and subject != "main":
                 box, row["box_frame"] = subject_box(gt, v)
                 row["box"] = list(box)
-            out = _infer_output(ckpt, recording, view, source, cache, upright, box)
+            out = _infer_output(ckpt, rec, view, source, cache, upright, box)
             raw = out["pose3d"].astype(np.float64)
             idx = gt.frames[v]
             if idx.max() >= len(raw):
@@ -657,7 +658,7 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
                 tracking = out.get("tracking") or {}
                 row["tracking"] = {k: tracking.get(k) for k in ("chosen", "why", "default_choice", "lost_why")}
                 if subject == "both" and tracking.get("default_choice") not in (None, tracking.get("chosen")):
-                    other = _infer_output(ckpt, recording, view, source, cache, upright, None)
+                    other = _infer_output(ckpt, rec, view, source, cache, upright, None)
                     o_raw = other["pose3d"].astype(np.float64)
                     o_flag = other.get("flagged", np.zeros(len(o_raw), bool)).astype(bool)
                     row["detector_default_subject"] = pose_metrics(o_raw[idx][evaluated], truth)

@@ -286,27 +286,25 @@ def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[d
     nearest other person's."""
     import numpy as np
 
-    from poseact.infer.tracking import MAX_COLOUR, colour_distance, expected_hips
+    from poseact.infer.tracking import MAX_COLOUR, colour_distance, colour_of, expected_hips
 
     expect = expected_hips(chosen, len(frames))
     radius = float(np.median([d["radius"] for d in chosen.dets]))
     sighted = np.asarray(chosen.frames)
-    dropped, distances, to_others = [], [], []
+    dropped, distances, to_others = [], [None] * len(frames), [None] * len(frames)
     for t, found in enumerate(frames):
-        distances.append(None)
-        to_others.append(None)
         if not found:
             continue
         k = np.asarray(found[0]["keypoints"], float)
         hip = k[[23, 24], :2].mean(0)
         mine = float(np.hypot(*(hip - expect[t])))
         others = [float(np.hypot(*(hip - np.asarray(d["hip"])))) for d in bodies[t] if d not in chosen.dets]
-        i = int(np.searchsorted(sighted, t))  # the subject's 5 sightings nearest frame t (sighted is sorted)
-        lo = max(0, i - 5)
-        near = lo + np.argsort(np.abs(sighted[lo:i + 5] - t), kind="stable")[:5]
-        seen = [chosen.dets[i]["colour"] for i in near if chosen.dets[i].get("colour")]
-        colour = colour_distance(np.mean(seen, axis=0), found[0]["colour"]) \
-            if seen and found[0].get("colour") else None
+        at = int(np.searchsorted(sighted, t))  # the subject's 5 sightings nearest frame t (sighted is sorted)
+        lo = max(0, at - 5)
+        near = lo + np.argsort(np.abs(sighted[lo:at + 5] - t), kind="stable")[:5]
+        subject = colour_of([chosen.dets[j] for j in near])
+        colour = colour_distance(subject, found[0]["colour"]) \
+            if subject is not None and found[0].get("colour") else None
         distances[t] = None if colour is None else round(colour, 3)
         other = min((colour_distance(c, found[0]["colour"]) for c in (people or {}).values()), default=None) \
             if colour is not None else None

@@ -115,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.crops:
         with open(args.crops) as f:
             crops = json.load(f)
+    if args.crops or args.bodies:
+        import bodies  # beside this file, on sys.path as the script's folder
     t0 = last = time.time()
     if args.bodies:
         import contextlib
-
-        import bodies  # beside this file, on sys.path as the script's folder
 
         body_detector = bodies.BodyDetector()
         detector = contextlib.nullcontext()
@@ -151,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
                     kps = [[x0 + lm.x * vw, y0 + lm.y * vh, lm.visibility] for lm in res.pose_landmarks.landmark]
                     person = {"keypoints": kps}
                     if crops is not None:  # the posed torso's colours, for the identity check of the poses
-                        import bodies  # beside this file, on sys.path as the script's folder
-
                         hip = [(kps[23][0] + kps[24][0]) / 2, (kps[23][1] + kps[24][1]) / 2]
                         shoulder = [(kps[11][0] + kps[12][0]) / 2, (kps[11][1] + kps[12][1]) / 2]
                         person["colour"] = bodies.torso_histogram(seen, hip, shoulder)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from poseact.infer.bodies import colour_distance  # noqa: F401  (also this module's API)
+from poseact.infer.bodies import colour_distance
 
 #: subject rules: the most body over the clip (frames seen × size × confidence), the most frames,
 #: the largest body on average, the most confident detections
@@ -69,14 +69,19 @@ class Track:
 
     def colour(self) -> np.ndarray | None:
         """The torso colours of the last sightings, averaged (None: never seen in colour)."""
-        seen = [np.asarray(d["colour"]) for d in self.dets[-10:] if d.get("colour")]
-        return np.mean(seen, axis=0) if seen else None
+        return colour_of(self.dets[-10:])
 
     def summary(self) -> dict:
         return {"id": self.id, "first_frame": self.frames[0], "last_frame": self.frames[-1],
                 "frames_seen": len(self.frames),
                 "mean_body_radius_px": round(float(np.mean([d["radius"] for d in self.dets])), 1),
                 "mean_score": round(float(np.mean([d["score"] for d in self.dets])), 3)}
+
+
+def colour_of(dets: list[dict]) -> np.ndarray | None:
+    """The torso colours of these sightings, averaged (None: none of them seen in colour)."""
+    seen = [np.asarray(d["colour"]) for d in dets if d.get("colour")]
+    return np.mean(seen, axis=0) if seen else None
 
 
 def link_cost(track: Track, det: dict, t: int) -> float:
@@ -209,12 +214,6 @@ def join_pieces(chosen: Track, tracks: list[Track], reach: float = 1.5) -> tuple
     return joined, ids
 
 
-def mean_colour(track: Track) -> np.ndarray | None:
-    """The torso colours of all the track's sightings, averaged (None: never seen in colour)."""
-    seen = [np.asarray(d["colour"]) for d in track.dets if d.get("colour")]
-    return np.mean(seen, axis=0) if seen else None
-
-
 def other_people_colours(chosen: Track, tracks: list[Track], joined: list[int] = ()) -> dict[int, np.ndarray]:
     """Track id → mean torso colours of every other tracked PERSON: a track (not the subject's, nor a piece
     joined to it) whose colours are at least :data:`poseact.infer.bodies.APART_COLOUR` from the subject's, as
@@ -222,14 +221,14 @@ def other_people_colours(chosen: Track, tracks: list[Track], joined: list[int] =
     have its colours and are left out. The identity check of the poses compares a pose's colours to these."""
     from poseact.infer.bodies import APART_COLOUR
 
-    mine = mean_colour(chosen)
+    mine = colour_of(chosen.dets)
     out: dict[int, np.ndarray] = {}
     if mine is None:
         return out
     for tr in tracks:
         if tr.id == chosen.id or tr.id in joined:
             continue
-        theirs = mean_colour(tr)
+        theirs = colour_of(tr.dets)
         if theirs is not None and colour_distance(mine, theirs) >= APART_COLOUR:
             out[tr.id] = theirs
     return out

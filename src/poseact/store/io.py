@@ -13,7 +13,7 @@ import numpy as np
 
 from poseact.atomic import atomic_output, is_temp, remove_stale_temps
 from poseact.errors import StoreError
-from poseact.store.mapping import release_rows
+from poseact.store.mapping import scan_blocks
 from poseact.store.schema import SCHEMA, CameraTable, ClipTable, PoseStore
 
 STR = h5py.string_dtype()
@@ -26,16 +26,14 @@ CHECKSUM = "crc32"
 def _crc32(arr: np.ndarray, block: int = 1 << 26) -> int:
     """CRC-32 of an array's bytes (C order), in blocks of about ``block`` bytes (a memory-mapped
     array is read through the page cache, never copied, and each block is released from this
-    process's memory once read: :func:`release_rows`)."""
+    process's memory once read: :func:`~poseact.store.mapping.scan_blocks`)."""
     if arr.size == 0:
         return zlib.crc32(b"")
     if arr.ndim == 0:
         return zlib.crc32(memoryview(np.ascontiguousarray(arr)).cast("B"))
-    rows = max(1, block // max(1, arr[:1].nbytes))
     crc = 0
-    for lo in range(0, len(arr), rows):
-        crc = zlib.crc32(memoryview(np.ascontiguousarray(arr[lo:lo + rows])).cast("B"), crc)
-        release_rows(arr, lo, lo + rows)
+    for lo, hi in scan_blocks(len(arr), max(1, block // max(1, arr[:1].nbytes)), arr):
+        crc = zlib.crc32(memoryview(np.ascontiguousarray(arr[lo:hi])).cast("B"), crc)
     return crc
 
 

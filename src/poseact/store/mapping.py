@@ -12,6 +12,7 @@ not needed now: the pages stay in the OS page cache and fault back in, unchanged
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -39,3 +40,14 @@ def release_rows(arr: np.ndarray, lo: int, hi: int) -> None:
             mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
         except OSError:  # advice only: a file system that refuses it keeps the pages resident, nothing else
             pass
+
+
+def scan_blocks(num_rows: int, block: int, *arrays: np.ndarray | None) -> Iterator[tuple[int, int]]:
+    """Row ranges ``[lo, hi)`` of ``block`` rows over ``num_rows``, for a check that reads ``arrays``
+    block by block: once the caller is done with a block, its rows of every mapped array are released
+    (:func:`release_rows`; None and in-memory arrays are left as they are)."""
+    for lo in range(0, num_rows, block):
+        hi = min(lo + block, num_rows)
+        yield lo, hi
+        for arr in arrays:
+            release_rows(arr, lo, hi)

@@ -41,7 +41,7 @@ import numpy as np
 from poseact.errors import StoreError
 from poseact.geometry.tables import CameraCalibration
 from poseact.skeleton import get_skeleton
-from poseact.store.mapping import release_rows
+from poseact.store.mapping import scan_blocks
 
 SCHEMA = "poseact/1"
 
@@ -229,14 +229,12 @@ class PoseStore:
         joints its annotation lacks). In chunks of frames, so the temporaries stay small whatever
         the store's size (a memory-mapped store is streamed through once)."""
         labeled = None if self.pose3d is None or self.partial else self.frame_mask(self.labeled_clips())
-        for lo in range(0, self.num_frames, CHECK_CHUNK):
-            hi = min(lo + CHECK_CHUNK, self.num_frames)
+        for lo, hi in scan_blocks(self.num_frames, CHECK_CHUNK, self.keypoints, self.pose3d):
             kp = self.keypoints[lo:hi]
             bad_kp = np.isinf(kp).any(axis=(1, 2)) if self.partial else ~np.isfinite(kp).all(axis=(1, 2))
             if bad_kp.any():
                 self._raise_at(lo + np.flatnonzero(bad_kp)[0],
                                "inf in frames/keypoints of" if self.partial else "NaN/inf in frames/keypoints of", where)
-            release_rows(self.keypoints, lo, hi)
             if self.pose3d is None:
                 continue
             p3 = self.pose3d[lo:hi]
@@ -248,29 +246,26 @@ class PoseStore:
                 what = "NaN/inf in frames/pose3d of labeled"
             if bad3d.any():
                 self._raise_at(lo + np.flatnonzero(bad3d)[0], what, where)
-            release_rows(self.pose3d, lo, hi)
 
     def _check_degenerate(self, where: str, skel3d) -> None:
         """No frame whose 2-D joints all coincide, no labeled frame with a zero-length bone: what a
         zeroed block, a wrong joint mapping or a collapsed reduction leaves (in chunks of frames, so
         memory stays bounded; a mapped block is released once checked: :mod:`poseact.store.mapping`)."""
-        chunk = CHECK_CHUNK
         kp = self.keypoints
-        for lo in range(0, self.num_frames, chunk):
-            block = kp[lo:lo + chunk]
+        for lo, hi in scan_blocks(self.num_frames, CHECK_CHUNK, kp):
+            block = kp[lo:hi]
             same = (block == block[:, :1]).all(axis=(1, 2))
             if same.any():
                 f = lo + int(np.flatnonzero(same)[0])
                 self._raise_at(f, f"frames/keypoints with every joint at the same point {kp[f, 0].tolist()} "
                                   f"(corrupt or zeroed data) in", where)
-            release_rows(kp, lo, lo + chunk)
         if self.pose3d is None:
             return
         child = np.array([j for j, _ in skel3d.bones])
         parent = np.array([p for _, p in skel3d.bones])
         labeled = self.frame_mask(self.labeled_clips())
-        for lo in range(0, self.num_frames, chunk):
-            rows = lo + np.flatnonzero(labeled[lo:lo + chunk])
+        for lo, hi in scan_blocks(self.num_frames, CHECK_CHUNK, self.pose3d):
+            rows = lo + np.flatnonzero(labeled[lo:hi])
             if not len(rows):
                 continue
             block = self.pose3d[rows]
@@ -281,7 +276,6 @@ class PoseStore:
                 names = skel3d.joint_names or tuple(str(j) for j in range(skel3d.num_joints))
                 self._raise_at(int(rows[r]), f"a zero-length bone ({names[child[b]]}-{names[parent[b]]}) in "
                                              f"frames/pose3d of labeled", where)
-            release_rows(self.pose3d, lo, lo + chunk)
 
     def frame_mask(self, clip_rows: np.ndarray) -> np.ndarray:
         """Boolean ``(N,)`` marking the frames of the selected clips (bool mask or indices)."""
