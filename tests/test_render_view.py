@@ -38,3 +38,19 @@ def test_3d_panel_keeps_the_videos_left_and_right(turn):
 def test_text_is_legible_at_default_sizes():
     assert text_size_px(496) >= 15 and text_size_px(240) >= 12 and text_size_px(720) >= 22
     assert -45 < VIEW_TURN < 45  # a turn from the camera's view, not a view from behind
+
+
+def test_a_flag_note_wraps_inside_a_narrow_portrait_panel():
+    """The flag note of a portrait video's narrow 2-D panel is broken into lines inside the panel: the
+    yellow text reaches neither the panel's right edge nor the frame counter at the top."""
+    from poseact.viz.render import Panel2D
+
+    panel = Panel2D("h36m17", viewport=(360, 640), height=640)
+    width = panel.size[0]
+    keypoints = np.full((17, 2), np.nan)
+    image = panel.draw(None, keypoints, "frame 1/1", "flagged: 2-D filled (gap or subject lost) or unreliable")
+    yellow = (image[..., 0] > 200) & (image[..., 1] > 180) & (image[..., 2] < 80)
+    rows, cols = np.nonzero(yellow)
+    assert len(cols) > 50
+    assert cols.max() < width - 2  # not cut at the edge
+    assert rows.max() - rows.min() > 1.5 * panel.font_px  # on two lines or more

@@ -78,6 +78,19 @@ def _font(size_px: int):
         return ImageFont.load_default()
 
 
+def _wrap(draw, text: str, font, width_px: int) -> list[str]:
+    """``text`` broken at spaces into lines at most ``width_px`` wide in ``font`` (a word wider than that
+    stays on a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and draw.textbbox((0, 0), candidate, font=font)[2] <= width_px:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
+
+
 class Panel2D:
     """The input panel: a frame scaled to ``(width, height)`` with the 2-D skeleton drawn on it."""
 
@@ -122,11 +135,14 @@ class Panel2D:
         box = draw.textbbox((pad, pad), text, font=font)
         draw.rectangle([0, 0, box[2] + pad, box[3] + pad], fill=(0, 0, 0))
         draw.text((pad, pad), text, fill=(255, 255, 255), font=font)
-        if note:
-            y = self.size[1] - self.font_px - 3 * pad
-            box = draw.textbbox((pad, y + pad), note, font=font)
-            draw.rectangle([0, y, box[2] + pad, self.size[1]], fill=(0, 0, 0))
-            draw.text((pad, y + pad), note, fill=(255, 230, 0), font=font)
+        if note:  # at the bottom, wrapped to the panel's width (a portrait video's panel is narrow)
+            lines = _wrap(draw, note, font, self.size[0] - 2 * pad)
+            step = self.font_px + pad
+            y = self.size[1] - len(lines) * step - 2 * pad
+            width = max(draw.textbbox((0, 0), line, font=font)[2] for line in lines)
+            draw.rectangle([0, y, width + 2 * pad, self.size[1]], fill=(0, 0, 0))
+            for i, line in enumerate(lines):
+                draw.text((pad, y + pad + i * step), line, fill=(255, 230, 0), font=font)
         return np.asarray(image)
 
 
