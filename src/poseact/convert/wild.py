@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from poseact.convert.deepmimic import is_deepmimic_motion, read_deepmimic
 from poseact.convert.mocap_files import MocapTake, PathLike, read_asf_amc, read_bvh
 from poseact.errors import ConversionError
 from poseact.geometry import world_to_camera
@@ -87,6 +88,8 @@ EXTREMITIES = ("right_knee", "right_ankle", "left_knee", "left_ankle", "left_elb
                "right_elbow", "right_wrist")
 RESOLUTIONS = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280), (640, 480), (1080, 1080))
 FOOT_ABOVE_FLOOR_M = 0.08
+#: suffixes of DeepMimic motion files (pybullet ships them as .txt)
+DEEPMIMIC_SUFFIXES = (".txt", ".json")
 
 
 def _split_side(name: str) -> tuple[str | None, tuple[str, ...]]:
@@ -180,9 +183,12 @@ def detector_joints(take: MocapTake) -> np.ndarray:
     idx = _required(take.names, take.source)
     p = take.positions
     g = {k: p[:, j] for k, j in idx.items()}
-    up_vector = np.median(g["head_base"] - 0.5 * (g["left_ankle"] + g["right_ankle"]), axis=0)
-    axis = int(np.argmax(np.abs(up_vector)))
-    sign = np.sign(up_vector[axis])
+    if take.up_axis is not None:  # the format fixes it (a crawl's head is no higher than its feet)
+        axis, sign = "xyz".index(take.up_axis[1]), (-1.0 if take.up_axis[0] == "-" else 1.0)
+    else:
+        up_vector = np.median(g["head_base"] - 0.5 * (g["left_ankle"] + g["right_ankle"]), axis=0)
+        axis = int(np.argmax(np.abs(up_vector)))
+        sign = np.sign(up_vector[axis])
     # a proper rotation taking the file's up axis to +z
     basis = {0: np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]]), 1: np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]]),
              2: np.eye(3)}[axis].astype(float)
@@ -358,6 +364,10 @@ class WildConfig:
     """Augmentation ranges of :func:`build_wild_store` (defaults: module docstring)."""
 
     cameras: int = 4  # clips per mocap take (per chunk of a long take)
+    #: a short take gets more cameras, up to ``max_cameras_factor`` × ``cameras``, until its clips add up to
+    #: this many seconds (DeepMimic's 1-4 s takes: kicks, jumps, a cartwheel, seen from more sides)
+    short_take_views_s: float = 20.0
+    max_cameras_factor: int = 4
     synthetic_cameras: int = 2  # clips per synthetic take
     chunk_s: float = 12.0  # long takes are cut into chunks of about this length, each seen by its own cameras
     fov_deg: tuple[float, float] = (40.0, 80.0)
@@ -485,10 +495,13 @@ def detector_like_noise(keypoints: np.ndarray, rng: np.random.Generator, fps: fl
 
 
 def read_take(path: PathLike, units: str = "auto", amc_fps: float = 120.0) -> MocapTake:
-    """A ``.bvh`` file, or an ``.amc`` file with the ``.asf`` beside it (same stem, or the only one)."""
+    """A ``.bvh`` file, an ``.amc`` file with the ``.asf`` beside it (same stem, or the only one), or a
+    DeepMimic humanoid3d motion (``.txt``/``.json``, :mod:`poseact.convert.deepmimic`)."""
     p = Path(path)
     if p.suffix.lower() == ".bvh":
         return read_bvh(p, units=units)
+    if p.suffix.lower() in DEEPMIMIC_SUFFIXES:
+        return read_deepmimic(p)
     if p.suffix.lower() == ".amc":
         same = p.with_suffix(".asf")
         candidates = [same] if same.exists() else sorted(p.parent.glob("*.asf"))
@@ -496,16 +509,20 @@ def read_take(path: PathLike, units: str = "auto", amc_fps: float = 120.0) -> Mo
             raise ConversionError(f"{p}: needs its skeleton: an .asf file of the same name, or the only .asf "
                                   f"in its folder ({len(candidates)} found)")
         return read_asf_amc(candidates[0], p, fps=amc_fps)
-    raise ConversionError(f"{p}: unknown motion-capture suffix {p.suffix!r}; .bvh or .amc (+ .asf)")
+    raise ConversionError(f"{p}: unknown motion-capture suffix {p.suffix!r}; .bvh, .amc (+ .asf) or a DeepMimic "
+                          ".txt/.json")
 
 
 def find_takes(paths: Sequence[PathLike]) -> list[Path]:
-    """Files and folders (searched recursively) → the ``.bvh`` / ``.amc`` files, sorted, unique by content."""
+    """Files and folders (searched recursively) → the ``.bvh`` / ``.amc`` files and DeepMimic motions (a
+    folder's ``.txt``/``.json`` files that hold one; its licences do not), sorted, unique by content."""
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*") if q.suffix.lower() in (".bvh", ".amc"))
+            files += sorted(q for q in p.rglob("*") if q.is_file() and (
+                q.suffix.lower() in (".bvh", ".amc")
+                or (q.suffix.lower() in DEEPMIMIC_SUFFIXES and is_deepmimic_motion(q))))
         elif p.exists():
             files.append(p)
         else:
@@ -522,7 +539,7 @@ def find_takes(paths: Sequence[PathLike]) -> list[Path]:
             seen.add(key)
             unique.append(f)
     if not unique:
-        raise ConversionError(f"no .bvh or .amc files in {', '.join(str(p) for p in paths)}")
+        raise ConversionError(f"no .bvh, .amc or DeepMimic motion files in {', '.join(str(p) for p in paths)}")
     return unique
 
 
@@ -532,6 +549,13 @@ def chunks(n_frames: int, fps: float, chunk_s: float) -> list[tuple[int, int]]:
     count = max(1, int(round(n_frames / (fps * chunk_s))))
     edges = np.linspace(0, n_frames, count + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def cameras_for(n_frames: int, fps: float, cfg: WildConfig) -> int:
+    """Clips per chunk of a mocap take of ``n_frames`` at ``fps``: ``cfg.cameras``, more for a take
+    shorter than ``cfg.short_take_views_s`` seconds (:class:`WildConfig`)."""
+    wanted = int(np.ceil(round(cfg.short_take_views_s * fps / max(n_frames, 1), 3)))  # 30.0003 fps is 30
+    return int(np.clip(wanted, cfg.cameras, cfg.cameras * cfg.max_cameras_factor))
 
 
 def _add_take(builder, cameras: list, subject: str, action: str, take: str, world: np.ndarray, fps: float,
@@ -580,14 +604,16 @@ def build_wild_store(takes: Sequence[MocapTake], held_out: Sequence[str] = (), s
     for take in takes:
         subject = "heldout" if take.name in held_out else "mocap"
         world = detector_joints(take)
-        _add_take(builder, cameras, subject, f"mocap {take.name}", take.name, world, take.fps, cfg.cameras, cfg)
+        _add_take(builder, cameras, subject, f"mocap {take.name}", take.name, world, take.fps,
+                  cameras_for(len(world), take.fps, cfg), cfg)
         builder.notes += [*take.notes, f"{take.name}: {take.source}, {take.num_frames} frames at {take.fps:g} fps "
                                        f"-> subject {subject}"]
     for wt in world_takes:
         runs = upright_world(wt)
         for k, world in enumerate(runs):
             name = wt.name if len(runs) == 1 else f"{wt.name}.{k}"
-            _add_take(builder, cameras, "mocap", f"video {wt.name}", name, world, wt.fps, cfg.cameras, cfg)
+            _add_take(builder, cameras, "mocap", f"video {wt.name}", name, world, wt.fps,
+                      cameras_for(len(world), wt.fps, cfg), cfg)
         builder.notes.append(f"{wt.name}: {wt.source}, {sum(map(len, runs))} of {len(wt.pose)} frames at "
                              f"{wt.fps:g} fps in {len(runs)} run(s) -> subject mocap")
     if synthetic_frames > 0:
