@@ -72,6 +72,7 @@ median over frames; the pseudo-ground truth's beside it).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -497,14 +498,30 @@ def pose_metrics(pred: np.ndarray, truth: np.ndarray) -> dict:
 # the lifter on one view
 
 
+@functools.cache
+def _code_stamp() -> str:
+    """A digest of the poseact package's source files (names and contents): a cached ``poseact infer``
+    output made by other code is made again (a stale cache once put 69.3 mm where the code gave 68.0)."""
+    import poseact
+
+    root = Path(poseact.__file__).parent
+    digest = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        digest.update(f.relative_to(root).as_posix().encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _infer_output(checkpoint: Path, rec: Recording, view: str, source: str, cache: Path,
                   upright: bool = True, box: tuple[float, ...] | None = None) -> dict:
     """``poseact infer`` (raw: ``--model-scale --no-constant-bones``) on the view's video or its
-    cached keypoints; cached per checkpoint (path, size, mtime), source and subject. The npz's arrays,
-    and (video) ``tracking``: the keypoint JSON's account of whom it followed. ``box`` (video only):
-    ``--box X0 Y0 W H`` names the subject; None: ``--track main``, infer's default."""
+    cached keypoints; cached per checkpoint (path, size, mtime), poseact's code (:func:`_code_stamp`),
+    source and subject. The npz's arrays, and (video) ``tracking``: the keypoint JSON's account of whom
+    it followed. ``box`` (video only): ``--box X0 Y0 W H`` names the subject; None: ``--track main``,
+    infer's default."""
     st = checkpoint.stat()
-    tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{checkpoint.resolve()}:{st.st_size}:{st.st_mtime_ns}:{_code_stamp()}".encode()
+                         ).hexdigest()[:12]
     name = rec.key
     who = "" if source != "video" else "_box" if box is not None else "_main"
     out = cache / "infer" / f"{checkpoint.stem}-{tag}" / f"{name}_{view}_{source}{who}_{'upright' if upright else 'as_seen'}"
