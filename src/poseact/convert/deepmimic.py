@@ -54,6 +54,8 @@ FRAME_LAYOUT: tuple[tuple[str, int], ...] = (
     ("left_hip", 4), ("left_knee", 1), ("left_ankle", 4), ("left_shoulder", 4), ("left_elbow", 1),
 )
 ROW_LENGTH = 1 + 3 + sum(n for _, n in FRAME_LAYOUT)  # 44
+#: suffixes of DeepMimic motion files (pybullet ships them as .txt)
+DEEPMIMIC_SUFFIXES = (".txt", ".json")
 
 
 def is_deepmimic_motion(path: PathLike) -> bool:

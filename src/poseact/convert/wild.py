@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from poseact.convert.deepmimic import is_deepmimic_motion, read_deepmimic
+from poseact.convert.deepmimic import DEEPMIMIC_SUFFIXES, is_deepmimic_motion, read_deepmimic
 from poseact.convert.mocap_files import MocapTake, PathLike, read_asf_amc, read_bvh
 from poseact.errors import ConversionError
 from poseact.geometry import world_to_camera
@@ -88,8 +88,6 @@ EXTREMITIES = ("right_knee", "right_ankle", "left_knee", "left_ankle", "left_elb
                "right_elbow", "right_wrist")
 RESOLUTIONS = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280), (640, 480), (1080, 1080))
 FOOT_ABOVE_FLOOR_M = 0.08
-#: suffixes of DeepMimic motion files (pybullet ships them as .txt)
-DEEPMIMIC_SUFFIXES = (".txt", ".json")
 
 
 def _split_side(name: str) -> tuple[str | None, tuple[str, ...]]:
