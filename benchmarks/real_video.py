@@ -23,7 +23,8 @@ man moving on a treadmill platform filmed by 4 portrait phone-style cameras (108
 ``poseact detect VIDEO --track none`` in every view (:data:`DETECT_OPTIONS`, pinned; cached in
 ``outputs/real_video/detections``), then
 (:mod:`poseact.geometry.triangulate`): the views' frame offsets (the cameras are a few frames apart)
-by reprojection error within ±:data:`MAX_OFFSET` frames; per frame, the views that agree on one
+by reprojection error within ±:data:`MAX_OFFSET` frames (the window doubled where an offset lands on its
+edge: Trial_2's cam03 is 25 frames late); per frame, the views that agree on one
 person (the largest set of views whose joint triangulation reprojects within :data:`AGREE_PX`;
 a view whose detector followed someone else is left out for that frame) and each view's
 left/right labels as given or mirrored, whichever the views agree on; then a confidence-weighted
@@ -104,7 +105,7 @@ RECORDINGS = ("Demo_Batch/Trial_1", "Demo_Batch/Trial_2")
 ALIASES = {"Demo_MultiPerson": "Demo_Batch/Trial_2"}
 VIEWS = ("cam01", "cam02", "cam03", "cam04")
 SOURCE_LAYOUT = "mediapipe33"
-#: the offset search window (frames, each way)
+#: the offset search window (frames, each way; doubled while an offset lands on its edge)
 MAX_OFFSET = 10
 #: a detection counts in triangulation, offsets and swaps above this confidence
 MIN_CONFIDENCE = 0.5
@@ -118,7 +119,7 @@ BODY_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
 #: offsets whose reprojection cost is within this of the best one's (px) are as likely: the timing's uncertainty
 OFFSET_TIE_PX = 1.0
 #: bump when the pseudo-ground truth's recipe changes (invalidates the cache)
-RECIPE = "4"
+RECIPE = "6"
 
 
 # ------------------------------------------------------------------------------------------
@@ -290,7 +291,7 @@ class PseudoGT:
 
     ``landmarks (T, 33, 3)`` world metres (MediaPipe-33, NaN where not triangulated), ``pose
     (T, 17, 3)`` H36M-17 world metres, ``valid (T, 17)``; ``frames[v] (T,)`` view ``v``'s video frame
-    of each pseudo-ground-truth frame; ``used (V, T)`` whether a view's detection was the subject's
+    of each pseudo-ground-truth frame (-1 where that camera has none: it started later or stopped earlier); ``used (V, T)`` whether a view's detection was the subject's
     (agreed with the others) in that frame; ``report``: offsets, swaps, reprojection errors, coverage."""
 
     recording: str
@@ -371,11 +372,14 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
     for rounds in (0, 2):
         offsets = estimate_offsets(pts, conf, cams, max_offset=MAX_OFFSET, min_confidence=MIN_CONFIDENCE,
                                    rounds=rounds, usable=usable)
-        p, c, first = align_views(pts, conf, offsets.offsets)
+        # every frame some view has: a camera started late leaves the others' frames in
+        p, c, first = align_views(pts, conf, offsets.offsets, span="all")
         views = resolve_views(p, c, cams, flip, min_confidence=MIN_CONFIDENCE, agree_px=AGREE_PX)
+        frames = first + np.arange(p.shape[1])[None, :] + np.asarray(offsets.offsets)[:, None]  # (V, n)
+        inside = (frames >= 0) & (frames < T)
         usable = np.zeros(pts.shape[:2], dtype=bool)
         for v in range(len(cams)):
-            usable[v, first + np.arange(p.shape[1]) + offsets.offsets[v]] = views.used[v]
+            usable[v, frames[v][inside[v]]] = views.used[v][inside[v]]
     conf_used = views.confidence * views.used[:, :, None]
     landmarks = triangulate(views.points, conf_used, cams, MIN_CONFIDENCE)
     err = reprojection_errors(landmarks, views.points, cams)  # (V, T, 33)
@@ -388,7 +392,7 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
         joint_err = np.stack([np.nanmean(err_seen[:, :, s], axis=(0, 2)) for s in sources], axis=-1)  # (T, 17)
     valid = np.isfinite(pose).all(-1) & (joint_err < VALID_PX)
     n = p.shape[1]
-    frames = first + np.arange(n)[None, :] + np.asarray(offsets.offsets)[:, None]
+    frames = np.where(inside, frames, -1)  # -1: that camera has no frame at this instant
     # the error in mm at the subject: px / focal * depth
     depth = np.stack([cam.to_camera(pose[:, 0])[:, 2] for cam in cams])  # (V, T)
     mm = err_seen * (depth[:, :, None] / np.array([cam.K[0, 0] for cam in cams])[:, None, None]) * 1000
@@ -399,9 +403,9 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
         "key": key, "recording": str(recording), "folder": str(rec.folder), "calibration": str(rec.calibration),
         "views": list(names), "frames": int(n), "detector": raw[0][2].get("detector"),
         "detect_options": list(DETECT_OPTIONS),
-        "offsets": dict(zip(names, offsets.offsets)), "offset_window": [-MAX_OFFSET, MAX_OFFSET],
+        "offsets": dict(zip(names, offsets.offsets)), "offset_window": [offsets.window[0], offsets.window[-1]],
         # an offset at the window's edge was not found, only bounded: that view's timing is a guess
-        "offsets_at_window_edge": [v for v, o in zip(names, offsets.offsets) if abs(o) >= MAX_OFFSET],
+        "offsets_at_window_edge": [v for v, o in zip(names, offsets.offsets) if abs(o) >= offsets.window[-1]],
         # how well each offset is determined: the offsets whose cost is within OFFSET_TIE_PX of the best
         "offset_range": {v: _offset_range(c, offsets.window) for v, c in zip(names, offsets.cost_px)},
         "offset_cost_px": dict(zip(names, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
@@ -546,9 +550,9 @@ def subject_box(gt: PseudoGT, v: int) -> tuple[tuple[float, float, float, float]
     around its projected hips at the first frame where its hips and thorax are valid, and that video frame.
     A square centred on the mid-hip point, half a side = 0.35 × the projected torso (pelvis → thorax),
     at least 0.6 × the projected hip width: it holds the subject's hip centre, not a neighbour's."""
-    ok = gt.valid[:, [0, 1, 4, 8]].all(1)
+    ok = gt.valid[:, [0, 1, 4, 8]].all(1) & (gt.frames[v] >= 0)
     if not ok.any():
-        raise RuntimeError(f"{gt.recording}: the pseudo-ground truth's hips are valid in no frame")
+        raise RuntimeError(f"{gt.recording}: the pseudo-ground truth's hips are valid in no frame of {gt.views[v]}")
     k = int(np.flatnonzero(ok)[0])
     cam = gt.cameras[v]
     hips = cam.project(gt.landmarks[k, [23, 24]])
@@ -576,7 +580,7 @@ def who_was_posed(gt: PseudoGT, v: int, keypoints_2d: np.ndarray, flagged: np.nd
     ok = gt.valid[:, [0, 8]].all(1)
     for k in np.flatnonzero(ok):
         t = int(gt.frames[v][k])
-        if t >= T or state[t] == "flagged":
+        if t < 0 or t >= T or state[t] == "flagged":
             continue
         pelvis, thorax = cam.project(gt.pose[k, [0, 8]])
         torso = max(float(np.hypot(*(thorax - pelvis))), 1.0)
@@ -635,14 +639,16 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
         if view not in views:
             continue
         cam = gt.cameras[v]
-        truth = cam.to_camera(gt.pose)[evaluated]
-        row: dict = {"offset": gt.report["offsets"][view], "swaps_in_detections": gt.report["swaps"][view],
-                     "frames_detector_on_subject": int((gt.used[v] & evaluated).sum())}
+        in_view = evaluated & (gt.frames[v] >= 0)  # the frames this camera has
+        truth = cam.to_camera(gt.pose)[in_view]
+        row: dict = {"frames_evaluated": int(in_view.sum()), "offset": gt.report["offsets"][view],
+                     "swaps_in_detections": gt.report["swaps"][view],
+                     "frames_detector_on_subject": int((gt.used[v] & in_view).sum())}
         static = np.broadcast_to((truth - truth[:, :1]).mean(0), truth.shape)
         row["static"] = pose_metrics(static, truth)
         clean_2d = _clean_2d(gt, v)
         pose, _ = poseact.lift(lifter, clean_2d, gt.sizes[v], layout=SOURCE_LAYOUT, tta=tta, upright=upright)
-        row["clean"] = pose_metrics(pose[evaluated], truth)
+        row["clean"] = pose_metrics(pose[in_view], truth)
         if source != "none":
             box = None
             if source == "video" and subject != "main":
@@ -651,25 +657,25 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
             out = _infer_output(ckpt, rec, view, source, cache, upright, box)
             raw = out["pose3d"].astype(np.float64)
             idx = gt.frames[v]
-            if idx.max() >= len(raw):
+            if idx[in_view].max() >= len(raw):
                 raise RuntimeError(f"poseact infer gave {len(raw)} frames for {view}; the pseudo-ground truth needs "
-                                   f"frame {idx.max()}")
-            row["detector"] = pose_metrics(raw[idx][evaluated], truth)
+                                   f"frame {idx[in_view].max()}")
+            row["detector"] = pose_metrics(raw[idx][in_view], truth)
             flagged = out.get("flagged", np.zeros(len(raw), bool)).astype(bool)
             default, _, _ = apply_body_rules(raw, out.get("trajectory"), lifter.layout_3d, ~flagged,
                                              DEFAULT_HEIGHT_M, len(raw) > 1)
-            row["detector_default"] = pose_metrics(default[idx][evaluated].astype(np.float64), truth)
-            row["flagged_by_infer"] = int(flagged[idx][evaluated].sum())
+            row["detector_default"] = pose_metrics(default[idx][in_view].astype(np.float64), truth)
+            row["flagged_by_infer"] = int(flagged[idx][in_view].sum())
             # the detector's left/right swaps, as infer saw them: error in the swapped frames vs the rest
-            sw = gt.swapped[v][evaluated]
+            sw = gt.swapped[v][in_view]
             per_frame = np.asarray(row["detector"]["per_frame_mpjpe_mm"])
             row["detector_mpjpe_swapped_frames_mm"] = _r(per_frame[sw].mean(), 1) if sw.any() else None
             row["detector_mpjpe_other_frames_mm"] = _r(per_frame[~sw].mean(), 1) if (~sw).any() else None
             # where the view's detector followed the subject (agreed with the other views)
-            on = gt.used[v][evaluated]
-            row["detector_on_subject"] = pose_metrics(raw[idx][evaluated][on], truth[on]) if on.sum() > 1 else None
-            posed = ~flagged[idx][evaluated]
-            row["detector_posed"] = pose_metrics(raw[idx][evaluated][posed], truth[posed]) if posed.sum() > 1 else None
+            on = gt.used[v][in_view]
+            row["detector_on_subject"] = pose_metrics(raw[idx][in_view][on], truth[on]) if on.sum() > 1 else None
+            posed = ~flagged[idx][in_view]
+            row["detector_posed"] = pose_metrics(raw[idx][in_view][posed], truth[posed]) if posed.sum() > 1 else None
             if source == "video":
                 row["subject"] = who_was_posed(gt, v, out["keypoints_2d"].astype(np.float64), flagged)
                 tracking = out.get("tracking") or {}
@@ -678,10 +684,10 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
                     other = _infer_output(ckpt, rec, view, source, cache, upright, None)
                     o_raw = other["pose3d"].astype(np.float64)
                     o_flag = other.get("flagged", np.zeros(len(o_raw), bool)).astype(bool)
-                    row["detector_default_subject"] = pose_metrics(o_raw[idx][evaluated], truth)
+                    row["detector_default_subject"] = pose_metrics(o_raw[idx][in_view], truth)
                     row["default_subject"] = who_was_posed(gt, v, other["keypoints_2d"].astype(np.float64), o_flag)
-                    o_posed = ~o_flag[idx][evaluated]
-                    row["detector_default_subject_posed"] = (pose_metrics(o_raw[idx][evaluated][o_posed], truth[o_posed])
+                    o_posed = ~o_flag[idx][in_view]
+                    row["detector_default_subject_posed"] = (pose_metrics(o_raw[idx][in_view][o_posed], truth[o_posed])
                                                              if o_posed.sum() > 1 else None)
         result["views"][view] = row
     kinds = ("static", "clean", "detector", "detector_default")
@@ -734,11 +740,13 @@ def table(result: dict) -> str:
              f"(largest {gt['bone_spread_cm']['largest']})", "",
              "| view | 2-D | MPJPE | P-MPJPE | P-MPJPE 15 | N-MPJPE | bone ratio | bone spread (cm) | stature (m) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for view, row in result["views"].items():
+    for name, row in result["views"].items():
+        n = row.get("frames_evaluated", result["frames_evaluated"])
+        view = name if n == result["frames_evaluated"] else f"{name} ({n} frames)"  # the camera has fewer
         for kind in ("static", "clean", "detector", "detector_default", "detector_on_subject", "detector_posed",
                      "detector_default_subject", "detector_default_subject_posed"):
             if kind in ("detector_on_subject", "detector_posed", "detector_default_subject_posed") and row.get(kind) \
-                    and row[kind]["frames"] == result["frames_evaluated"]:
+                    and row[kind]["frames"] == row.get("frames_evaluated", result["frames_evaluated"]):
                 continue  # the same frames as "detector"
             if not row.get(kind):
                 continue

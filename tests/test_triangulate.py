@@ -96,6 +96,49 @@ def test_known_frame_offsets_are_recovered():
                                shifted[12:12 + 75], atol=0.02)
 
 
+def test_views_aligned_over_all_frames_keep_what_a_late_camera_missed():
+    """span="all": a camera started 5 frames late (its frame 0 shows the others' frame 5: offset -5)
+    does not cut the other views' first frames; where a view has no frame its points are NaN at
+    confidence 0, and the views that do have one still triangulate there."""
+    cams = rig()
+    X = motion(frames=45, seed=4)  # instants 0..44: cam 2 saw 5..44, the others 0..39
+    pts = np.stack([c.project(X[5:45] if i == 2 else X[:40]) for i, c in enumerate(cams)])
+    conf = np.ones(pts.shape[:-1])
+    offsets = [0, 0, -5, 0]
+    p, c, first = align_views(pts, conf, offsets)  # shared: instants 5..39
+    assert first == 5 and p.shape[1] == 35
+    p, c, first = align_views(pts, conf, offsets, span="all")
+    assert first == 0 and p.shape[1] == 45
+    assert np.isnan(p[2, :5]).all() and (c[2, :5] == 0).all() and (c[2, 5:] == 1).all()
+    assert np.isnan(p[[0, 1, 3], 40:]).all() and (c[[0, 1, 3], :40] == 1).all()
+    X_hat = triangulate(p, c, cams)
+    np.testing.assert_allclose(X_hat[:40], X[:40], atol=1e-6)  # three or four views
+    assert np.isnan(X_hat[40:]).all()  # cam 2 alone
+    with pytest.raises(ValueError, match="span"):
+        align_views(pts, conf, offsets, span="some")
+
+
+def test_an_offset_beyond_the_window_is_found_by_widening_it():
+    """A camera started 9 frames late, searched from ±4: the edge is a bound, so the window doubles
+    (4 → 8 → 16) until the offset lies inside it; without widening it stays stuck on the edge."""
+    cams = rig()
+    truth = [0, 9, 0, -2]
+    # a smooth random walk: unlike the sinusoids of motion(), no shift of it resembles another
+    steps = np.random.default_rng(2).normal(0, 0.01, (140, 33, 3))
+    shifted = np.cumsum(np.cumsum(steps, axis=0), axis=0) * 0.05 + motion(frames=1, seed=2)
+    pts = np.stack([c.project(shifted[20 - d:20 - d + 90]) for c, d in zip(cams, truth)])
+    pts += np.random.default_rng(3).normal(0, 1.0, pts.shape)
+    conf = np.ones(pts.shape[:-1])
+    found = estimate_offsets(pts, conf, cams, max_offset=4)
+    assert found.offsets == truth
+    assert found.window == list(range(-16, 17))
+    stuck = estimate_offsets(pts, conf, cams, max_offset=4, widen=False)
+    assert stuck.offsets[1] == 4 and stuck.window == list(range(-4, 5))
+    # a clip too short to double the window into keeps the bound
+    short = pts[:, :15]
+    assert estimate_offsets(short, conf[:, :15], cams, max_offset=4).window == list(range(-4, 5))
+
+
 def test_a_view_never_seen_confidently_keeps_offset_zero():
     """A view no offset can be measured for (no confident keypoint) stays at 0, not at the search edge."""
     cams = rig()

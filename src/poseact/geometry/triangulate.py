@@ -12,7 +12,9 @@ their confidences ``confidence (V, T, J)`` in [0, 1] and ``cameras``: a sequence
 * :func:`estimate_offsets`: cameras that were started by hand are a few frames apart. Every pair
   of views gives its relative offset (within ``±max_offset`` frames) by the lowest median two-view
   reprojection error; each view is tied to the reference through the pairs that agree best; then
-  each view's offset is searched again against the 3-D of all the other views.
+  each view's offset is searched again against the 3-D of all the other views. An offset found at
+  the window's edge was only bounded, not found: the search runs again with the window doubled
+  while the clip is long enough (twice the window under its length).
 * :func:`resolve_swaps`: a single-view detector sometimes labels the left side as the right (and
   vice versa) in one view while the others are right. Per frame, every combination of views read
   as given or mirrored is triangulated; the combination with the lowest reprojection error wins
@@ -86,18 +88,30 @@ def _mask(err: np.ndarray, conf: np.ndarray, min_confidence: float) -> np.ndarra
 # frame offsets
 
 
-def align_views(points: np.ndarray, confidence: np.ndarray, offsets: Sequence[int]) -> tuple[np.ndarray, np.ndarray, int]:
-    """Cut every view to the frames all views share under ``offsets``: view ``v``'s frame
-    ``first + f + offsets[v]`` becomes frame ``f``. ``points (V, T, J, 2)`` (views of equal length
-    ``T``) → ``(V, T', J, 2)``, ``(V, T', J)`` and ``first``; ``T' = 0`` when they share no frame."""
+def align_views(points: np.ndarray, confidence: np.ndarray, offsets: Sequence[int],
+                span: str = "shared") -> tuple[np.ndarray, np.ndarray, int]:
+    """Put the views on one time line: view ``v``'s frame ``first + f + offsets[v]`` becomes frame
+    ``f``. ``points (V, T, J, 2)`` (views of equal length ``T``) → ``(V, T', J, 2)``, ``(V, T', J)``
+    and ``first`` (in reference frames). ``span="shared"``: the frames every view has (``T' = 0``
+    when they share none); ``"all"``: the frames any view has, a view's missing frames NaN with
+    confidence 0 (as a frame where its detector found nobody), so one camera started late does not
+    cut the others' frames."""
     off = np.asarray(offsets, dtype=int)
     T = points.shape[1]
-    first = int(max(0, -off.min()))
-    last = int(min(T, T - off.max()))  # exclusive, in reference frames
-    n = max(0, last - first)
+    if span == "shared":
+        first, last = int(max(0, -off.min())), int(min(T, T - off.max()))  # last: exclusive
+    elif span == "all":
+        first, last = int(-off.max()), int(T - off.min())
+    else:
+        raise ValueError(f"span {span!r}: shared or all")
+    n = max(0, last - first) if T else 0
     idx = first + np.arange(n)[None, :] + off[:, None]  # (V, n)
+    inside = (idx >= 0) & (idx < T)
     v = np.arange(points.shape[0])[:, None]
-    return points[v, idx], confidence[v, idx], first
+    safe = np.clip(idx, 0, max(T - 1, 0))
+    p = np.where(inside[..., None, None], points[v, safe], np.nan)
+    c = np.where(inside[..., None], confidence[v, safe], 0.0)
+    return p, c, first
 
 
 def alignment_cost(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], offsets: Sequence[int],
@@ -150,7 +164,7 @@ class OffsetResult:
 
 def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], max_offset: int = 10,
                      min_confidence: float = 0.5, reference: int = 0, rounds: int = 2,
-                     usable: np.ndarray | None = None) -> OffsetResult:
+                     usable: np.ndarray | None = None, widen: bool = True) -> OffsetResult:
     """The per-view frame offsets, searched within ``±max_offset`` frames (``points (V, T, J, 2)``
     pixels, ``confidence (V, T, J)``). Every pair of views gives the relative offset with the lowest
     median two-view reprojection error; each view is then tied to the reference along the chain of
@@ -159,7 +173,22 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
     ``rounds``, each view's offset is searched again against the 3-D triangulated from all the
     other views (which it cannot pull towards itself). ``usable (V, T)``, in each view's own
     frames, leaves out detections known to be of someone else (e.g. :func:`resolve_views`'s
-    ``used`` from a first pass)."""
+    ``used`` from a first pass).
+    ``widen``: where a view's offset lands on the window's edge (``±max_offset``), search again with the
+    window doubled, as long as twice the window stays under the clip's length (the reported ``window``
+    is the last one searched; an offset still on its edge is a bound, not a measurement)."""
+    T = np.shape(points)[1]
+    while True:
+        result = _search_offsets(points, confidence, cameras, max_offset, min_confidence, reference, rounds, usable)
+        on_edge = any(abs(o) >= max_offset for o in result.offsets)
+        if not (widen and on_edge and 4 * max_offset < T):
+            return result
+        max_offset *= 2
+
+
+def _search_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], max_offset: int,
+                    min_confidence: float, reference: int, rounds: int, usable: np.ndarray | None) -> OffsetResult:
+    """:func:`estimate_offsets` within one window of ``±max_offset`` frames."""
     pts, conf = _check(points, confidence, cameras)
     if usable is not None:
         conf = conf * np.asarray(usable, dtype=bool)[..., None]

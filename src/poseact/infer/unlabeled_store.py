@@ -54,7 +54,8 @@ DEFAULT_MIN_FRAMES = 10
 #: 1080 to 1088); the calibrated K is used as is.
 SIZE_TOLERANCE = 0.02
 CACHE_VERSION = 1
-#: ``--offsets auto`` searches each view's start within this many frames of the first view's
+#: ``--offsets auto`` searches each view's start within this many frames of the first view's (the window
+#: doubled while an offset lands on its edge and the clips are long enough)
 MAX_OFFSET = 10
 KEYPOINT_SUFFIXES = (".json", ".npz")
 
@@ -505,7 +506,8 @@ def add_parser(data_subparsers) -> None:
     p.add_argument("--offsets", default="auto",
                    help="with a calibration that places the cameras: how the views of one recording (clips whose "
                         "names differ only by the camera, e.g. trial1_cam01.mp4, trial1_cam02.mp4) line up: auto "
-                        f"(estimated by triangulating the 2-D, within ±{MAX_OFFSET} frames; default), none (they "
+                        f"(estimated by triangulating the 2-D, within ±{MAX_OFFSET} frames, more where one lands on that "
+                        "edge; default), none (they "
                         "start together), or CAM=FRAMES,... (cam03=2: cam03's frame 2 shows the instant of the "
                         "others' frame 0)")
 
