@@ -23,8 +23,8 @@ man moving on a treadmill platform filmed by 4 portrait phone-style cameras (108
 ``poseact detect VIDEO --track none`` in every view (:data:`DETECT_OPTIONS`, pinned; cached in
 ``outputs/real_video/detections``), then
 (:mod:`poseact.geometry.triangulate`): the views' frame offsets (the cameras are a few frames apart)
-by reprojection error within ±:data:`MAX_OFFSET` frames (the window doubled where an offset lands on its
-edge: Trial_2's cam03 is 25 frames late); per frame, the views that agree on one
+by reprojection error within ±:data:`MAX_OFFSET` frames (the window doubled, up to 4x, where an offset lands
+on its edge: Trial_2's cam03 started 25 frames before cam01); per frame, the views that agree on one
 person (the largest set of views whose joint triangulation reprojects within :data:`AGREE_PX`;
 a view whose detector followed someone else is left out for that frame) and each view's
 left/right labels as given or mirrored, whichever the views agree on; then a confidence-weighted
@@ -119,7 +119,7 @@ BODY_JOINTS = tuple(j for j in range(17) if j not in (9, 10))
 #: offsets whose reprojection cost is within this of the best one's (px) are as likely: the timing's uncertainty
 OFFSET_TIE_PX = 1.0
 #: bump when the pseudo-ground truth's recipe changes (invalidates the cache)
-RECIPE = "6"
+RECIPE = "7"
 
 
 # ------------------------------------------------------------------------------------------
@@ -291,7 +291,8 @@ class PseudoGT:
 
     ``landmarks (T, 33, 3)`` world metres (MediaPipe-33, NaN where not triangulated), ``pose
     (T, 17, 3)`` H36M-17 world metres, ``valid (T, 17)``; ``frames[v] (T,)`` view ``v``'s video frame
-    of each pseudo-ground-truth frame (-1 where that camera has none: it started later or stopped earlier); ``used (V, T)`` whether a view's detection was the subject's
+    of each pseudo-ground-truth frame (-1 where that camera has none: it started later, stopped earlier, or
+    ran past the shortest view's length); ``used (V, T)`` whether a view's detection was the subject's
     (agreed with the others) in that frame; ``report``: offsets, swaps, reprojection errors, coverage."""
 
     recording: str
@@ -408,7 +409,9 @@ def pseudo_ground_truth(recording: str = "Demo_Batch/Trial_1", cache: Path = CAC
         "offsets_at_window_edge": [v for v, o in zip(names, offsets.offsets) if abs(o) >= offsets.window[-1]],
         # how well each offset is determined: the offsets whose cost is within OFFSET_TIE_PX of the best
         "offset_range": {v: _offset_range(c, offsets.window) for v, c in zip(names, offsets.cost_px)},
-        "offset_cost_px": dict(zip(names, offsets.cost_px)), "first_frame_cam01": int(first + offsets.offsets[0]),
+        "offset_cost_px": dict(zip(names, offsets.cost_px)),
+        # per view, its video frame at the first instant of the time line it filmed
+        "first_frames": {v: int(f[i][0]) if i.any() else None for v, f, i in zip(names, frames, inside)},
         "views_agreeing": {v: int(u.sum()) for v, u in zip(names, views.used)},
         "swaps": dict(zip(names, views.counts)),
         "swapped_frames": {v: [int(t) for t in np.flatnonzero(s)] for v, s in zip(names, views.swapped)},
@@ -640,6 +643,9 @@ def evaluate(checkpoint: str | os.PathLike, recording: str | os.PathLike = "Demo
             continue
         cam = gt.cameras[v]
         in_view = evaluated & (gt.frames[v] >= 0)  # the frames this camera has
+        if not in_view.any():
+            result.setdefault("views_without_frames", []).append(view)
+            continue
         truth = cam.to_camera(gt.pose)[in_view]
         row: dict = {"frames_evaluated": int(in_view.sum()), "offset": gt.report["offsets"][view],
                      "swaps_in_detections": gt.report["swaps"][view],

@@ -103,6 +103,23 @@ def test_the_subject_is_named_by_a_box_around_its_hips_and_every_frame_is_accoun
     assert who["other_person_frames"] == [4, 5]
 
 
+def test_a_camera_that_started_late_is_checked_only_on_the_frames_it_has():
+    """``frames[v] == -1``: the view has no frame at those instants (it started after the others): the box is
+    drawn on its first frame with valid hips, and who was posed is counted over its own frames only."""
+    gt = _standing_subject()
+    late = np.arange(len(gt.pose)) - 3  # the camera's frame 0 shows the time line's instant 3
+    gt.frames[0] = np.where(late < 0, -1, late)
+    _, frame = real_video.subject_box(gt, 0)
+    assert frame == 0  # instant 3, its first: instants 1-2 have valid hips but no frame of this camera
+    cam = gt.cameras[0]
+    k2d = cam.project(gt.pose)[3:]  # the video's 9 frames, all on the subject
+    who = real_video.who_was_posed(gt, 0, k2d, np.zeros(len(k2d), bool))
+    assert who["frames"] == 9 and who["frames_on_subject"] == 9 and who["frames_other_person"] == 0
+    gt.frames[0] = -1  # a camera with no frame on the time line at all
+    with pytest.raises(RuntimeError, match="no frame of cam01"):
+        real_video.subject_box(gt, 0)
+
+
 def _batch_layout(root: Path, videos: dict[str, Path], calibration: Path) -> Path:
     """A recording in a Pose2Sim batch's layout: ``root/Batch/calibration/<calibration>`` shared by the trials,
     ``root/Batch/Trial/videos/<name>`` linked to the given videos. Returns the trial's folder."""
@@ -217,7 +234,7 @@ def clip_detections(mediapipe_env, tmp_path_factory):
 @pytest.mark.slow
 def test_real_views_triangulate_to_a_person_and_a_real_swap_is_found(clip_detections):
     pts, conf, cams = clip_detections
-    offsets = estimate_offsets(pts, conf, cams, max_offset=4)
+    offsets = estimate_offsets(pts, conf, cams, max_offset=4, widen=1)  # a 24-frame cut: the window stays ±4
     p, c, first = align_views(pts, conf, offsets.offsets)
     flip = get_skeleton("mediapipe33").flip_permutation()
     views = resolve_views(p, c, cams, flip)

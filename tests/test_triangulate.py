@@ -12,6 +12,7 @@ from poseact.geometry.triangulate import (
     estimate_offsets,
     reprojection_errors,
     resolve_swaps,
+    resolve_views,
     triangulate,
 )
 from poseact.skeleton import get_skeleton
@@ -114,13 +115,17 @@ def test_views_aligned_over_all_frames_keep_what_a_late_camera_missed():
     X_hat = triangulate(p, c, cams)
     np.testing.assert_allclose(X_hat[:40], X[:40], atol=1e-6)  # three or four views
     assert np.isnan(X_hat[40:]).all()  # cam 2 alone
+    views_ = resolve_views(p, c, cams, FLIP)
+    assert not views_.used[2, :5].any() and views_.used[2, 5:40].all()  # a view without a frame is not "used"
+    assert not views_.swapped.any()
     with pytest.raises(ValueError, match="span"):
         align_views(pts, conf, offsets, span="some")
 
 
 def test_an_offset_beyond_the_window_is_found_by_widening_it():
-    """A camera started 9 frames late, searched from ±4: the edge is a bound, so the window doubles
-    (4 → 8 → 16) until the offset lies inside it; without widening it stays stuck on the edge."""
+    """A camera started 9 frames before the reference (offset +9), searched from ±4: the edge is a
+    bound, so the window doubles (4 → 8 → 16, the default limit of 4x) until the offset lies inside it;
+    without widening, or with a limit of 2x, it stays stuck on an edge."""
     cams = rig()
     truth = [0, 9, 0, -2]
     # a smooth random walk: unlike the sinusoids of motion(), no shift of it resembles another
@@ -132,11 +137,13 @@ def test_an_offset_beyond_the_window_is_found_by_widening_it():
     found = estimate_offsets(pts, conf, cams, max_offset=4)
     assert found.offsets == truth
     assert found.window == list(range(-16, 17))
-    stuck = estimate_offsets(pts, conf, cams, max_offset=4, widen=False)
+    stuck = estimate_offsets(pts, conf, cams, max_offset=4, widen=1)
     assert stuck.offsets[1] == 4 and stuck.window == list(range(-4, 5))
+    capped = estimate_offsets(pts, conf, cams, max_offset=4, widen=2)
+    assert capped.offsets[1] == 8 and capped.window == list(range(-8, 9))
     # a clip too short to double the window into keeps the bound
-    short = pts[:, :15]
-    assert estimate_offsets(short, conf[:, :15], cams, max_offset=4).window == list(range(-4, 5))
+    short = estimate_offsets(pts[:, :15], conf[:, :15], cams, max_offset=4)
+    assert short.offsets[1] == 4 and short.window == list(range(-4, 5))
 
 
 def test_a_view_never_seen_confidently_keeps_offset_zero():
@@ -184,7 +191,6 @@ def test_shape_checks():
 
 
 def test_a_view_following_someone_else_is_left_out():
-    from poseact.geometry.triangulate import resolve_views
 
     cams, X = rig(), motion(frames=30)
     other = motion(frames=30, seed=5) + [0.8, 0.0, 0.0]  # a second person beside the first

@@ -13,8 +13,8 @@ their confidences ``confidence (V, T, J)`` in [0, 1] and ``cameras``: a sequence
   of views gives its relative offset (within ``±max_offset`` frames) by the lowest median two-view
   reprojection error; each view is tied to the reference through the pairs that agree best; then
   each view's offset is searched again against the 3-D of all the other views. An offset found at
-  the window's edge was only bounded, not found: the search runs again with the window doubled
-  while the clip is long enough (twice the window under its length).
+  the window's edge was only bounded, not found: the search runs again with the window doubled, up
+  to ``widen`` times the first window and while ``4 * window < T`` (the new window under half the clip).
 * :func:`resolve_swaps`: a single-view detector sometimes labels the left side as the right (and
   vice versa) in one view while the others are right. Per frame, every combination of views read
   as given or mirrored is triangulated; the combination with the lowest reprojection error wins
@@ -164,7 +164,7 @@ class OffsetResult:
 
 def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], max_offset: int = 10,
                      min_confidence: float = 0.5, reference: int = 0, rounds: int = 2,
-                     usable: np.ndarray | None = None, widen: bool = True) -> OffsetResult:
+                     usable: np.ndarray | None = None, widen: int = 4) -> OffsetResult:
     """The per-view frame offsets, searched within ``±max_offset`` frames (``points (V, T, J, 2)``
     pixels, ``confidence (V, T, J)``). Every pair of views gives the relative offset with the lowest
     median two-view reprojection error; each view is then tied to the reference along the chain of
@@ -175,13 +175,15 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
     frames, leaves out detections known to be of someone else (e.g. :func:`resolve_views`'s
     ``used`` from a first pass).
     ``widen``: where a view's offset lands on the window's edge (``±max_offset``), search again with the
-    window doubled, as long as twice the window stays under the clip's length (the reported ``window``
-    is the last one searched; an offset still on its edge is a bound, not a measurement)."""
+    window doubled, up to ``widen × max_offset`` (1: never) and while ``4 × window < T``; each doubling
+    repeats the whole search, so the cost grows with the window. The reported ``window`` is the last one
+    searched; an offset still on its edge is a bound, not a measurement."""
     T = np.shape(points)[1]
+    limit = max(1, int(widen)) * max_offset
     while True:
         result = _search_offsets(points, confidence, cameras, max_offset, min_confidence, reference, rounds, usable)
         on_edge = any(abs(o) >= max_offset for o in result.offsets)
-        if not (widen and on_edge and 4 * max_offset < T):
+        if not (on_edge and 2 * max_offset <= limit and 4 * max_offset < T):
             return result
         max_offset *= 2
 
@@ -324,8 +326,11 @@ def _resolve(points, confidence, cameras, flip, min_confidence, margin, clip_px,
     tied = (choice >= 0) & (2 * n_w[np.maximum(choice, 0)] == n_s[np.maximum(choice, 0)]) & (n_w[np.maximum(choice, 0)] > 0)
     _break_ties(choice, tied, S, W, X, index)
     chosen = choice >= 0
-    used = np.where(chosen[None], S[np.maximum(choice, 0)].T, False)  # (V, T)
-    swapped = np.where(chosen[None], W[np.maximum(choice, 0)].T, False)
+    # a view counts as used (and can be swapped) only where it saw someone confidently: a view with no
+    # keypoint there (its detector found nobody, or the camera has no frame) adds no cost to any set
+    present = (conf > min_confidence).any(-1)  # (V, T)
+    used = np.where(chosen[None], S[np.maximum(choice, 0)].T, False) & present  # (V, T)
+    swapped = np.where(chosen[None], W[np.maximum(choice, 0)].T, False) & present
     out_p = np.where(swapped[:, :, None, None], sw_pts, pts)
     out_c = np.where(swapped[:, :, None], sw_conf, conf)
     frames = np.arange(T)

@@ -259,14 +259,18 @@ def estimate_view_offsets(points: list[np.ndarray], confidence: list[np.ndarray]
     from poseact.geometry.triangulate import estimate_offsets
 
     T = max(len(p) for p in points)
-    if 2 * max_offset >= min(len(p) for p in points) - 2:
+    shortest = min(len(p) for p in points)
+    if 2 * max_offset >= shortest - 2:
         return None
+    widen = 1  # an offset on the window's edge: search up to 4x wider, as far as the shortest clip allows
+    while widen < 4 and 4 * widen * max_offset < shortest:
+        widen *= 2
     J = points[0].shape[1]
     P = np.zeros((len(points), T, J, 2))
     C = np.zeros((len(points), T, J))
     for v, (p, c) in enumerate(zip(points, confidence)):
         P[v, :len(p)], C[v, :len(c)] = p, c
-    return [int(o) for o in estimate_offsets(P, C, cameras, max_offset=max_offset).offsets]
+    return [int(o) for o in estimate_offsets(P, C, cameras, max_offset=max_offset, widen=widen).offsets]
 
 
 # -- detection, cached ----------------------------------------------------------------------------
