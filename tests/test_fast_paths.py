@@ -248,6 +248,28 @@ def test_folded_evaluation_form_equals_conv1d(options):
             assert torch.allclose(low.float(), plain, atol=0.05 * plain.abs().max().item())
 
 
+@pytest.mark.parametrize("options", [{}, {"causal": True}])
+def test_folded_evaluation_in_pieces_gives_the_same_numbers(options, monkeypatch):
+    """A long sequence is evaluated in pieces of FOLDED_CHUNK output frames, each with its receptive field
+    of context: pieces of 7 frames (the last one short) give the numbers of one piece, and of ``conv1d``."""
+    import poseact.lifting.models.temporal as temporal
+
+    torch.manual_seed(2)
+    model = temporal.TemporalLifter(17, 2, 17, [3, 3, 3], channels=32, **options)
+    model.train()
+    model(torch.randn(8, 40, 17, 2))
+    model.eval()
+    x = torch.randn(2, 26 + 40, 17, 2)  # 40 output frames: 5 pieces of 7 and one of 5
+    with torch.no_grad():
+        whole = model(x)
+        monkeypatch.setattr(temporal, "FOLDED_CHUNK", 7)
+        pieces = model(x)
+        plain = model.forward_conv(x)
+    assert pieces.shape == whole.shape == (2, 40, 17, 3)
+    assert torch.allclose(pieces, whole, atol=1e-6, rtol=1e-6)
+    assert torch.allclose(pieces, plain, atol=1e-5, rtol=1e-5)
+
+
 def test_folded_weights_follow_every_change_of_the_weights():
     """The folded layers are cached; an optimiser step, ``load_state_dict`` or new running statistics
     (a training forward) must show in the next evaluation."""

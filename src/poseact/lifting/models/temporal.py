@@ -189,16 +189,24 @@ class TemporalLifter(Lifter):
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
         with torch.autocast(device, enabled=False):  # called directly under autocast: run in its dtype
             first, *layers, (shrink_w, shrink_b) = self._folded_weights(dtype)
-            outputs = []
+            rf, outputs = self.receptive_field, []
             for sequence in rearrange(x, "b t j f -> b t (j f)").to(dtype):
-                h = _conv_time_major(sequence, *first).relu_()
-                for i, pad in enumerate(self.pads[1:]):
-                    start = pad + (pad if self.causal else 0)
-                    res = h[start: start + h.shape[0] - 2 * pad]
-                    y = _conv_time_major(h, *layers[2 * i]).relu_()
-                    h = _conv_time_major(y, *layers[2 * i + 1]).relu_().add_(res)
-                outputs.append(torch.addmm(shrink_b, h, shrink_w))
+                # in pieces of FOLDED_CHUNK output frames (each with its RF - 1 frames of context): the same
+                # numbers, and a long sequence's activations never all at once (peak memory)
+                pieces = [self._folded_piece(sequence[s: s + FOLDED_CHUNK + rf - 1], first, layers, shrink_w, shrink_b)
+                          for s in range(0, sequence.shape[0] - rf + 1, FOLDED_CHUNK)]
+                outputs.append(torch.cat(pieces))
         return rearrange(torch.stack(outputs), "b t (j c) -> b t j c", c=3)
+
+    def _folded_piece(self, sequence: Tensor, first, layers, shrink_w: Tensor, shrink_b: Tensor) -> Tensor:
+        """:meth:`_forward_folded` on one time-major piece ``(T, J·F) -> (T - RF + 1, J·3)``."""
+        h = _conv_time_major(sequence, *first).relu_()
+        for i, pad in enumerate(self.pads[1:]):
+            start = pad + (pad if self.causal else 0)
+            res = h[start: start + h.shape[0] - 2 * pad]
+            y = _conv_time_major(h, *layers[2 * i]).relu_()
+            h = _conv_time_major(y, *layers[2 * i + 1]).relu_().add_(res)
+        return torch.addmm(shrink_b, h, shrink_w)
 
     def _folded_weights(self, dtype: torch.dtype) -> list:
         """The folded layers of :meth:`_forward_folded`, cached while no parameter or buffer changes:
@@ -254,6 +262,10 @@ class TemporalLifter(Lifter):
     def forward_train(self, x: Tensor) -> Tensor:
         """The training form: :meth:`forward_single` (windows of exactly RF frames, one output frame)."""
         return self.forward_single(x)
+
+
+#: output frames per piece of the folded evaluation (:meth:`TemporalLifter._forward_folded`)
+FOLDED_CHUNK = 1024
 
 
 def _tracing() -> bool:
