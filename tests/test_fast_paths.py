@@ -349,6 +349,34 @@ def test_opening_a_mapped_store_leaves_its_pages_out_of_the_process(tiny_synthet
     assert total == float(read.keypoints.sum(dtype=np.float64)) + float(read.pose3d.sum(dtype=np.float64))
 
 
+def test_an_evaluation_item_releases_its_rows_of_a_mapped_store(tiny_synthetic, monkeypatch):
+    """SequenceDataset copies each sequence, then releases its rows (and the pages a fault maps around them)
+    of every mapped array: the items equal an in-memory store's. What that saves on a whole job is measured
+    in benchmarks/RESULTS.md ("Evaluation data released after each sequence")."""
+    import poseact.lifting.datasets as datasets
+    from poseact.lifting.windows import Windowing
+    from poseact.store import open_store
+
+    released: list[tuple[int, int, int]] = []
+    real = datasets.release_rows
+    monkeypatch.setattr(datasets, "release_rows", lambda arr, lo, hi: (released.append((id(arr), lo, hi)),
+                                                                         real(arr, lo, hi)))
+    read, mapped = open_store(tiny_synthetic), open_store(tiny_synthetic, mmap=True)
+    window = Windowing.centred(13)
+    expected = datasets.SequenceDataset(datasets.LiftingArrays.from_store(read),
+                                        datasets.select_sequences(read, ["S9"]), window)
+    views = datasets.select_sequences(mapped, ["S9"])
+    data = datasets.SequenceDataset(datasets.LiftingArrays.from_store(mapped), views, window)
+    for i in range(len(data)):
+        released.clear()
+        item, same = data[i], expected[i]
+        assert torch.equal(item["keypoints"], same["keypoints"]) and torch.equal(item["pose3d"], same["pose3d"])
+        rows = views.frame_rows(i)
+        for arr in (mapped.keypoints, mapped.pose3d, mapped.confidence):
+            spans = [(lo, hi) for who, lo, hi in released if who == id(arr)]
+            assert len(spans) == 1 and spans[0][0] < rows.min() and spans[0][1] > rows.max() + 1, (i, spans)
+
+
 def test_releasing_a_mapped_block_never_discards_data(tmp_path):
     """Release is advice on a read-only mapping only: rows read back unchanged after it; a copy-on-write
     mapping's edits and an in-memory array are left alone; an empty array has a checksum."""

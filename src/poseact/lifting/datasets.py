@@ -23,6 +23,7 @@ from poseact.lifting.windows import SequenceViews, Windowing, gather_windows, se
 from poseact.skeleton import get_skeleton
 from poseact.lifting.config import DataConfig
 from poseact.store import PoseStore, open_store
+from poseact.store.mapping import release_rows
 
 
 @dataclass
@@ -219,6 +220,10 @@ class WindowDataset(Dataset):
         return out
 
 
+#: how much a page fault maps around it (Linux's default fault_around_bytes)
+FAULT_AROUND_BYTES = 65536
+
+
 class SequenceDataset(Dataset):
     """Whole sequences for evaluation, padded for the lifter's sequence form (one item per sequence):
     ``window.before`` edge frames before, ``window.after`` after, so its output covers every frame.
@@ -247,6 +252,14 @@ class SequenceDataset(Dataset):
             pose = store.pose3d[v.frame_rows(s)]
             item["trajectory"] = torch.from_numpy(pose[:, :1].copy())
             item["pose3d"] = torch.from_numpy(pose - pose[:, :1])
+        # an evaluation reads each sequence once a pass, from copies: a mapped store's pages of it need not
+        # stay in this process's resident memory (they fault back in from the page cache on the next pass).
+        # A read also maps the pages around it (Linux's fault-around, 64 KB): those are released too.
+        lo, hi = int(v.base[s]), int(v.base[s] + v.step[s] * (v.length[s] - 1)) + 1
+        for arr in (store.keypoints, store.pose3d, store.confidence):
+            if arr is not None:
+                around = -(-FAULT_AROUND_BYTES // arr.strides[0])
+                release_rows(arr, lo - around, hi + around)
         return item
 
 
