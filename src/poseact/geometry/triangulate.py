@@ -108,6 +108,8 @@ def align_views(points: np.ndarray, confidence: np.ndarray, offsets: Sequence[in
     idx = first + np.arange(n)[None, :] + off[:, None]  # (V, n)
     inside = (idx >= 0) & (idx < T)
     v = np.arange(points.shape[0])[:, None]
+    if inside.all():  # every view has every frame (always with span="shared"): plain indexing
+        return points[v, idx], confidence[v, idx], first
     safe = np.clip(idx, 0, max(T - 1, 0))
     p = np.where(inside[..., None, None], points[v, safe], np.nan)
     c = np.where(inside[..., None], confidence[v, safe], 0.0)
@@ -164,7 +166,7 @@ class OffsetResult:
 
 def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], max_offset: int = 10,
                      min_confidence: float = 0.5, reference: int = 0, rounds: int = 2,
-                     usable: np.ndarray | None = None, widen: int = 4) -> OffsetResult:
+                     usable: np.ndarray | None = None, widen: int = 4, length: int | None = None) -> OffsetResult:
     """The per-view frame offsets, searched within ``±max_offset`` frames (``points (V, T, J, 2)``
     pixels, ``confidence (V, T, J)``). Every pair of views gives the relative offset with the lowest
     median two-view reprojection error; each view is then tied to the reference along the chain of
@@ -177,8 +179,9 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
     ``widen``: where a view's offset lands on the window's edge (``±max_offset``), search again with the
     window doubled, up to ``widen × max_offset`` (1: never) and while ``4 × window < T``; each doubling
     repeats the whole search, so the cost grows with the window. The reported ``window`` is the last one
-    searched; an offset still on its edge is a bound, not a measurement."""
-    T = np.shape(points)[1]
+    searched; an offset still on its edge is a bound, not a measurement. ``length``: the shortest view's
+    own frames where the arrays are padded to the longest (default ``T``): the limit on widening."""
+    T = np.shape(points)[1] if length is None else int(length)
     limit = max(1, int(widen)) * max_offset
     while True:
         result = _search_offsets(points, confidence, cameras, max_offset, min_confidence, reference, rounds, usable)

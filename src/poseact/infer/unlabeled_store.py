@@ -262,15 +262,13 @@ def estimate_view_offsets(points: list[np.ndarray], confidence: list[np.ndarray]
     shortest = min(len(p) for p in points)
     if 2 * max_offset >= shortest - 2:
         return None
-    widen = 1  # an offset on the window's edge: search up to 4x wider, as far as the shortest clip allows
-    while widen < 4 and 4 * widen * max_offset < shortest:
-        widen *= 2
     J = points[0].shape[1]
     P = np.zeros((len(points), T, J, 2))
     C = np.zeros((len(points), T, J))
     for v, (p, c) in enumerate(zip(points, confidence)):
         P[v, :len(p)], C[v, :len(c)] = p, c
-    return [int(o) for o in estimate_offsets(P, C, cameras, max_offset=max_offset, widen=widen).offsets]
+    # an offset on the window's edge widens the search as far as the shortest clip allows
+    return [int(o) for o in estimate_offsets(P, C, cameras, max_offset=max_offset, length=shortest).offsets]
 
 
 # -- detection, cached ----------------------------------------------------------------------------
@@ -510,8 +508,8 @@ def add_parser(data_subparsers) -> None:
     p.add_argument("--offsets", default="auto",
                    help="with a calibration that places the cameras: how the views of one recording (clips whose "
                         "names differ only by the camera, e.g. trial1_cam01.mp4, trial1_cam02.mp4) line up: auto "
-                        f"(estimated by triangulating the 2-D, within ±{MAX_OFFSET} frames, more where one lands on that "
-                        "edge; default), none (they "
+                        f"(estimated by triangulating the 2-D, within ±{MAX_OFFSET} frames, widened up to ±{4 * MAX_OFFSET} "
+                        "where an offset lands on the edge; default), none (they "
                         "start together), or CAM=FRAMES,... (cam03=2: cam03's frame 2 shows the instant of the "
                         "others' frame 0)")
 

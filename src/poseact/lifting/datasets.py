@@ -23,7 +23,7 @@ from poseact.lifting.windows import SequenceViews, Windowing, gather_windows, se
 from poseact.skeleton import get_skeleton
 from poseact.lifting.config import DataConfig
 from poseact.store import PoseStore, open_store
-from poseact.store.mapping import release_rows
+from poseact.store.mapping import FAULT_AROUND_BYTES, release_rows
 
 
 @dataclass
@@ -218,10 +218,6 @@ class WindowDataset(Dataset):
         out["flipped"] = torch.from_numpy(np.arange(len(idx)) >= n_plain)
         out["index"] = torch.from_numpy(idx)  # the dataset indices, in batch order
         return out
-
-
-#: how much a page fault maps around it (Linux's default fault_around_bytes)
-FAULT_AROUND_BYTES = 65536
 
 
 class SequenceDataset(Dataset):

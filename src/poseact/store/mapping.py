@@ -17,6 +17,9 @@ from collections.abc import Iterator
 import numpy as np
 
 _PAGE = mmap.PAGESIZE
+#: how much a page fault maps around it (Linux's default fault_around_bytes): a read of some rows also makes
+#: the pages up to this far around them resident, so a release after a read covers this margin too
+FAULT_AROUND_BYTES = 65536
 
 
 def release_rows(arr: np.ndarray, lo: int, hi: int) -> None:

@@ -33,6 +33,10 @@ from poseact.lifting.models.base import Lifter, LifterConfig
 from poseact.nn import ReluDropout
 from poseact.run.config import finite
 
+#: output frames per piece of the folded evaluation (:meth:`TemporalLifter._forward_folded`): a long
+#: sequence's activations are never all held at once
+FOLDED_CHUNK = 1024
+
 
 @dataclass
 class TemporalConfig(LifterConfig):
@@ -262,10 +266,6 @@ class TemporalLifter(Lifter):
     def forward_train(self, x: Tensor) -> Tensor:
         """The training form: :meth:`forward_single` (windows of exactly RF frames, one output frame)."""
         return self.forward_single(x)
-
-
-#: output frames per piece of the folded evaluation (:meth:`TemporalLifter._forward_folded`)
-FOLDED_CHUNK = 1024
 
 
 def _tracing() -> bool:
