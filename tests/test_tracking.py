@@ -219,3 +219,79 @@ def test_a_pose_in_the_colours_of_a_person_hidden_behind_the_subject_is_dropped(
     tracking = {"lost_frames": [], "lost_why": {}}
     _drop_other_people(frames, tracking, subject, bodies)
     assert tracking["lost_why"]["other_person"] == []
+
+
+def _standing(hip_x: float, hip_y: float, torso: float, colour, roll_deg: float = 0.0) -> dict:
+    """A standing body with torso length ``torso`` px (hip centre → shoulder centre), seen by a camera rolled
+    ``roll_deg`` about the image point (0, 0) (positions rotated alike)."""
+    a = np.radians(roll_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    hip = rot @ [hip_x, hip_y]
+    shoulder = rot @ [hip_x, hip_y - torso]
+    return {"box": [0, 0, 1, 1], "score": 0.9, "hip": hip.tolist(), "shoulder": shoulder.tolist(),
+            "radius": 1.8 * torso, "colour": colour}
+
+
+@pytest.mark.parametrize("roll", [0.0, 40.0, -90.0])
+def test_a_subject_behind_a_nearer_person_is_partly_hidden_whatever_the_camera_roll(roll):
+    """:func:`hidden_share`: the nearer person is the one whose feet are lower along the subject's own body
+    axis, so a rolled (or portrait) camera reads the same. Behind a nearer, larger person just beside: a third
+    and more hidden; the same pair the other way round (the other farther): nothing; side by side at one
+    depth: nothing; a far smaller detection (a fragment) over the body: nothing."""
+    from poseact.infer.tracking import hidden_share
+
+    subject = _standing(300, 500, 100, RED, roll)
+    nearer = _standing(330, 560, 130, BLUE, roll)  # feet 0.6 + 1.7 × 0.3 torso lengths lower: in front
+    assert hidden_share(subject, [subject, nearer]) > 0.5
+    farther = _standing(330, 440, 80, BLUE, roll)
+    assert hidden_share(subject, [farther]) == 0.0
+    assert hidden_share(farther, [subject]) > 0.5  # the farther one, seen from its side, is behind the subject
+    beside = _standing(380, 500, 100, BLUE, roll)
+    assert hidden_share(subject, [beside]) == 0.0  # same depth: neither hides the other
+    fragment = dict(_standing(310, 580, 100, BLUE, roll), radius=50.0)
+    assert hidden_share(subject, [fragment]) == 0.0
+    apart = _standing(600, 560, 130, BLUE, roll)  # nearer but off to the side: hides nothing
+    assert hidden_share(subject, [apart]) == 0.0
+
+
+def test_frames_where_the_subject_is_partly_hidden_are_found_over_a_few_frames():
+    """:func:`hidden_frames`: a nearer person walks in front of the subject (frames 10-19 overlapping) and
+    on; the frames flagged are those where the median share over 5 frames reaches a quarter, a single frame
+    of overlap is not enough, and the subject's other frames are not flagged."""
+    from poseact.infer.tracking import HIDDEN_SHARE, hidden_frames
+
+    n = 30
+    bodies = []
+    for t in range(n):
+        x_other = 330 if 10 <= t < 20 or t == 25 else 900
+        bodies.append([_standing(300, 500, 100, RED), _standing(x_other, 560, 130, BLUE)])
+    subject = next(tr for tr in link_tracks(bodies) if tr.dets[0]["colour"] == RED)
+    frames, shares = hidden_frames(subject, bodies)
+    assert frames == list(range(10, 20))
+    assert shares[25] >= HIDDEN_SHARE and shares[5] == 0.0  # one frame alone: a flicker, not flagged
+
+
+def test_a_pose_made_where_the_body_detector_missed_the_subject_is_judged_from_the_pose():
+    """Where the body detector lost the subject behind a nearer person but the crop carried on and a pose was
+    made, the pose's own hips and shoulders (:func:`pose_body`) place the body: behind the nearer person it
+    is partly hidden; the same pose away from them is not."""
+    from poseact.infer.tracking import hidden_frames, pose_body
+
+    n = 12
+    unseen = range(6, 12)
+    bodies = [([_standing(300, 500, 100, RED)] if t not in unseen else []) + [_standing(330, 560, 130, BLUE)]
+              for t in range(n)]
+    subject = next(tr for tr in link_tracks(bodies) if tr.dets[0]["colour"] == RED)
+
+    def pose(x: float) -> np.ndarray:
+        k = np.zeros((33, 3))
+        k[[23, 24], :2] = [[x - 15, 500], [x + 15, 500]]
+        k[[11, 12], :2] = [[x - 20, 400], [x + 20, 400]]
+        return k
+
+    behind = {t: pose_body(pose(300), 180.0) for t in unseen}
+    frames, shares = hidden_frames(subject, bodies, behind)
+    assert frames == list(range(n)) and all(shares[t] > 0.5 for t in unseen)
+    away = {t: pose_body(pose(900), 180.0) for t in unseen}
+    frames, shares = hidden_frames(subject, bodies, away)
+    assert all(shares[t] == 0.0 for t in unseen) and max(frames) < 8  # the median over 5 frames lets go

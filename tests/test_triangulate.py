@@ -122,18 +122,24 @@ def test_views_aligned_over_all_frames_keep_what_a_late_camera_missed():
         align_views(pts, conf, offsets, span="some")
 
 
+def _walk_seen_with_offsets(offsets: list[int]):
+    """The rig's cameras and 90 frames of a smooth random walk of 33 points seen by each camera started
+    ``offsets[v]`` frames before the reference, with 1 px of noise (unlike the sinusoids of motion(), no shift
+    of a random walk resembles another): ``(cameras, points (V, 90, 33, 2), confidence)``."""
+    cams = rig()
+    steps = np.random.default_rng(2).normal(0, 0.01, (140, 33, 3))
+    shifted = np.cumsum(np.cumsum(steps, axis=0), axis=0) * 0.05 + motion(frames=1, seed=2)
+    pts = np.stack([c.project(shifted[20 - d:20 - d + 90]) for c, d in zip(cams, offsets)])
+    pts += np.random.default_rng(3).normal(0, 1.0, pts.shape)
+    return cams, pts, np.ones(pts.shape[:-1])
+
+
 def test_an_offset_beyond_the_window_is_found_by_widening_it():
     """A camera started 9 frames before the reference (offset +9), searched from ±4: the edge is a
     bound, so the window doubles (4 → 8 → 16, the default limit of 4x) until the offset lies inside it;
     without widening, or with a limit of 2x, it stays stuck on an edge."""
-    cams = rig()
     truth = [0, 9, 0, -2]
-    # a smooth random walk: unlike the sinusoids of motion(), no shift of it resembles another
-    steps = np.random.default_rng(2).normal(0, 0.01, (140, 33, 3))
-    shifted = np.cumsum(np.cumsum(steps, axis=0), axis=0) * 0.05 + motion(frames=1, seed=2)
-    pts = np.stack([c.project(shifted[20 - d:20 - d + 90]) for c, d in zip(cams, truth)])
-    pts += np.random.default_rng(3).normal(0, 1.0, pts.shape)
-    conf = np.ones(pts.shape[:-1])
+    cams, pts, conf = _walk_seen_with_offsets(truth)
     found = estimate_offsets(pts, conf, cams, max_offset=4)
     assert found.offsets == truth
     assert found.window == list(range(-16, 17))
@@ -144,6 +150,21 @@ def test_an_offset_beyond_the_window_is_found_by_widening_it():
     # a clip too short to double the window into keeps the bound
     short = estimate_offsets(pts[:, :15], conf[:, :15], cams, max_offset=4)
     assert short.offsets[1] == 4 and short.window == list(range(-4, 5))
+
+
+def test_widening_the_window_costs_only_the_offsets_not_tried_before(monkeypatch):
+    """Widening from ±4 to ±16 gives exactly what one search over ±16 gives (offsets, curves, costs), and
+    computes each pairwise cost once: 6 pairs × 33 offsets, not 6 × (9 + 17 + 33)."""
+    import poseact.geometry.triangulate as tri
+
+    cams, pts, conf = _walk_seen_with_offsets([0, 9, 0, -2])
+    pairs = []
+    real = tri.alignment_cost
+    monkeypatch.setattr(tri, "alignment_cost", lambda *a, **k: (pairs.append(k.get("views")), real(*a, **k))[1])
+    widened = estimate_offsets(pts, conf, cams, max_offset=4)
+    assert len([v for v in pairs if v is not None]) == 6 * 33
+    direct = estimate_offsets(pts, conf, cams, max_offset=16, widen=1)
+    assert widened == direct
 
 
 def test_a_view_never_seen_confidently_keeps_offset_zero():

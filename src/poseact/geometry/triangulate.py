@@ -177,14 +177,16 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
     frames, leaves out detections known to be of someone else (e.g. :func:`resolve_views`'s
     ``used`` from a first pass).
     ``widen``: where a view's offset lands on the window's edge (``±max_offset``), search again with the
-    window doubled, up to ``widen × max_offset`` (1: never) and while ``4 × window < T``; each doubling
-    repeats the whole search, so the cost grows with the window. The reported ``window`` is the last one
+    window doubled, up to ``widen × max_offset`` (1: never) and while ``4 × window < T``; a doubling costs
+    only the offsets not tried before (each cost is kept). The reported ``window`` is the last one
     searched; an offset still on its edge is a bound, not a measurement. ``length``: the shortest view's
     own frames where the arrays are padded to the longest (default ``T``): the limit on widening."""
     T = np.shape(points)[1] if length is None else int(length)
     limit = max(1, int(widen)) * max_offset
+    tried: dict[tuple, float] = {}  # every cost computed, by the views and offsets it was computed for
     while True:
-        result = _search_offsets(points, confidence, cameras, max_offset, min_confidence, reference, rounds, usable)
+        result = _search_offsets(points, confidence, cameras, max_offset, min_confidence, reference, rounds, usable,
+                                 tried)
         on_edge = any(abs(o) >= max_offset for o in result.offsets)
         if not (on_edge and 2 * max_offset <= limit and 4 * max_offset < T):
             return result
@@ -192,8 +194,11 @@ def estimate_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequen
 
 
 def _search_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequence[Camera], max_offset: int,
-                    min_confidence: float, reference: int, rounds: int, usable: np.ndarray | None) -> OffsetResult:
-    """:func:`estimate_offsets` within one window of ``±max_offset`` frames."""
+                    min_confidence: float, reference: int, rounds: int, usable: np.ndarray | None,
+                    tried: dict[tuple, float] | None = None) -> OffsetResult:
+    """:func:`estimate_offsets` within one window of ``±max_offset`` frames; ``tried`` keeps the costs computed
+    (by a search of a narrower window over the same arrays) and takes the new ones."""
+    tried = {} if tried is None else tried
     pts, conf = _check(points, confidence, cameras)
     if usable is not None:
         conf = conf * np.asarray(usable, dtype=bool)[..., None]
@@ -208,9 +213,11 @@ def _search_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequenc
         for v in range(u + 1, V):
             costs = []
             for d in window:
-                trial = [0] * V
-                trial[v] = d
-                costs.append(alignment_cost(pts, conf, cameras, trial, min_confidence, views=[u, v])[0])
+                if ("pair", u, v, d) not in tried:
+                    trial = [0] * V
+                    trial[v] = d
+                    tried["pair", u, v, d] = alignment_cost(pts, conf, cameras, trial, min_confidence, views=[u, v])[0]
+                costs.append(tried["pair", u, v, d])
             k = int(np.argmin(costs))
             if not np.isfinite(costs[k]):  # no shared confident frame at any offset: unknown, not the window's edge
                 k = window.index(0)
@@ -236,7 +243,10 @@ def _search_offsets(points: np.ndarray, confidence: np.ndarray, cameras: Sequenc
             for d in window:
                 trial = offsets.copy()
                 trial[v] = d
-                costs.append(_held_out_cost(pts, conf, cameras, trial, v, min_confidence))
+                key = ("held_out", v, *trial)
+                if key not in tried:
+                    tried[key] = _held_out_cost(pts, conf, cameras, trial, v, min_confidence)
+                costs.append(tried[key])
             k = int(np.argmin(costs))
             if np.isfinite(costs[k]) and window[k] != offsets[v]:
                 offsets[v], changed = window[k], True

@@ -258,16 +258,16 @@ class Clean2D:
     cleaning: CleanReport | None
 
 
-def clean_stage(keypoints: np.ndarray, confidence: np.ndarray, layout: str, lost: np.ndarray,
+def clean_stage(keypoints: np.ndarray, confidence: np.ndarray, layout: str, flagged: np.ndarray,
                 others: list | None, max_gap: int, clean: bool = True, where: str = "keypoints") -> Clean2D:
     """The clean-2-D stage: :func:`clean_2d` (when ``clean`` and the clip has 3 frames or more), then every
-    gap filled over time (:func:`poseact.infer.gaps.fill_gaps`); ``lost`` frames (the subject not seen)
-    stay flagged."""
+    gap filled over time (:func:`poseact.infer.gaps.fill_gaps`); frames ``flagged (T,)`` by detection (the
+    subject lost, or partly hidden: :attr:`poseact.infer.detectors.Detections.flagged`) stay flagged."""
     from poseact.infer.gaps import fill_gaps
 
     cleaning = None
     if clean and len(keypoints) >= 3:
         keypoints, confidence, unsure, cleaning = clean_2d(keypoints, confidence, layout, others)
-        lost = lost | unsure
-    kps, conf, flagged, report = fill_gaps(keypoints, confidence, max_gap, where=where)
-    return Clean2D(kps, conf, flagged | lost, report, cleaning)
+        flagged = flagged | unsure
+    kps, conf, long_gaps, report = fill_gaps(keypoints, confidence, max_gap, where=where)
+    return Clean2D(kps, conf, long_gaps | flagged, report, cleaning)

@@ -32,13 +32,20 @@ DETECTORS = ("mediapipe", "multitask")
 class Detections:
     """The detect stage's result: the subject's 2-D ``track`` (``(T, J, 2)`` px, NaN where unseen, its
     ``person`` line saying who it is), the keypoint file, the frames where the subject was lost
-    (``lost (T,)``: flagged, never filled from someone else) and the other people per frame (``others``:
-    ``[[{"hip": [x, y], "radius"}, ...], ...]`` px, or None)."""
+    (``lost (T,)``: flagged, never filled from someone else), the frames where it was posed but partly
+    hidden behind a nearer person (``hidden (T,)``: flagged; None: not known) and the other people per frame
+    (``others``: ``[[{"hip": [x, y], "radius"}, ...], ...]`` px, or None)."""
 
     track: Track2D
     keypoint_file: Path
     lost: np.ndarray
     others: list | None = None
+    hidden: np.ndarray | None = None
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """``(T,)`` the frames flagged before cleaning: the subject lost or partly hidden."""
+        return self.lost if self.hidden is None else self.lost | self.hidden
 
 
 class Detector:
@@ -100,11 +107,15 @@ class MediaPipeDetector(Detector):
         track, lost = found.track, found.lost
         if tracking and tracking.get("chosen") is not None:
             lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
+            found.hidden = np.zeros(len(lost), bool)
+            found.hidden[[t for t in tracking.get("hidden_frames", []) if t < len(lost)]] = True
             why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
-            n = int(lost.sum())
+            n, h = int(lost.sum()), int(found.hidden.sum())
             track.person = f"followed by the body: {tracking['why']}; " + (
                 f"the subject is lost in {n} frame{'s' if n != 1 else ''}" + (f" ({why})" if why else "")
-                + " (flagged, never filled from another person)" if n else "the subject is found in every frame")
+                + " (flagged, never filled from another person)" if n else "the subject is found in every frame") + (
+                f"; partly hidden behind a nearer person in {h} frame{'s' if h != 1 else ''} (posed, flagged: the "
+                f"hidden limbs are guessed)" if h else "")
         else:
             track.person = ("one person per frame (MediaPipe Pose is single-person: the most prominent one)"
                             + (f"; {tracking['why']}" if tracking else ""))

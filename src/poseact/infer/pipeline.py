@@ -172,7 +172,7 @@ def run(o: InferOptions) -> InferResult:
                 f"({lifter.layout_2d}), but {where} holds {track.keypoints.shape[1]} ({track.layout}) and "
                 f"there is no conversion between them")
         # 3. clean the 2-D: swaps, jumps, then gaps filled
-        clean = clean_stage(track.keypoints, track.confidence, track.layout, found.lost, found.others,
+        clean = clean_stage(track.keypoints, track.confidence, track.layout, found.flagged, found.others,
                             o.max_gap, o.clean, where)
         # 4. lift
         lifted = lift_stage(lifter, clean.keypoints, clean.confidence, track.layout, clean.flagged, width,

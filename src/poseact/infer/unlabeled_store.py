@@ -320,7 +320,7 @@ def detect_clip(path: Path, options: dict, env: str | os.PathLike | None = None)
         raise UsageError(f"keypoint file {str(path)!r} does not record the frame size (width, height); "
                          f"give the video instead")
     where = f"{str(path)!r}" if is_frames else f"keypoint file {str(path)!r}"
-    clean = clean_stage(track.keypoints, track.confidence, track.layout, found.lost, found.others,
+    clean = clean_stage(track.keypoints, track.confidence, track.layout, found.flagged, found.others,
                         options["max_gap"], True, where)
     flagged = clean.flagged | ~np.isfinite(clean.keypoints).all(axis=(1, 2))
     return {"keypoints": clean.keypoints.astype(np.float32), "confidence": clean.confidence.astype(np.float32),
