@@ -4,7 +4,8 @@ As VideoPose3D's ``render_animation`` (spec §8.1) in content, drawn for speed:
 
 * the **2-D panel** is the input frame (or black) at the input's aspect, scaled to the output
   height, with bones and joints drawn by Pillow (right side red), a frame counter, and flagged
-  frames (2-D filled over a gap or a lost subject, or too few reliable joints) drawn grey with a note;
+  frames (2-D filled over a gap or a lost subject, the subject partly hidden, a swap left unsure, or too
+  few reliable joints) drawn grey with a note;
 * each **3-D panel** (e.g. "Reconstruction", "Ground truth") is a matplotlib 3-D axes drawn once —
   equal aspect, ticks in metres, a legend, seen from the camera's side (left is left, as in the
   video beside it; ``view_turn`` degrees about the vertical, ``elev=15°``) — whose background is
@@ -215,7 +216,7 @@ def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.
     ``viewport = (width, height)`` pixels of the input frame; ``background`` frames (RGB) are
     drawn under the keypoints when given (else black); ``height`` pixels of the output (see
     :func:`output_height`); ``flagged (T,)`` marks frames whose 2-D is not to be trusted (filled over a long gap, the subject
-    lost, too few reliable joints); ``view_turn`` degrees turns the 3-D view about the vertical from
+    lost or partly hidden behind someone nearer, a left/right swap left unsure, too few reliable joints); ``view_turn`` degrees turns the 3-D view about the vertical from
     the camera's viewpoint (default :data:`VIEW_TURN`; 0 = exactly as the camera sees it).
     """
     turn = VIEW_TURN if view_turn is None else float(view_turn)
@@ -232,7 +233,7 @@ def render_frames(keypoints_2d: np.ndarray, layout_2d: str, poses: dict[str, np.
     bg = iter(background) if background is not None else None
     for t in range(T):
         frame = next(bg, None) if bg is not None else None
-        note = "flagged: 2-D filled (gap or subject lost) or unreliable" if flagged is not None and flagged[t] else ""
+        note = "flagged: 2-D unsure (filled, lost, hidden, swapped)" if flagged is not None and flagged[t] else ""
         left = panel_2d.draw(frame, keypoints_2d[t], f"frame {t + 1}/{T}", note)
         if panels_3d is None:
             yield left
