@@ -23,7 +23,8 @@
 
 Run from the repository root (2 CPU cores: ~12 min: four fits of 1-2.5 min, five evaluations of ~1 min)::
 
-    python benchmarks/adapt_real.py                  # everything (fits are skipped when their checkpoint exists)
+    python benchmarks/adapt_real.py                  # everything (a fit is skipped when its checkpoint exists
+                                                     # and was fitted from the same start and budget)
     python benchmarks/adapt_real.py --json out.json  # also the numbers as JSON
 """
 
@@ -69,24 +70,35 @@ def poseact(*args: str) -> None:
 
 
 def build_unlabeled(out: Path) -> Path:
-    """Step 1: Trial_1's four views → the unlabeled store (from the cached MediaPipe detections)."""
-    store = out / "unlabeled_trial1.h5"
-    if not store.exists():
-        from real_video import detection_file, open_recording  # the benchmark's own detections, made once
+    """Step 1: Trial_1's four views → the unlabeled store (from the cached MediaPipe detections; made again
+    when they are newer than the store)."""
+    from real_video import detection_file, open_recording  # the benchmark's own detections, made once
 
-        rec = open_recording(ADAPT_ON)
-        detections = [detection_file(rec, v) for v in VIEWS]
+    store = out / "unlabeled_trial1.h5"
+    rec = open_recording(ADAPT_ON)
+    detections = [detection_file(rec, v) for v in VIEWS]
+    if not store.exists() or any(d.stat().st_mtime_ns > store.stat().st_mtime_ns for d in detections):
+        store.unlink(missing_ok=True)
         poseact("data", "from-videos", *map(str, detections), "--out", str(store), "--calibration", str(rec.calibration))
     return store
 
 
 def fit(name: str, out: Path, start: Path, unlabeled: Path, steps: int, seed: int = 0) -> Path:
-    """Step 2: one fine-tuning run; returns its last checkpoint (skipped when it exists)."""
+    """Step 2: one fine-tuning run; returns its last checkpoint (skipped when it exists and was fitted from this
+    very ``start`` with these ``steps``, as ``started_from.json`` in the run records; else fitted afresh)."""
+    import shutil
+
     run = out / name
     ckpt = run / "checkpoints" / "last.ckpt"
-    if ckpt.exists():
-        print(f"{name}: {ckpt} exists, not refitted")
+    st = Path(start).stat()
+    origin = {"start": str(start), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "steps": steps, "seed": seed}
+    record = run / "started_from.json"
+    if ckpt.exists() and record.exists() and json.loads(record.read_text()) == origin:
+        print(f"{name}: {ckpt} exists, fitted from {start}: not refitted")
         return ckpt
+    if run.exists():
+        print(f"{name}: {run} was fitted from something else (or not finished): fitted afresh")
+        shutil.rmtree(run)
     extra = []
     for item in RUNS[name][1]:
         extra += ([f"data.store_unlabeled={unlabeled}", "data.subjects_unlabeled=[videos]", "semi.warmup_epochs=0"]
@@ -96,6 +108,7 @@ def fit(name: str, out: Path, start: Path, unlabeled: Path, steps: int, seed: in
             "budget.unit=steps", f"budget.amount={steps}", f"data.batch_frames={BATCH_FRAMES}", f"optim.lr={LR}",
             "logger.wandb=false", "trainer.enable_progress_bar=false", f"seed={seed}", *extra)
     print(f"{name}: {time.time() - t0:.0f} s", flush=True)
+    record.write_text(json.dumps(origin))
     return ckpt
 
 

@@ -4,8 +4,8 @@
 recording's pinned MediaPipe detections (those :mod:`real_video` triangulates; made there if missing),
 as that benchmark and ``poseact data from-videos --offsets auto`` call it: ±10 frames, the pairs only
 (``rounds=0``) and with two rounds against the other views. The checkouts run interleaved, each time in a
-fresh process over the same arrays, the fastest of ``--repeat`` kept; the offsets found must be equal.
-Prints seconds per checkout and their ratio.
+fresh process over the same arrays, the fastest of ``--repeat`` kept; the offsets found must be equal
+(exit status 1 where they are not). Prints seconds per checkout and their ratio.
 
     python benchmarks/offset_search.py --recording Demo_Batch/Trial_2 --before <checkout of a86b034>
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ print(json.dumps(out))
 
 def run(src: Path, arrays: Path, calibration: Path, views: list[str]) -> dict:
     done = subprocess.run([sys.executable, "-c", CHILD, str(arrays), str(calibration), json.dumps(views)],
-                          cwd=REPO, capture_output=True, text=True, env={"PYTHONPATH": str(src)})
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(src)})
     if done.returncode:
         raise SystemExit(f"the timing process for {src} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -81,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, t in times.items():
             r = t[rounds]
             print(f"| rounds={rounds} | {name} | {r['seconds']:.2f} | {r['offsets']} | ±{r['window'][1]} |")
+    differ = False
     if "before" in times:
         for rounds in ("0", "2"):
             now, then = times["this checkout"][rounds], times["before"][rounds]
             same = now["offsets"] == then["offsets"] and now["window"] == then["window"]
+            differ |= not same
             print(f"rounds={rounds}: this checkout / before = {now['seconds'] / then['seconds']:.2f}"
                   f" ({'same offsets' if same else 'OFFSETS DIFFER'})")
-    return 0
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":

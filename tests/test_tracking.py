@@ -255,10 +255,10 @@ def test_a_subject_behind_a_nearer_person_is_partly_hidden_whatever_the_camera_r
 
 
 def test_frames_where_the_subject_is_partly_hidden_are_found_over_a_few_frames():
-    """:func:`hidden_frames`: a nearer person walks in front of the subject (frames 10-19 overlapping) and
+    """:func:`partly_hidden_frames`: a nearer person walks in front of the subject (frames 10-19 overlapping) and
     on; the frames flagged are those where the median share over 5 frames reaches a quarter, a single frame
     of overlap is not enough, and the subject's other frames are not flagged."""
-    from poseact.infer.tracking import HIDDEN_SHARE, hidden_frames
+    from poseact.infer.tracking import HIDDEN_SHARE, partly_hidden_frames
 
     n = 30
     bodies = []
@@ -266,16 +266,20 @@ def test_frames_where_the_subject_is_partly_hidden_are_found_over_a_few_frames()
         x_other = 330 if 10 <= t < 20 or t == 25 else 900
         bodies.append([_standing(300, 500, 100, RED), _standing(x_other, 560, 130, BLUE)])
     subject = next(tr for tr in link_tracks(bodies) if tr.dets[0]["colour"] == RED)
-    frames, shares = hidden_frames(subject, bodies)
+    frames, shares = partly_hidden_frames(subject, bodies)
     assert frames == list(range(10, 20))
     assert shares[25] >= HIDDEN_SHARE and shares[5] == 0.0  # one frame alone: a flicker, not flagged
+    # at the clip's edge the window is short: a frame needs a strict majority, its own share among them
+    edge = [[_standing(300, 500, 100, RED), _standing(330 if t >= 2 else 900, 560, 130, BLUE)] for t in range(8)]
+    first = next(tr for tr in link_tracks(edge) if tr.dets[0]["colour"] == RED)
+    assert partly_hidden_frames(first, edge)[0] == list(range(2, 8))
 
 
 def test_a_pose_made_where_the_body_detector_missed_the_subject_is_judged_from_the_pose():
     """Where the body detector lost the subject behind a nearer person but the crop carried on and a pose was
     made, the pose's own hips and shoulders (:func:`pose_body`) place the body: behind the nearer person it
     is partly hidden; the same pose away from them is not."""
-    from poseact.infer.tracking import hidden_frames, pose_body
+    from poseact.infer.tracking import partly_hidden_frames, pose_body
 
     n = 12
     unseen = range(6, 12)
@@ -290,8 +294,40 @@ def test_a_pose_made_where_the_body_detector_missed_the_subject_is_judged_from_t
         return k
 
     behind = {t: pose_body(pose(300), 180.0) for t in unseen}
-    frames, shares = hidden_frames(subject, bodies, behind)
+    frames, shares = partly_hidden_frames(subject, bodies, behind)
     assert frames == list(range(n)) and all(shares[t] > 0.5 for t in unseen)
     away = {t: pose_body(pose(900), 180.0) for t in unseen}
-    frames, shares = hidden_frames(subject, bodies, away)
-    assert all(shares[t] == 0.0 for t in unseen) and max(frames) < 8  # the median over 5 frames lets go
+    frames, shares = partly_hidden_frames(subject, bodies, away)
+    assert all(shares[t] == 0.0 for t in unseen) and frames == list(range(6))  # a majority of 5 lets go at once
+
+
+def test_what_detect_recorded_of_the_subject_flags_the_frames_infer_lifts(tmp_path):
+    """A keypoint JSON as ``poseact detect`` writes it, with the subject's lost and partly hidden frames in its
+    ``tracking``: read as infer reads it — from a video (:class:`MediaPipeDetector`) or given as a keypoint
+    file (:class:`KeypointFile`) — both kinds of frame are flagged, through the clean-2-D stage; a file from
+    before partly hidden frames were recorded flags only the lost ones."""
+    import json
+
+    from poseact.infer.clean2d import clean_stage
+    from poseact.infer.detectors import KeypointFile, MediaPipeDetector
+
+    n = 12
+    pose = [[[300.0 + 10 * j, 400.0 + 20 * (j % 11), 0.9] for j in range(33)]]
+    frames = [[] if t in (3, 4) else [{"keypoints": pose[0]}] for t in range(n)]
+    tracking = {"chosen": 0, "why": "track 0, as asked", "lost_frames": [3, 4], "lost_why": {"occluded": [3, 4]},
+                "partly_hidden_frames": [7, 8, 9], "others": [[] for _ in range(n)]}
+    path = tmp_path / "clip_keypoints.json"
+    path.write_text(json.dumps({"format": "poseact-keypoints/1", "layout": "mediapipe33", "width": 1000,
+                                "height": 800, "fps": 30.0, "frames": frames, "tracking": tracking}))
+    for detector in (MediaPipeDetector(), KeypointFile()):
+        found = detector.read(path, path)
+        assert np.flatnonzero(found.flagged).tolist() == [3, 4, 7, 8, 9], type(detector).__name__
+        assert "partly hidden behind a nearer person in 3 frames" in found.track.person
+        clean = clean_stage(found.track.keypoints, found.track.confidence, found.track.layout, found.flagged,
+                            found.others, max_gap=10)
+        assert clean.flagged[[3, 4, 7, 8, 9]].all() and not clean.flagged[[0, 1, 2, 5, 6, 10, 11]].any()
+    del tracking["partly_hidden_frames"]
+    path.write_text(json.dumps({"format": "poseact-keypoints/1", "layout": "mediapipe33", "width": 1000,
+                                "height": 800, "fps": 30.0, "frames": frames, "tracking": tracking}))
+    found = KeypointFile().read(path, path)
+    assert found.partly_hidden is None and np.flatnonzero(found.flagged).tolist() == [3, 4]

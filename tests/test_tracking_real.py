@@ -135,7 +135,7 @@ def test_a_person_standing_behind_a_nearer_one_is_found_and_followed(mediapipe_e
     """pose2sim Trial_2 camera 3, frames 44-59: the woman stands just behind the man, whose body square holds
     hers. Both are found in every frame (not merged into one by the detector's overlap suppression), and
     ``--box`` on her follows her: posed on her, never on him. Her limbs are behind him there: the
-    frames she is posed in are flagged as partly hidden (``hidden_frames``), not passed as sure."""
+    frames she is posed in are flagged as partly hidden (``partly_hidden_frames``), not passed as sure."""
     monkeypatch.setenv("POSEACT_MEDIAPIPE_ENV", str(mediapipe_env))
     clip = cut(pose2sim_video("Demo_Batch/Trial_2", "cam03"), 44, 60, tmp_path / "cam03.mp4")
     out = tmp_path / "k.json"
@@ -150,8 +150,8 @@ def test_a_person_standing_behind_a_nearer_one_is_found_and_followed(mediapipe_e
     posed = np.isfinite(hips[:, 0])
     assert posed.sum() >= 8, tracking["lost_why"]  # she is posed in most frames
     assert (hips[posed, 0] < 420).all(), hips[posed & (hips[:, 0] >= 420)]  # always her, never the man
-    hidden = set(tracking["hidden_frames"])
-    assert len(hidden & set(np.flatnonzero(posed).tolist())) >= 0.75 * posed.sum(), tracking["hidden_share"]
+    hidden = set(tracking["partly_hidden_frames"])
+    assert len(hidden & set(np.flatnonzero(posed).tolist())) >= 0.75 * posed.sum(), tracking["partly_hidden_share"]
     assert not hidden & set(tracking["lost_frames"])  # a frame is either lost or posed-but-hidden
 
 
@@ -172,4 +172,4 @@ def test_a_pose_drifting_onto_someone_hidden_behind_the_subject_is_flagged(media
     hips = _hips(doc)
     posed = np.isfinite(hips[:, 0])
     assert posed[:78].sum() >= 70 and (hips[:78][posed[:78], 0] > 420).all()  # before: the man, posed
-    assert tracking["hidden_frames"] == []  # he is the nearer one: never hidden behind her
+    assert tracking["partly_hidden_frames"] == []  # he is the nearer one: never hidden behind her

@@ -17,9 +17,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from poseact.atomic import atomic_output
 from poseact.errors import DetectionError, MissingFileError
+
+if TYPE_CHECKING:
+    from poseact.infer.tracking import Track
 
 #: What the detection environment holds (mediapipe brings opencv-contrib-python for decoding;
 #: ai-edge-litert runs the bundled body detector, :mod:`poseact.infer.bodies`).
@@ -157,8 +161,8 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
     passes (:mod:`poseact.infer.tracking`): every body, tracks, one subject, then pose on the subject's
     crop only; a pose that lands on another person is dropped. The JSON's ``tracking`` says which track
     was chosen and why, which frames lost the subject and why, where the other people were, and in which
-    frames the subject, though posed, was partly hidden behind a nearer person (``hidden_frames``, with each
-    frame's ``hidden_share``; :func:`poseact.infer.tracking.hidden_frames`).
+    frames the subject, though posed, was partly hidden behind a nearer person (``partly_hidden_frames``, with each
+    frame's ``partly_hidden_share``; :func:`poseact.infer.tracking.partly_hidden_frames`).
     ``person=None`` and no ``box``: whole frames (the most prominent person per frame)."""
     import tempfile
 
@@ -207,7 +211,7 @@ def detect(input_path: str | os.PathLike, output: str | os.PathLike, env: str | 
                 if tracking is not None:
                     if found is not None:
                         _drop_other_people(doc["frames"], tracking, *found)
-                        _mark_hidden(doc["frames"], tracking, *found[:2])
+                        _mark_partly_hidden(doc["frames"], tracking, *found[:2])
                     doc["tracking"] = tracking
                 doc["source"] = str(input_path.absolute())
                 with atomic_output(output) as out:
@@ -322,22 +326,24 @@ def _drop_other_people(frames: list, tracking: dict, chosen, bodies: list[list[d
     tracking["pose_colour_other"] = to_others
 
 
-def _mark_hidden(frames: list, tracking: dict, chosen, bodies: list[list[dict]]) -> None:
-    """``tracking["hidden_frames"]``: the frames with a pose of the subject in which a quarter or more of the
-    body stands behind a nearer person (:func:`poseact.infer.tracking.hidden_frames`; where the body detector
-    missed the subject, its body is taken from the pose's hips and shoulders); ``"hidden_share"`` per frame
-    (None: not posed)."""
+def _mark_partly_hidden(frames: list, tracking: dict, chosen: Track, bodies: list[list[dict]]) -> None:
+    """``tracking["partly_hidden_frames"]``: the frames with a pose of the subject in which a quarter or more
+    of the body stands behind a nearer person (:func:`poseact.infer.tracking.partly_hidden_frames`; where the
+    body detector missed the subject, its body is taken from the pose's hips and shoulders);
+    ``"partly_hidden_share"`` per frame (None: not posed)."""
     import numpy as np
 
-    from poseact.infer.tracking import hidden_frames, pose_body
+    from poseact.infer.tracking import partly_hidden_frames, pose_body
 
     radius = float(np.median([d["radius"] for d in chosen.dets]))
     sighted = set(chosen.frames)
     unsighted = {t: pose_body(found[0]["keypoints"], radius) for t, found in enumerate(frames)
-                 if found and t not in sighted}
-    hidden, shares = hidden_frames(chosen, bodies, unsighted)
-    tracking["hidden_frames"] = [t for t in hidden if frames[t]]
-    tracking["hidden_share"] = [round(shares[t], 3) if frames[t] and t in shares else None for t in range(len(frames))]
+                 if found and t not in sighted and t < len(bodies)}
+    hidden, shares = partly_hidden_frames(chosen, bodies, unsighted)
+    posed = {t for t, found in enumerate(frames) if found}
+    tracking["partly_hidden_frames"] = [t for t in hidden if t in posed]
+    tracking["partly_hidden_share"] = [round(shares[t], 3) if t in shares and t in posed else None
+                                       for t in range(len(frames))]
 
 
 def _gif_to_frames(path: Path, folder: Path) -> tuple[Path, float | None]:

@@ -33,19 +33,19 @@ class Detections:
     """The detect stage's result: the subject's 2-D ``track`` (``(T, J, 2)`` px, NaN where unseen, its
     ``person`` line saying who it is), the keypoint file, the frames where the subject was lost
     (``lost (T,)``: flagged, never filled from someone else), the frames where it was posed but partly
-    hidden behind a nearer person (``hidden (T,)``: flagged; None: not known) and the other people per frame
-    (``others``: ``[[{"hip": [x, y], "radius"}, ...], ...]`` px, or None)."""
+    hidden behind a nearer person (``partly_hidden (T,)``: flagged; None: not known) and the other people per
+    frame (``others``: ``[[{"hip": [x, y], "radius"}, ...], ...]`` px, or None)."""
 
     track: Track2D
     keypoint_file: Path
     lost: np.ndarray
     others: list | None = None
-    hidden: np.ndarray | None = None
+    partly_hidden: np.ndarray | None = None
 
     @property
     def flagged(self) -> np.ndarray:
         """``(T,)`` the frames flagged before cleaning: the subject lost or partly hidden."""
-        return self.lost if self.hidden is None else self.lost | self.hidden
+        return self.lost if self.partly_hidden is None else self.lost | self.partly_hidden
 
 
 class Detector:
@@ -83,7 +83,35 @@ class KeypointFile(Detector):
     def read(self, keypoint_file: Path, src: Path, person: str = "largest", layout: str | None = None,
              clip: str | None = None) -> Detections:
         track = read_keypoints(keypoint_file, layout, person=person, clip=clip)
-        return Detections(track, keypoint_file, np.zeros(track.num_frames, bool))
+        found = Detections(track, keypoint_file, np.zeros(track.num_frames, bool))
+        if Path(keypoint_file).suffix.lower() == ".json":  # poseact's own: who was followed, lost, partly hidden
+            doc = json.loads(Path(keypoint_file).read_text())
+            apply_tracking(found, doc.get("tracking") if isinstance(doc, dict) else None)
+        return found
+
+
+def apply_tracking(found: Detections, tracking: dict | None) -> bool:
+    """What ``poseact detect`` recorded in a keypoint JSON's ``tracking`` about the subject it followed, onto
+    ``found``: the lost frames (``lost_frames``), the partly hidden ones (``partly_hidden_frames``; None when
+    the file predates them), the other people and the person line. False (``found`` unchanged) when no subject
+    was followed."""
+    if not tracking or tracking.get("chosen") is None:
+        return False
+    lost = found.lost
+    lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
+    if "partly_hidden_frames" in tracking:
+        found.partly_hidden = np.zeros(len(lost), bool)
+        found.partly_hidden[[t for t in tracking["partly_hidden_frames"] if t < len(lost)]] = True
+    why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
+    n = int(lost.sum())
+    h = 0 if found.partly_hidden is None else int(found.partly_hidden.sum())
+    found.track.person = f"followed by the body: {tracking['why']}; " + (
+        f"the subject is lost in {n} frame{'s' if n != 1 else ''}" + (f" ({why})" if why else "")
+        + " (flagged, never filled from another person)" if n else "the subject is found in every frame") + (
+        f"; partly hidden behind a nearer person in {h} frame{'s' if h != 1 else ''} (posed, flagged: the "
+        f"hidden limbs are guessed)" if h else "")
+    found.others = tracking.get("others")
+    return True
 
 
 class MediaPipeDetector(Detector):
@@ -104,22 +132,9 @@ class MediaPipeDetector(Detector):
              clip: str | None = None) -> Detections:
         found = super().read(keypoint_file, src, person, layout, clip)
         tracking = json.loads(keypoint_file.read_text()).get("tracking")
-        track, lost = found.track, found.lost
-        if tracking and tracking.get("chosen") is not None:
-            lost[[t for t in tracking["lost_frames"] if t < len(lost)]] = True
-            found.hidden = np.zeros(len(lost), bool)
-            found.hidden[[t for t in tracking.get("hidden_frames", []) if t < len(lost)]] = True
-            why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
-            n, h = int(lost.sum()), int(found.hidden.sum())
-            track.person = f"followed by the body: {tracking['why']}; " + (
-                f"the subject is lost in {n} frame{'s' if n != 1 else ''}" + (f" ({why})" if why else "")
-                + " (flagged, never filled from another person)" if n else "the subject is found in every frame") + (
-                f"; partly hidden behind a nearer person in {h} frame{'s' if h != 1 else ''} (posed, flagged: the "
-                f"hidden limbs are guessed)" if h else "")
-        else:
-            track.person = ("one person per frame (MediaPipe Pose is single-person: the most prominent one)"
-                            + (f"; {tracking['why']}" if tracking else ""))
-        found.others = (tracking or {}).get("others")
+        if not apply_tracking(found, tracking):
+            found.track.person = ("one person per frame (MediaPipe Pose is single-person: the most prominent one)"
+                                  + (f"; {tracking['why']}" if tracking else ""))
         return found
 
 

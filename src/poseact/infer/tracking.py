@@ -20,9 +20,10 @@ passer-by takes over. ``poseact detect`` therefore runs in two passes (:func:`po
    from another person — another body where the subject was expected and the subject unseen, or a
    second detection about as likely to be the subject as the one linked (:func:`ambiguous_frames`) —
    the crop is None: no pose there, the frame is flagged, never filled from someone else;
-5. :func:`hidden_frames`: frames where the subject is seen but a quarter or more of the body stands behind
-   a nearer person (:func:`hidden_share`): posed, since the hips and what shows are the subject's, but
-   flagged, since the pose model guesses the hidden limbs.
+5. :func:`partly_hidden_frames`: frames where a quarter or more of the subject's body stands behind a nearer
+   person (:func:`hidden_share`); where the subject is posed there (:func:`poseact.infer.detect.detect` keeps
+   those), the pose is kept, since the hips and what shows are the subject's, but the frame is flagged,
+   since the pose model guesses the hidden limbs.
 
 Detections are dicts ``{"box": [x0, y0, w, h], "score", "hip": [x, y], "shoulder": [x, y],
 "radius", "colour": [...]}`` in pixels; crops are ``[x0, y0, x1, y1]`` pixels.
@@ -47,7 +48,7 @@ MAX_MOTION, MAX_COLOUR, MAX_SIZE_RATIO = 1.0, 0.65, 2.2
 COLOUR_WEIGHT = 1.0
 #: a frame is flagged as partly hidden when at least this share of the subject's body lies behind a nearer
 #: person (:func:`hidden_share`; measured on real footage: a woman just behind a man 0.29-0.45, her pose
-#: there 76-187 mm off; people side by side or passing behind the subject 0.00-0.22)
+#: there 76-187 mm off; everyone else in pose2sim's Demo_Batch, with or without someone nearer, 0.00-0.24)
 HIDDEN_SHARE = 0.25
 #: another person is nearer when their feet are at least this many of the subject's torso lengths lower,
 #: along the subject's own down axis (on a common floor, the nearer person's feet are lower in the image)
@@ -276,8 +277,8 @@ def body_axis(det: dict) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _in_body(det: dict, points: np.ndarray) -> np.ndarray:
-    """``(N,)`` which of ``points (N, 2)`` px lie in the body column of ``det`` (:data:`BODY_ALONG`,
-    :data:`BODY_ACROSS`, with 0.1 torso length of slack)."""
+    """``(N,)`` which of ``points (N, 2)`` px lie in the body column of ``det``: :data:`BODY_ALONG` widened by
+    0.1 torso length at each end, :data:`BODY_ACROSS` by 0.05 on each side."""
     hip, up, length = body_axis(det)
     rel = (points - hip) / length
     along, across = rel @ up, rel @ np.array([-up[1], up[0]])
@@ -304,23 +305,24 @@ def hidden_share(det: dict, others: list[dict]) -> float:
     return share
 
 
-def hidden_frames(track: Track, bodies: list[list[dict]], unsighted: dict[int, dict] | None = None,
+def partly_hidden_frames(track: Track, bodies: list[list[dict]], unsighted: dict[int, dict] | None = None,
                   smooth: int = 2, share: float = HIDDEN_SHARE) -> tuple[list[int], dict[int, float]]:
-    """Frames where the subject is posed but partly hidden: the median :func:`hidden_share` over the frames
-    within ``smooth`` is at least ``share``; and the share per frame (frame → share). ``unsighted``: frame →
-    the subject's body where the body detector missed it but a pose was made (e.g. from the pose's own hips
-    and shoulders, :func:`pose_body`)."""
+    """Frames where the subject is partly hidden — of those the subject was sighted in, or is placed in by
+    ``unsighted`` (frame → the subject's body where the body detector missed it but a pose was made, e.g. from
+    the pose's own hips and shoulders, :func:`pose_body`): most of the frames within ``smooth`` that have a
+    :func:`hidden_share` (a strict majority, so a frame at a clip's edge or a gap needs its own share too) reach
+    ``share``; and the share per frame (frame → share)."""
     shares = {t: hidden_share(d, bodies[t]) for t, d in zip(track.frames, track.dets)}
     shares.update({t: hidden_share(d, bodies[t]) for t, d in (unsighted or {}).items() if t not in shares})
     frames = []
     for t in sorted(shares):
         near = [shares[u] for u in range(t - smooth, t + smooth + 1) if u in shares]
-        if float(np.median(near)) >= share:
+        if 2 * sum(x >= share for x in near) > len(near):
             frames.append(t)
     return frames, shares
 
 
-def pose_body(keypoints, radius: float) -> dict:
+def pose_body(keypoints: np.ndarray | list, radius: float) -> dict:
     """A body (as the detector's, for :func:`hidden_share`) from a MediaPipe-33 pose ``(33, ≥2)`` px: hip and
     shoulder centres from its hips (23, 24) and shoulders (11, 12), and the given whole-body radius (px)."""
     k = np.asarray(keypoints, float)

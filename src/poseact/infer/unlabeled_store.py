@@ -53,7 +53,8 @@ DEFAULT_MIN_FRAMES = 10
 #: A calibration's image size may differ from the video's by this fraction per axis (encoders pad
 #: 1080 to 1088); the calibrated K is used as is.
 SIZE_TOLERANCE = 0.02
-CACHE_VERSION = 1
+#: bumped when what a cached clip holds changes (2: frames where the subject is partly hidden are flagged)
+CACHE_VERSION = 2
 #: ``--offsets auto`` searches each view's start within this many frames of the first view's (the window
 #: doubled while an offset lands on its edge and the clips are long enough)
 MAX_OFFSET = 10
