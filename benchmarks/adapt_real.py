@@ -21,7 +21,8 @@
    pseudo-ground truth is the woman in cam01/02/04 (cam03's detector mostly follows the man), so it
    tests a new subject in the same scene and cameras, not a new scene.
 
-Run from the repository root (2 CPU cores: ~12 min: four fits of 1-2.5 min, five evaluations of ~1 min)::
+Run from the repository root (2 CPU cores, the shipped 512-channel lifter: ~23 min: four fits of 3.5-7.5 min,
+five evaluations of ~1 min)::
 
     python benchmarks/adapt_real.py                  # everything (a fit is skipped when its checkpoint exists
                                                      # and was fitted from the same start and budget)
