@@ -216,6 +216,12 @@ def test_constant_bones_keep_directions_and_take_the_median():
     flip = sk.flip_permutation()
     for b, (c, p) in enumerate(sk.bones):
         assert abs(symmetric[b] - symmetric[index[(int(flip[c]), int(flip[p]))]]) < 1e-12
+    # infer's body rules report the wobble constant bones removed: the bones as lifted, at the output's scale
+    _, _, report = bones.apply_body_rules(rebuilt, None, "h36m17", None, 1.70, constant=True)
+    assert report["bones"]["largest_spread_m"] < 1e-4
+    lifted = report["bones_as_lifted"]["largest_spread_m"]
+    assert abs(lifted - before.std(0).max() * report["scale"]) < 2e-4 and lifted > 0.005 * report["scale"]
+    assert "bones_as_lifted" not in bones.apply_body_rules(rebuilt, None, "h36m17", None, 1.70, constant=False)[2]
     with pytest.raises(ValueError, match=r"\(T, 17, 3\)"):
         bones.constant_bones(pose[:, :16], sk)
     with pytest.raises(ValueError, match="stature"):

@@ -313,7 +313,7 @@ def test_what_detect_recorded_of_the_subject_flags_the_frames_infer_lifts(tmp_pa
 
     n = 12
     pose = [[[300.0 + 10 * j, 400.0 + 20 * (j % 11), 0.9] for j in range(33)]]
-    frames = [[] if t in (3, 4) else [{"keypoints": pose[0]}] for t in range(n)]
+    frames = [[] if t in (3, 4, 10) else [{"keypoints": pose[0]}] for t in range(n)]  # 10: no pose, not lost
     tracking = {"chosen": 0, "why": "track 0, as asked", "lost_frames": [3, 4], "lost_why": {"occluded": [3, 4]},
                 "partly_hidden_frames": [7, 8, 9], "others": [[] for _ in range(n)]}
     path = tmp_path / "clip_keypoints.json"
@@ -323,9 +323,11 @@ def test_what_detect_recorded_of_the_subject_flags_the_frames_infer_lifts(tmp_pa
         found = detector.read(path, path)
         assert np.flatnonzero(found.flagged).tolist() == [3, 4, 7, 8, 9], type(detector).__name__
         assert "partly hidden behind a nearer person in 3 frames" in found.track.person
+        assert "no pose in its crop in 1 more frame (filled" in found.track.person
         clean = clean_stage(found.track.keypoints, found.track.confidence, found.track.layout, found.flagged,
                             found.others, max_gap=10)
         assert clean.flagged[[3, 4, 7, 8, 9]].all() and not clean.flagged[[0, 1, 2, 5, 6, 10, 11]].any()
+        assert np.isfinite(clean.keypoints[10]).all()  # a one-frame gap: filled, not flagged
     del tracking["partly_hidden_frames"]
     path.write_text(json.dumps({"format": "poseact-keypoints/1", "layout": "mediapipe33", "width": 1000,
                                 "height": 800, "fps": 30.0, "frames": frames, "tracking": tracking}))

@@ -122,8 +122,11 @@ def apply_body_rules(pose: np.ndarray, trajectory: np.ndarray | None, layout: st
     """:func:`constant_bones` (when ``constant``), then :func:`scale_to_height` (when ``height`` is given
     and ``layout`` has a stature rule), of ``pose (T, J, 3)`` and the ``trajectory (T, 3)`` alike →
     ``(pose, trajectory, report)`` float32; the report says what was applied and each bone's median
-    length and spread. A degenerate pose (no extent) raises ``ValueError``."""
+    length and spread (``bones``) and, with constant bones, the same of the bones as lifted, at the same
+    scale (``bones_as_lifted``: their frame-to-frame spread, which constant bones set to zero). A degenerate
+    pose (no extent) raises ``ValueError``."""
     report: dict = {"constant_bones": bool(constant)}
+    as_lifted = pose
     if constant:
         pose = constant_bones(pose, layout, reliable=reliable).astype(np.float32)
     if height is not None and layout in STANDING_CHAINS:
@@ -138,4 +141,6 @@ def apply_body_rules(pose: np.ndarray, trajectory: np.ndarray | None, layout: st
         report.update(height_m=None, scale=1.0, rule="the model's own scale" if height is None else
                       f"no stature rule for layout {layout!r}: the model's own scale")
     report["bones"] = bone_report(pose, layout, reliable)
+    if constant:
+        report["bones_as_lifted"] = bone_report(as_lifted * report["scale"], layout, reliable)
     return pose, trajectory, report

@@ -26,9 +26,9 @@ def _crop_args(p: argparse.ArgumentParser) -> None:
                    help="multitask: the square the model sees when no --box is given: the largest centred "
                         "square (default) or the whole frame padded to a square")
     p.add_argument("--box", type=finite_float, nargs="+", default=None, metavar="X0 Y0 W H",
-                   help="the subject: the person whose body is in this box (pixels; x0 y0 width height) where "
-                        "first seen, followed from there (mediapipe); multitask: the square crop around it "
-                        "(3 numbers X0 Y0 SIDE: that square)")
+                   help="the subject: the person whose hips lie in this box (pixels; 4 numbers: x0 y0 width "
+                        "height) where first seen, followed from there (mediapipe); multitask: the square crop "
+                        "around it (or 3 numbers X0 Y0 SIDE: that square)")
     p.add_argument("--min-confidence", type=unit_interval, default=None,
                    help="multitask: frames whose mean joint confidence is below this hold no person "
                         "(default 0.2)")

@@ -265,6 +265,9 @@ def _track(bodies_file: Path, person: str | int, source: str, box: tuple[float, 
         chosen, why = track_in_box(tracks, box) if box is not None else choose_track(tracks, str(person))
     except ValueError as e:
         raise DetectionError(f"{source!r}: {e}") from None
+    if box is None:  # say where the chosen person is, so a user can tell who it is (a box says it already)
+        hip = chosen.dets[0]["hip"]
+        why += f", first seen at frame {chosen.frames[0]} with the hips at ({hip[0]:.0f}, {hip[1]:.0f}) px"
     default = choose_track(tracks, "main")[0].id  # whom the default rule would follow (beside a box or rule)
     chosen, joined = join_pieces(chosen, tracks)
     if joined:

@@ -105,9 +105,12 @@ def apply_tracking(found: Detections, tracking: dict | None) -> bool:
     why = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in tracking.get("lost_why", {}).items() if v)
     n = int(lost.sum())
     h = 0 if found.partly_hidden is None else int(found.partly_hidden.sum())
+    unposed = int((~np.isfinite(found.track.keypoints).all(axis=(1, 2)) & ~lost).sum())
     found.track.person = f"followed by the body: {tracking['why']}; " + (
         f"the subject is lost in {n} frame{'s' if n != 1 else ''}" + (f" ({why})" if why else "")
         + " (flagged, never filled from another person)" if n else "the subject is found in every frame") + (
+        f"; the pose model found no pose in its crop in {unposed} more frame{'s' if unposed != 1 else ''} (filled "
+        f"over time)" if unposed else "") + (
         f"; partly hidden behind a nearer person in {h} frame{'s' if h != 1 else ''} (posed, flagged: the "
         f"hidden limbs are guessed)" if h else "")
     found.others = tracking.get("others")

@@ -85,7 +85,9 @@ def body_line(body: dict, frames: int = 2) -> str:
     scale = (f"scaled x{body['scale']:.2f} to a {body['height_m']:.2f} m stature" if body.get("height_m")
              else body["rule"])
     if body["constant_bones"]:
-        bones_ = "one length per bone"
+        bones_ = "one length per bone" + (
+            f" (as lifted they varied by up to {body['bones_as_lifted']['largest_spread_m'] * 100:.1f} cm)"
+            if frames >= 2 and "bones_as_lifted" in body else "")
     elif frames < 2:
         bones_ = "one frame: bone lengths as lifted"
     else:
