@@ -276,10 +276,10 @@ def body_axis(det: dict) -> tuple[np.ndarray, np.ndarray, float]:
     return hip, (shoulder - hip) / length, length
 
 
-def _in_body(det: dict, points: np.ndarray) -> np.ndarray:
-    """``(N,)`` which of ``points (N, 2)`` px lie in the body column of ``det``: :data:`BODY_ALONG` widened by
-    0.1 torso length at each end, :data:`BODY_ACROSS` by 0.05 on each side."""
-    hip, up, length = body_axis(det)
+def _in_body(axis: tuple[np.ndarray, np.ndarray, float], points: np.ndarray) -> np.ndarray:
+    """``(N,)`` which of ``points (N, 2)`` px lie in the body column of a body with this :func:`body_axis`:
+    :data:`BODY_ALONG` widened by 0.1 torso length at each end, :data:`BODY_ACROSS` by 0.05 on each side."""
+    hip, up, length = axis
     rel = (points - hip) / length
     along, across = rel @ up, rel @ np.array([-up[1], up[0]])
     return (along >= BODY_ALONG[0] - 0.1) & (along <= BODY_ALONG[1] + 0.1) & (np.abs(across) <= BODY_ACROSS + 0.05)
@@ -298,15 +298,15 @@ def hidden_share(det: dict, others: list[dict]) -> float:
     for other in others:
         if other is det or float(other["radius"]) < 0.5 * float(det["radius"]):
             continue
-        o_hip, o_up, o_length = body_axis(other)
+        o_hip, o_up, o_length = o_axis = body_axis(other)
         lower = float((o_hip + BODY_ALONG[0] * o_length * o_up - feet) @ -up) / length
         if lower >= NEARER_MARGIN:
-            share = max(share, float(_in_body(other, grid).mean()))
+            share = max(share, float(_in_body(o_axis, grid).mean()))
     return share
 
 
 def partly_hidden_frames(track: Track, bodies: list[list[dict]], unsighted: dict[int, dict] | None = None,
-                  smooth: int = 2, share: float = HIDDEN_SHARE) -> tuple[list[int], dict[int, float]]:
+                         smooth: int = 2, share: float = HIDDEN_SHARE) -> tuple[list[int], dict[int, float]]:
     """Frames where the subject is partly hidden — of those the subject was sighted in, or is placed in by
     ``unsighted`` (frame → the subject's body where the body detector missed it but a pose was made, e.g. from
     the pose's own hips and shoulders, :func:`pose_body`): most of the frames within ``smooth`` that have a
@@ -392,8 +392,8 @@ def expected_hips(track: Track, n: int) -> np.ndarray:
 
 def torso_box(det: dict) -> list[float]:
     """The head and torso of a detection ``[x0, y0, x1, y1]`` px, from its shoulder and hip centres."""
-    hip, sh = np.asarray(det["hip"], float), np.asarray(det["shoulder"], float)
-    length = max(float(np.hypot(*(hip - sh))), 1.0)
+    hip, _, length = body_axis(det)
+    sh = np.asarray(det["shoulder"], float)
     cx = (hip[0] + sh[0]) / 2
     return [cx - 0.6 * length, min(sh[1], hip[1]) - 0.8 * length, cx + 0.6 * length, max(sh[1], hip[1]) + 0.2 * length]
 
